@@ -1,0 +1,12 @@
+"""Strata's Chalice app: create it and register the blueprints. No logic lives here."""
+
+from chalice.app import Chalice
+
+from chalicelib.api import health, queries, repositories
+from chalicelib.workers import indexing
+
+app = Chalice(app_name="strata")
+app.register_blueprint(health.bp)
+app.register_blueprint(repositories.bp)
+app.register_blueprint(queries.bp)
+app.register_blueprint(indexing.bp)

@@ -1,0 +1,156 @@
+"""The pynamodb models of Strata's DynamoDB tables: the one module that knows item shapes.
+
+The classes below carry a placeholder `Meta`; `bind_models()` derives subclasses bound to
+one stage's physical table names, region and endpoint, so no table name or endpoint is read
+at import time and tests can bind fresh classes inside each `mock_aws()` context.
+
+Key schemas and TTL attributes must match `infra/resources.json` (a test compares them).
+Attribute names in DynamoDB are the Python names. Timestamps are epoch seconds (Number);
+`expires_at` is the TTL attribute of the jobs and conversations tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from pynamodb.attributes import (
+    BooleanAttribute,
+    ListAttribute,
+    MapAttribute,
+    NumberAttribute,
+    NumberSetAttribute,
+    UnicodeAttribute,
+)
+from pynamodb.models import Model
+
+_UNBOUND = "unbound"  # an unbound model fails on this table name, never silently
+
+
+class RepositoryItem(Model):
+    """One repository: the status endpoint reads only this item."""
+
+    class Meta:  # placeholder; see bind()
+        table_name = _UNBOUND
+
+    repository_id = UnicodeAttribute(hash_key=True)
+    remote = UnicodeAttribute(null=True)
+    branch = UnicodeAttribute(null=True)
+    is_local = BooleanAttribute(null=True)
+    status = UnicodeAttribute(null=True)
+    indexed_sha = UnicodeAttribute(null=True)
+    head_sha = UnicodeAttribute(null=True)
+    requested_sha = UnicodeAttribute(null=True)
+    force_requested = BooleanAttribute(null=True)
+    generation_key = UnicodeAttribute(null=True)
+    generation_sha = UnicodeAttribute(null=True)
+    # The fence of the published generation: publishes are conditional on it never going down.
+    generation_fence = NumberAttribute(null=True)
+    # Stats.to_dict() as a raw map; pynamodb leaves MapAttribute.__init__ unannotated.
+    stats: MapAttribute[str, Any] = MapAttribute(null=True)  # type: ignore[no-untyped-call]
+    indexed_at = NumberAttribute(null=True)
+    requested_at = NumberAttribute(null=True)
+    updated_at = NumberAttribute(null=True)
+    error = UnicodeAttribute(null=True)
+    files_processed = NumberAttribute(null=True)
+    num_files = NumberAttribute(null=True)
+    job_id = UnicodeAttribute(null=True)
+    sealed_token = UnicodeAttribute(null=True)
+
+
+class LockItem(Model):
+    """A lease lock. Never deleted, so `fence` only ever grows; `owner` absent = released."""
+
+    class Meta:  # placeholder; see bind()
+        table_name = _UNBOUND
+
+    lock_id = UnicodeAttribute(hash_key=True)
+    owner = UnicodeAttribute(null=True)
+    fence = NumberAttribute(null=True)
+    lease_until = NumberAttribute(null=True)
+
+
+class JobItem(Model):
+    """One index run and its fan-out counters."""
+
+    class Meta:  # placeholder; see bind()
+        table_name = _UNBOUND
+
+    job_id = UnicodeAttribute(hash_key=True)
+    repository_id = UnicodeAttribute()
+    sha = UnicodeAttribute()
+    fence = NumberAttribute()
+    owner = UnicodeAttribute()
+    base_generation_key = UnicodeAttribute(null=True)
+    base_generation_sha = UnicodeAttribute(null=True)
+    base_generation_fence = NumberAttribute(null=True)
+    state = UnicodeAttribute()
+    total_batches = NumberAttribute(default=0)
+    outstanding = NumberAttribute(default=0)
+    num_files = NumberAttribute(default=0)
+    files_processed = NumberAttribute(default=0)
+    blobs_parsed = NumberAttribute(default=0)
+    blobs_reused = NumberAttribute(default=0)
+    # Batch numbers already counted: makes complete_batch idempotent under redelivery.
+    done_batches = NumberSetAttribute(null=True)
+    created_at = NumberAttribute(default=0)
+    expires_at = NumberAttribute(null=True)  # TTL
+
+
+class TurnMap(MapAttribute[str, Any]):
+    question = UnicodeAttribute()
+    answer = UnicodeAttribute()
+
+
+class ConversationItem(Model):
+    """The last turns of one chat conversation."""
+
+    class Meta:  # placeholder; see bind()
+        table_name = _UNBOUND
+
+    conversation_id = UnicodeAttribute(hash_key=True)
+    turns = ListAttribute(of=TurnMap, null=True)
+    expires_at = NumberAttribute(null=True)  # TTL
+
+
+def stats_dict(item: RepositoryItem) -> dict[str, Any] | None:
+    """The stored stats as plain dicts (nested maps come back as raw MapAttributes)."""
+    if item.stats is None:
+        return None
+    as_dict: dict[str, Any] = item.stats.as_dict()  # type: ignore[no-untyped-call]  # unannotated
+    return as_dict
+
+
+@dataclass(frozen=True)
+class Models:
+    """The four models bound to one stage's tables, plus where they live (for transactions)."""
+
+    repositories: type[RepositoryItem]
+    locks: type[LockItem]
+    jobs: type[JobItem]
+    conversations: type[ConversationItem]
+    region: str
+    host: str | None
+
+
+_M = TypeVar("_M", bound=Model)
+
+
+def bind(model: type[_M], table_name: str, region: str, host: str | None) -> type[_M]:
+    """A subclass of `model` whose Meta names a physical table; `model` itself is untouched."""
+    meta = type("Meta", (), {"table_name": table_name, "region": region, "host": host})
+    bound: type[_M] = type(model.__name__, (model,), {"Meta": meta, "__module__": __name__})
+    return bound
+
+
+def bind_models(tables: Mapping[str, str], region: str, host: str | None) -> Models:
+    """Bind every model; `tables` maps logical names (`settings.names.tables`) to physical."""
+    return Models(
+        repositories=bind(RepositoryItem, tables["repositories"], region, host),
+        locks=bind(LockItem, tables["locks"], region, host),
+        jobs=bind(JobItem, tables["jobs"], region, host),
+        conversations=bind(ConversationItem, tables["conversations"], region, host),
+        region=region,
+        host=host,
+    )

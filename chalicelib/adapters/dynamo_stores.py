@@ -1,0 +1,211 @@
+"""DynamoRepoStore, and the import path of all four DynamoDB stores (pynamodb).
+
+AWS resources and IAM actions (this module and the ones it re-exports):
+- `{prefix}-repositories`: dynamodb:GetItem, dynamodb:UpdateItem, dynamodb:TransactWriteItems
+  (fenced writes: a ConditionCheck on the lock item plus an Update of the repository item).
+- `{prefix}-locks`: dynamodb:GetItem, dynamodb:UpdateItem, dynamodb:ConditionCheckItem
+  (dynamo_locks.py).
+- `{prefix}-jobs`: dynamodb:PutItem, dynamodb:GetItem, dynamodb:UpdateItem (dynamo_jobs.py).
+- `{prefix}-conversations`: dynamodb:GetItem, dynamodb:UpdateItem (dynamo_conversations.py).
+
+Fenced writes (start_job, publish, mark_up_to_date, mark_failed) check in the same transaction
+that the lock item still names the lease's owner and fence; publish also needs the lease
+unexpired and the repository's stored generation fence not above the published one. Any
+cancelled fenced transaction raises LeaseLost; a missing repository item cancels it too (no
+ghost items). publish always sets status `ready`: DynamoDB cannot compare requested_sha inside
+the update, so a newer request recorded meanwhile is re-marked `indexing` by the caller.
+"""
+
+from __future__ import annotations
+
+from pynamodb.connection import Connection
+from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.update import Action
+from pynamodb.transactions import TransactWrite
+
+from chalicelib.adapters.dynamo_conversations import MAX_TURNS, DynamoConversationStore
+from chalicelib.adapters.dynamo_errors import (
+    DYNAMO_ERRORS,
+    is_condition_failure,
+    translate,
+    translated,
+)
+from chalicelib.adapters.dynamo_jobs import DynamoJobStore
+from chalicelib.adapters.dynamo_locks import DynamoLockManager, held_by
+from chalicelib.adapters.dynamo_models import Models, RepositoryItem, stats_dict
+from chalicelib.domain.models import Generation, Job, Lease, Repository, Stats, Status
+from chalicelib.errors import LeaseLost
+
+__all__ = [
+    "MAX_ERROR_CHARS",
+    "MAX_TURNS",
+    "DynamoConversationStore",
+    "DynamoJobStore",
+    "DynamoLockManager",
+    "DynamoRepoStore",
+]
+
+MAX_ERROR_CHARS = 500
+
+
+def _repository(item: RepositoryItem) -> Repository:
+    generation = None
+    if item.generation_key and item.generation_sha and item.generation_fence is not None:
+        generation = Generation(
+            item.generation_key, item.generation_sha, int(item.generation_fence)
+        )
+    return Repository(
+        id=item.repository_id,
+        remote=item.remote or "",
+        branch=item.branch,
+        is_local=bool(item.is_local),
+        status=Status(item.status or Status.IDLE),
+        indexed_sha=item.indexed_sha,
+        head_sha=item.head_sha,
+        requested_sha=item.requested_sha,
+        force_requested=bool(item.force_requested),
+        generation=generation,
+        stats=Stats.from_dict(stats_dict(item)),
+        indexed_at=item.indexed_at,
+        requested_at=item.requested_at,
+        updated_at=item.updated_at,
+        error=item.error,
+        files_processed=int(item.files_processed or 0),
+        num_files=int(item.num_files or 0),
+        job_id=item.job_id,
+        sealed_token=item.sealed_token,
+    )
+
+
+class DynamoRepoStore:
+    def __init__(self, models: Models) -> None:
+        self._model = models.repositories
+        self._locks = models.locks
+        self._connection = Connection(region=models.region, host=models.host)
+
+    def get(self, repository_id: str) -> Repository | None:
+        with translated(f"get repository {repository_id}"):
+            try:
+                return _repository(self._model.get(repository_id, consistent_read=True))
+            except self._model.DoesNotExist:
+                return None
+
+    def record_request(
+        self,
+        repo: Repository,
+        *,
+        sha: str,
+        branch: str,
+        force: bool,
+        sealed_token: str | None,
+        now: float,
+    ) -> Repository:
+        m = self._model
+        actions: list[Action] = [
+            m.remote.set(repo.remote),
+            m.branch.set(branch),
+            m.is_local.set(repo.is_local),
+            m.status.set(Status.INDEXING.value),
+            m.head_sha.set(sha),
+            m.requested_sha.set(sha),
+            m.requested_at.set(now),
+            m.updated_at.set(now),
+            m.error.remove(),
+        ]
+        if force:  # a pending force survives later unforced requests until a job starts
+            actions.append(m.force_requested.set(True))
+        if sealed_token is not None:
+            actions.append(m.sealed_token.set(sealed_token))
+        item = m(repo.id)
+        with translated(f"record request for {repo.id}"):
+            item.update(actions=actions)
+        return _repository(item)
+
+    def start_job(self, repository_id: str, job: Job, lease: Lease, now: float) -> None:
+        m = self._model
+        actions: list[Action] = [
+            m.job_id.set(job.job_id),
+            m.status.set(Status.INDEXING.value),
+            m.files_processed.set(job.files_processed),  # files reused from the base count
+            m.num_files.set(job.num_files),
+            m.force_requested.set(False),
+            m.updated_at.set(now),
+        ]
+        self._fenced(repository_id, actions, lease, None, m.repository_id.exists())
+
+    def add_progress(self, repository_id: str, job_id: str, files: int) -> None:
+        m = self._model
+        try:
+            m(repository_id).update(
+                actions=[m.files_processed.add(files)], condition=m.job_id == job_id
+            )
+        except DYNAMO_ERRORS as exc:
+            if is_condition_failure(exc):
+                return  # a superseded job: its progress no longer shows
+            raise translate(exc, f"add progress to {repository_id}") from exc
+
+    def publish(
+        self, repository_id: str, generation: Generation, stats: Stats, lease: Lease, now: float
+    ) -> None:
+        if generation.fence > lease.fence:
+            raise LeaseLost(
+                f"generation fence {generation.fence} is above lease fence {lease.fence}"
+            )
+        m = self._model
+        actions: list[Action] = [
+            m.generation_key.set(generation.key),
+            m.generation_sha.set(generation.sha),
+            m.generation_fence.set(generation.fence),
+            m.indexed_sha.set(generation.sha),
+            m.status.set(Status.READY.value),
+            m.stats.set(stats.to_dict()),
+            m.indexed_at.set(now),
+            m.updated_at.set(now),
+            m.files_processed.set(m.num_files | 0),
+            m.error.remove(),
+        ]
+        newer_or_equal = m.generation_fence.does_not_exist() | (
+            m.generation_fence <= generation.fence
+        )
+        self._fenced(repository_id, actions, lease, now, m.repository_id.exists() & newer_or_equal)
+
+    def mark_up_to_date(self, repository_id: str, lease: Lease, now: float) -> None:
+        m = self._model
+        actions: list[Action] = [
+            m.status.set(Status.READY.value),
+            m.updated_at.set(now),
+            m.error.remove(),
+        ]
+        self._fenced(repository_id, actions, lease, None, m.repository_id.exists())
+
+    def mark_failed(self, repository_id: str, message: str, lease: Lease, now: float) -> None:
+        m = self._model
+        actions: list[Action] = [
+            m.status.set(Status.ERROR.value),
+            m.error.set(message[:MAX_ERROR_CHARS]),
+            m.updated_at.set(now),
+        ]
+        self._fenced(repository_id, actions, lease, None, m.repository_id.exists())
+
+    def _fenced(
+        self,
+        repository_id: str,
+        actions: list[Action],
+        lease: Lease,
+        now: float | None,
+        condition: Condition,
+    ) -> None:
+        """Update the repository item only while `lease` holds (and is unexpired at `now`)."""
+        try:
+            with TransactWrite(connection=self._connection) as transaction:
+                transaction.condition_check(
+                    self._locks, lease.lock_id, condition=held_by(self._locks, lease, now)
+                )
+                transaction.update(self._model(repository_id), actions, condition=condition)
+        except DYNAMO_ERRORS as exc:
+            if is_condition_failure(exc):
+                raise LeaseLost(
+                    f"{repository_id}: the lease or fence was stale "
+                    f"(owner {lease.owner}, fence {lease.fence})"
+                ) from exc
+            raise translate(exc, f"fenced update of {repository_id}") from exc

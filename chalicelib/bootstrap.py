@@ -1,0 +1,153 @@
+"""Composition root: Settings -> SDK clients -> adapters -> services.
+
+Built on first use (never at import, so importing app.py creates no client) and shared by
+every handler of a warm function. `reset()` lets tests and the local stack rebuild it.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+
+from chalicelib.adapters.dynamo_models import bind_models
+from chalicelib.adapters.dynamo_stores import (
+    DynamoConversationStore,
+    DynamoJobStore,
+    DynamoLockManager,
+    DynamoRepoStore,
+)
+from chalicelib.adapters.extractive_answerer import ExtractiveAnswerer
+from chalicelib.adapters.kms_token_vault import KmsTokenVault
+from chalicelib.adapters.pygit2_git_engine import Pygit2GitEngine
+from chalicelib.adapters.s3_blob_store import S3BlobStore
+from chalicelib.adapters.sqs_work_queue import SqsWorkQueue
+from chalicelib.adapters.system_clock import SystemClock
+from chalicelib.ports import ConversationStore, RepoStore
+from chalicelib.services.chat import ChatService
+from chalicelib.services.context import IndexConfig, IndexPorts
+from chalicelib.services.generations import GenerationLoader
+from chalicelib.services.index_requests import IndexRequests
+from chalicelib.services.pipeline import IndexPipeline
+from chalicelib.services.search import Searcher
+from chalicelib.settings import Settings
+
+
+@dataclass(frozen=True)
+class Container:
+    settings: Settings
+    ports: IndexPorts
+    config: IndexConfig
+    conversations: ConversationStore
+    loader: GenerationLoader
+
+
+def index_config(s: Settings) -> IndexConfig:
+    return IndexConfig(
+        max_file_bytes=s.max_file_bytes,
+        batch_files=s.parse_batch_files,
+        batch_bytes=s.parse_batch_bytes,
+        lease_seconds=float(s.lease_seconds),
+        deadline_margin_ms=s.deadline_margin_ms,
+        server_git_token=s.server_git_token,
+        allow_local_paths=s.allow_local_paths,
+    )
+
+
+def build(s: Settings) -> Container:
+    session = boto3.session.Session(region_name=s.region)
+
+    def client(service: str) -> Any:
+        return session.client(service, endpoint_url=s.endpoint_url)
+
+    names = s.names
+    models = bind_models(names.tables, s.region, s.endpoint_url)
+    blobs = S3BlobStore(client("s3"), names.bucket)
+    ports = IndexPorts(
+        git=Pygit2GitEngine(s.git_cache_dir, s.git_cache_max_bytes),
+        blobs=blobs,
+        queue=SqsWorkQueue(client("sqs"), names.queues),
+        repos=DynamoRepoStore(models),
+        locks=DynamoLockManager(models),
+        jobs=DynamoJobStore(models),
+        vault=KmsTokenVault(client("kms"), names.token_key_alias),
+        clock=SystemClock(),
+    )
+    return Container(
+        settings=s,
+        ports=ports,
+        config=index_config(s),
+        conversations=DynamoConversationStore(models),
+        loader=GenerationLoader(blobs, s.segment_cache_entries),
+    )
+
+
+class _Root:
+    """The process-wide settings and container, built lazily under a lock."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.settings: Settings | None = None
+        self.container: Container | None = None
+
+
+_root = _Root()
+
+
+def configure(settings: Settings | None = None, container: Container | None = None) -> None:
+    """Use these settings (or a ready container) from now on; None means the environment."""
+    with _root.lock:
+        _root.settings = settings
+        _root.container = container
+
+
+def reset() -> None:
+    configure(None, None)
+
+
+def settings() -> Settings:
+    with _root.lock:
+        if _root.settings is None:
+            _root.settings = Settings.from_env()
+        return _root.settings
+
+
+def container() -> Container:
+    s = settings()
+    with _root.lock:
+        if _root.container is None:
+            _root.container = build(s)
+        return _root.container
+
+
+def repo_store() -> RepoStore:
+    return container().ports.repos
+
+
+def index_requests() -> IndexRequests:
+    c = container()
+    return IndexRequests(ports=c.ports, config=c.config)
+
+
+def pipeline() -> IndexPipeline:
+    c = container()
+    return IndexPipeline(ports=c.ports, config=c.config)
+
+
+def searcher() -> Searcher:
+    c = container()
+    return Searcher(repos=c.ports.repos, loader=c.loader)
+
+
+def chat() -> ChatService:
+    c = container()
+    return ChatService(
+        repos=c.ports.repos,
+        loader=c.loader,
+        answerer=ExtractiveAnswerer(),
+        conversations=c.conversations,
+        clock=c.ports.clock,
+        ttl_seconds=c.settings.conversation_ttl_seconds,
+    )

@@ -1,0 +1,133 @@
+"""Byte formats of the objects Strata stores: blob artifacts, staging batches, plans,
+manifests. Compressed JSON throughout; nothing here ever unpickles or executes input.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import zlib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from chalicelib.domain.models import BlobArtifact, Chunk, FileEntry, Manifest, Stats
+from chalicelib.domain.planning import Plan, PlannedFile
+
+
+def _pack(obj: object) -> bytes:
+    return zlib.compress(json.dumps(obj, separators=(",", ":")).encode(), 6)
+
+
+def _unpack(data: bytes, what: str) -> Any:
+    try:
+        return json.loads(zlib.decompress(data))
+    except (zlib.error, ValueError) as exc:
+        raise ValueError(f"corrupt {what}") from exc
+
+
+def encode_artifact(a: BlobArtifact) -> bytes:
+    chunks = [[c.start_line, c.end_line, c.kind, c.symbol, c.terms] for c in a.chunks]
+    return _pack(
+        {
+            "oid": a.oid,
+            "language": a.language,
+            "parser": a.parser_version,
+            "size": a.size,
+            "lines": a.line_count,
+            "skipped": a.skipped,
+            "text": a.text,
+            "chunks": chunks,
+        }
+    )
+
+
+def decode_artifact(data: bytes) -> BlobArtifact:
+    d = _unpack(data, "artifact")
+    chunks = tuple(Chunk(s, e, k, sym, terms) for s, e, k, sym, terms in d["chunks"])
+    return BlobArtifact(
+        oid=d["oid"],
+        language=d["language"],
+        parser_version=d["parser"],
+        size=d["size"],
+        line_count=d["lines"],
+        skipped=d["skipped"],
+        text=d["text"],
+        chunks=chunks,
+    )
+
+
+_HEADER = struct.Struct(">I")
+
+
+def encode_batch(files: Sequence[PlannedFile], contents: Mapping[str, bytes]) -> bytes:
+    """A staging object: the batch's file list and the raw bytes of each blob."""
+    index, payload, offset = [], bytearray(), 0
+    for f in files:
+        data = contents[f.oid]
+        index.append([f.path, f.oid, f.language, f.size, offset, len(data)])
+        payload += data
+        offset += len(data)
+    header = json.dumps(index, separators=(",", ":")).encode()
+    return zlib.compress(_HEADER.pack(len(header)) + header + bytes(payload), 1)
+
+
+def decode_batch(data: bytes) -> list[tuple[PlannedFile, bytes]]:
+    try:
+        raw = zlib.decompress(data)
+        (n,) = _HEADER.unpack_from(raw)
+        index = json.loads(raw[4 : 4 + n])
+    except (zlib.error, ValueError, struct.error) as exc:
+        raise ValueError("corrupt staging batch") from exc
+    body = memoryview(raw)[4 + n :]
+    return [
+        (PlannedFile(p, oid, lang, size), bytes(body[off : off + length]))
+        for p, oid, lang, size, off, length in index
+    ]
+
+
+def encode_plan(plan: Plan) -> bytes:
+    return _pack(
+        {
+            "files": [[f.path, f.oid, f.language, f.size] for f in plan.files],
+            "skipped": dict(plan.skipped),
+            "reused": plan.reused,
+            "batches": [[[f.path, f.oid, f.language, f.size] for f in b] for b in plan.batches],
+        }
+    )
+
+
+def decode_plan(data: bytes) -> Plan:
+    d = _unpack(data, "plan")
+    files = tuple(PlannedFile(*f) for f in d["files"])
+    batches = tuple(tuple(PlannedFile(*f) for f in b) for b in d["batches"])
+    to_parse = tuple(f for b in batches for f in b)
+    return Plan(files, d["skipped"], to_parse, d["reused"], batches)
+
+
+def encode_manifest(m: Manifest) -> bytes:
+    return _pack(
+        {
+            "repositoryId": m.repository_id,
+            "sha": m.sha,
+            "fence": m.fence,
+            "parser": m.parser_version,
+            "createdAt": m.created_at,
+            "files": [[f.path, f.oid, f.language, f.size] for f in m.files],
+            "stats": m.stats.to_dict(),
+            "segments": dict(m.segments),
+        }
+    )
+
+
+def decode_manifest(data: bytes) -> Manifest:
+    d = _unpack(data, "manifest")
+    return Manifest(
+        repository_id=d["repositoryId"],
+        sha=d["sha"],
+        fence=d["fence"],
+        parser_version=d["parser"],
+        created_at=d["createdAt"],
+        files=tuple(FileEntry(*f) for f in d["files"]),
+        stats=Stats.from_dict(d["stats"]),
+        segments=d["segments"],
+    )

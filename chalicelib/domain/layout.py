@@ -1,0 +1,33 @@
+"""Where things live in the bucket. Keys are never shown to clients."""
+
+from __future__ import annotations
+
+from chalicelib.domain.ids import storage_key
+
+
+def blob_artifact_key(parser_version: str, oid: str, language: str) -> str:
+    return f"blobs/{parser_version}/{oid}/{language}"
+
+
+def generation_prefix(repository_id: str, fence: int, sha: str) -> str:
+    return f"repos/{storage_key(repository_id)}/gen/{fence:012d}-{sha}"
+
+
+def manifest_key(generation_prefix: str) -> str:
+    return f"{generation_prefix}/manifest.json.gz"
+
+
+def segment_key(generation_prefix: str, name: str) -> str:
+    return f"{generation_prefix}/{name}.seg"
+
+
+def job_prefix(job_id: str) -> str:
+    return f"jobs/{job_id}"
+
+
+def job_plan_key(job_id: str) -> str:
+    return f"{job_prefix(job_id)}/plan.json.gz"
+
+
+def job_batch_key(job_id: str, batch: int) -> str:
+    return f"{job_prefix(job_id)}/batch-{batch:06d}.bin"

@@ -1,0 +1,196 @@
+"""Domain records: what the stores hold and the services pass around. No I/O here."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    IDLE = "idle"
+    INDEXING = "indexing"
+    READY = "ready"
+    ERROR = "error"
+
+
+class JobState(StrEnum):
+    PLANNING = "planning"
+    PARSING = "parsing"
+    FINALIZING = "finalizing"
+    PUBLISHED = "published"
+    FAILED = "failed"
+    SUPERSEDED = "superseded"
+
+
+@dataclass(frozen=True)
+class Stats:
+    total_files: int = 0
+    total_size: int = 0
+    languages: Mapping[str, int] = field(default_factory=dict)
+    extensions: Mapping[str, int] = field(default_factory=dict)
+    skipped: Mapping[str, int] = field(default_factory=dict)
+    chunks: int = 0
+    blobs_parsed: int = 0
+    blobs_reused: int = 0
+
+    def to_public(self) -> dict[str, object]:
+        return {
+            "totalFiles": self.total_files,
+            "totalSize": self.total_size,
+            "languages": dict(self.languages),
+            "extensions": dict(self.extensions),
+            "skipped": dict(self.skipped),
+            "chunks": self.chunks,
+            "blobsParsed": self.blobs_parsed,
+            "blobsReused": self.blobs_reused,
+        }
+
+    def to_dict(self) -> dict[str, object]:
+        return self.to_public()
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, object] | None) -> Stats:
+        if not d:
+            return cls()
+
+        def count(key: str) -> int:
+            v = d.get(key, 0)
+            return int(v) if isinstance(v, int | float | str) else 0
+
+        def counts(key: str) -> dict[str, int]:
+            v = d.get(key) or {}
+            return {str(k): int(n) for k, n in v.items()} if isinstance(v, Mapping) else {}
+
+        return cls(
+            total_files=count("totalFiles"),
+            total_size=count("totalSize"),
+            languages=counts("languages"),
+            extensions=counts("extensions"),
+            skipped=counts("skipped"),
+            chunks=count("chunks"),
+            blobs_parsed=count("blobsParsed"),
+            blobs_reused=count("blobsReused"),
+        )
+
+
+@dataclass(frozen=True)
+class Generation:
+    """A published, immutable index of one commit: where its manifest lives and its fence."""
+
+    key: str
+    sha: str
+    fence: int
+
+
+@dataclass(frozen=True)
+class Repository:
+    """The light metadata item: everything the status endpoint needs, nothing more."""
+
+    id: str
+    remote: str
+    branch: str | None = None
+    is_local: bool = False
+    status: Status = Status.IDLE
+    indexed_sha: str | None = None
+    head_sha: str | None = None
+    requested_sha: str | None = None
+    force_requested: bool = False
+    generation: Generation | None = None
+    stats: Stats = field(default_factory=Stats)
+    indexed_at: float | None = None
+    requested_at: float | None = None
+    updated_at: float | None = None
+    error: str | None = None
+    files_processed: int = 0
+    num_files: int = 0
+    job_id: str | None = None
+    sealed_token: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class Lease:
+    lock_id: str
+    owner: str
+    fence: int
+    lease_until: float
+
+
+@dataclass(frozen=True)
+class Job:
+    job_id: str
+    repository_id: str
+    sha: str
+    fence: int
+    owner: str
+    base_generation: Generation | None = None
+    state: JobState = JobState.PLANNING
+    total_batches: int = 0
+    outstanding: int = 0
+    num_files: int = 0
+    files_processed: int = 0
+    blobs_parsed: int = 0
+    blobs_reused: int = 0
+    created_at: float = 0.0
+
+    @property
+    def lease(self) -> Lease:
+        """The lease this job was created under (lease_until is refreshed by heartbeats)."""
+        return Lease(lock_id=self.repository_id, owner=self.owner, fence=self.fence, lease_until=0)
+
+
+@dataclass(frozen=True)
+class TreeEntry:
+    """One entry of a git tree, read without a checkout."""
+
+    path: str
+    oid: str
+    mode: int
+    size: int
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A span of one file: 1-based inclusive lines, and the terms BM25 counts in it."""
+
+    start_line: int
+    end_line: int
+    kind: str
+    symbol: str | None
+    terms: Mapping[str, int]
+
+
+@dataclass(frozen=True)
+class BlobArtifact:
+    """Everything derived from one blob's bytes by one parser version (content-addressed)."""
+
+    oid: str
+    language: str
+    parser_version: str
+    size: int
+    line_count: int
+    skipped: str | None
+    text: str
+    chunks: tuple[Chunk, ...]
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    path: str
+    oid: str
+    language: str
+    size: int
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A generation's table of contents: files at the commit, stats, and segment objects."""
+
+    repository_id: str
+    sha: str
+    fence: int
+    parser_version: str
+    created_at: float
+    files: tuple[FileEntry, ...]
+    stats: Stats
+    segments: Mapping[str, str]

@@ -1,0 +1,133 @@
+"""The worker pump: what Lambda's SQS event source mapping does, on the embedded AWS.
+
+It receives from real (moto) queues, builds genuine Lambda SQS events (batches, distinct
+message ids, attributes, receive counts), invokes the same handlers Lambda would, deletes
+the records that succeeded and leaves failed ones to reappear after their visibility
+timeout, so SQS itself moves them to the DLQ after maxReceiveCount.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[dict[str, Any], Any], Any]
+
+
+@dataclass
+class LambdaContext:
+    """The parts of Lambda's context object that handlers and Powertools read."""
+
+    function_name: str
+    timeout_seconds: float = 900.0
+    memory_limit_in_mb: int = 1024
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    _started: float = field(default_factory=time.monotonic)
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:us-east-1:123456789012:function:{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return int((self.timeout_seconds - (time.monotonic() - self._started)) * 1000)
+
+
+@dataclass(frozen=True)
+class Route:
+    queue_url: str
+    queue_arn: str
+    handler: Handler
+    function_name: str
+    batch_size: int = 1
+    retry_delay_seconds: int | None = None
+
+
+def sqs_event(messages: list[dict[str, Any]], route: Route, region: str) -> dict[str, Any]:
+    return {
+        "Records": [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": m.get("Attributes", {}),
+                "messageAttributes": m.get("MessageAttributes", {}),
+                "md5OfBody": m.get("MD5OfBody", ""),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": route.queue_arn,
+                "awsRegion": region,
+            }
+            for m in messages
+        ]
+    }
+
+
+class WorkerPump:
+    def __init__(self, sqs: Any, routes: Mapping[str, Route], region: str) -> None:
+        self._sqs = sqs
+        self._routes = dict(routes)
+        self._region = region
+
+    def poll(self, name: str, wait_seconds: int = 0) -> int:
+        """Receive one batch from a queue and run it; returns how many records it carried."""
+        route = self._routes[name]
+        resp = self._sqs.receive_message(
+            QueueUrl=route.queue_url,
+            MaxNumberOfMessages=route.batch_size,
+            WaitTimeSeconds=wait_seconds,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        )
+        messages = resp.get("Messages", [])
+        if messages:
+            self._run(route, messages)
+        return len(messages)
+
+    def _run(self, route: Route, messages: list[dict[str, Any]]) -> None:
+        event = sqs_event(messages, route, self._region)
+        try:
+            result = route.handler(event, LambdaContext(route.function_name))
+            failed = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
+        except Exception:
+            log.exception("%s failed on a whole batch", route.function_name)
+            failed = {m["MessageId"] for m in messages}
+        done = [m for m in messages if m["MessageId"] not in failed]
+        if done:
+            self._sqs.delete_message_batch(
+                QueueUrl=route.queue_url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)
+                ],
+            )
+        if route.retry_delay_seconds is not None:
+            for m in messages:
+                if m["MessageId"] in failed:
+                    self._sqs.change_message_visibility(
+                        QueueUrl=route.queue_url,
+                        ReceiptHandle=m["ReceiptHandle"],
+                        VisibilityTimeout=route.retry_delay_seconds,
+                    )
+
+    def drain(self, max_rounds: int = 10_000) -> int:
+        """Poll every queue until all are empty (for tests and one-shot runs)."""
+        total = 0
+        for _ in range(max_rounds):
+            got = sum(self.poll(name) for name in self._routes)
+            total += got
+            if got == 0:
+                return total
+        raise RuntimeError("queues did not drain")
+
+    def run_forever(self, stop: threading.Event, name: str, wait_seconds: int = 1) -> None:
+        while not stop.is_set():
+            try:
+                self.poll(name, wait_seconds)
+            except Exception:  # keep pumping: one broken receive must not stop the stack
+                log.exception("pump for %s failed; retrying", name)
+                stop.wait(1.0)

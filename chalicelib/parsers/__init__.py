@@ -1,0 +1,67 @@
+"""Parsers: a blob's bytes in, a `BlobArtifact` out. Pure; `parse_blob` is the one entry point.
+
+`parse_blob` classifies the bytes (LFS pointer, binary, undecodable -> skipped, no chunks),
+decodes UTF-8 and hands the text to the chunker registered for the path's language, falling
+back to line windows (`text.chunk_lines`). Tree-sitter parsers will register in `_CHUNKERS`.
+
+Chunk terms come from the chunk's text only. The path's terms are deliberately not added here:
+an artifact is stored by blob oid and shared by every path holding the same bytes (renames,
+copies, forks), so path terms are added per path when a segment is built
+(`LexicalSegment.build`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from chalicelib.domain.languages import language_for
+from chalicelib.domain.models import BlobArtifact, Chunk
+from chalicelib.domain.tokens import term_counts
+from chalicelib.parsers.classify import classify
+from chalicelib.parsers.text import split_lines, window_spans
+
+PARSER_VERSION = "text-1"
+
+Chunker = Callable[[str], tuple[Chunk, ...]]
+
+
+def chunk_windows(text: str) -> tuple[Chunk, ...]:
+    """One "window" chunk per line window of `text`, with the terms of its lines."""
+    lines = split_lines(text)
+    return tuple(
+        Chunk(
+            start_line=start,
+            end_line=end,
+            kind="window",
+            symbol=None,
+            terms=term_counts("\n".join(lines[start - 1 : end])),
+        )
+        for start, end in window_spans(lines)
+    )
+
+
+# Language -> chunker; languages without an entry get line windows.
+_CHUNKERS: dict[str, Chunker] = {}
+
+
+def parse_blob(oid: str, path: str, data: bytes) -> BlobArtifact:
+    """Everything this parser version derives from one blob's bytes, found at `path`."""
+    language = language_for(path)
+    skipped = classify(data)
+    chunks: tuple[Chunk, ...]
+    if skipped is not None:
+        text, line_count, chunks = "", 0, ()
+    else:
+        text = data.decode("utf-8")
+        line_count = len(split_lines(text))
+        chunks = _CHUNKERS.get(language, chunk_windows)(text)
+    return BlobArtifact(
+        oid=oid,
+        language=language,
+        parser_version=PARSER_VERSION,
+        size=len(data),
+        line_count=line_count,
+        skipped=skipped,
+        text=text,
+        chunks=chunks,
+    )

@@ -1,0 +1,182 @@
+"""One Protocol per outside system. Services depend on these; adapters implement them;
+tests use in-memory fakes (tests/fakes/) that the contract tests hold to the same behaviour.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from chalicelib.domain.messages import Message
+from chalicelib.domain.models import Generation, Job, JobState, Lease, Repository, Stats, TreeEntry
+
+
+class Clock(Protocol):
+    def now(self) -> float:
+        """Seconds since the epoch."""
+        ...
+
+
+class GitEngine(Protocol):
+    """Reads remotes without a worktree. `credentials` are tried in order on AccessDenied;
+    `None` means anonymous. Raises RemoteNotFound, AccessDenied, TransientError."""
+
+    def resolve_head(
+        self, remote: str, branch: str | None, credentials: Sequence[str | None]
+    ) -> tuple[str, str]:
+        """(branch, sha) of the branch head, the remote's default branch when None."""
+        ...
+
+    def fetch(self, remote: str, branch: str, sha: str, credentials: Sequence[str | None]) -> None:
+        """Make `sha` readable locally (bare clone cache)."""
+        ...
+
+    def list_tree(self, remote: str, sha: str) -> Iterator[TreeEntry]:
+        """Every entry of the commit's tree, recursively, blobs and submodules (mode 0o160000)."""
+        ...
+
+    def read_blob(self, remote: str, oid: str) -> bytes: ...
+
+
+class BlobStore(Protocol):
+    """Immutable objects by key (S3)."""
+
+    def put(self, key: str, data: bytes, *, if_absent: bool = False) -> bool:
+        """Write; with if_absent, write only when no object exists and return False if one did."""
+        ...
+
+    def get(self, key: str) -> bytes:
+        """Raises NotFound."""
+        ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def delete_prefix(self, prefix: str) -> int: ...
+
+
+class WorkQueue(Protocol):
+    def send(self, message: Message, *, delay_seconds: int = 0) -> None: ...
+
+    def send_many(self, messages: Sequence[Message]) -> None: ...
+
+
+class RepoStore(Protocol):
+    """Repository items. Writes that publish results are fenced by the repository lease."""
+
+    def get(self, repository_id: str) -> Repository | None: ...
+
+    def record_request(
+        self,
+        repo: Repository,
+        *,
+        sha: str,
+        branch: str,
+        force: bool,
+        sealed_token: str | None,
+        now: float,
+    ) -> Repository:
+        """Upsert the item for a new index request: status indexing, requested/head SHA."""
+        ...
+
+    def start_job(self, repository_id: str, job: Job, lease: Lease, now: float) -> None:
+        """Point the item at a running job and reset progress (fenced)."""
+        ...
+
+    def add_progress(self, repository_id: str, job_id: str, files: int) -> None: ...
+
+    def publish(
+        self, repository_id: str, generation: Generation, stats: Stats, lease: Lease, now: float
+    ) -> None:
+        """Make a generation current. Raises LeaseLost unless `lease` is still held and its
+        fence is at least the published generation's."""
+        ...
+
+    def mark_up_to_date(self, repository_id: str, lease: Lease, now: float) -> None:
+        """Requested SHA already indexed: back to ready without a new generation (fenced)."""
+        ...
+
+    def mark_failed(self, repository_id: str, message: str, lease: Lease, now: float) -> None:
+        """End in `error` with a message (fenced)."""
+        ...
+
+
+class LockManager(Protocol):
+    """Lease locks with a monotonic fence; items are never deleted."""
+
+    def acquire(self, lock_id: str, owner: str, ttl_seconds: float, now: float) -> Lease:
+        """Raises LeaseHeld when another owner's lease is live."""
+        ...
+
+    def heartbeat(self, lease: Lease, ttl_seconds: float, now: float) -> Lease:
+        """Raises LeaseLost when the lease expired and was taken, or changed hands."""
+        ...
+
+    def release(self, lease: Lease) -> None:
+        """Clear the owner (keeping the fence); a lost lease is left alone."""
+        ...
+
+    def get(self, lock_id: str) -> Lease | None: ...
+
+
+class JobStore(Protocol):
+    def create(self, job: Job) -> None: ...
+
+    def get(self, job_id: str) -> Job | None: ...
+
+    def set_plan(self, job_id: str, *, total_batches: int, num_files: int) -> None:
+        """Record the fan-out size: outstanding = total_batches."""
+        ...
+
+    def complete_batch(
+        self, job_id: str, batch: int, *, files: int, parsed: int, reused: int
+    ) -> int | None:
+        """Count a batch done once. Returns outstanding batches after, None if already counted."""
+        ...
+
+    def transition(self, job_id: str, to: JobState, *, allowed: Iterable[JobState]) -> bool:
+        """Move to `to` only from an allowed state; False if the job was elsewhere."""
+        ...
+
+
+@dataclass(frozen=True)
+class Turn:
+    question: str
+    answer: str
+
+
+class ConversationStore(Protocol):
+    def history(self, conversation_id: str) -> list[Turn]: ...
+
+    def append(self, conversation_id: str, turn: Turn, *, expires_at: float) -> None: ...
+
+
+class TokenVault(Protocol):
+    """Seals access tokens so they are never stored in plain text (KMS)."""
+
+    def seal(self, token: str) -> str: ...
+
+    def open(self, sealed: str) -> str: ...
+
+
+@dataclass(frozen=True)
+class Passage:
+    path: str
+    start_line: int
+    end_line: int
+    text: str
+    score: float
+
+
+@dataclass(frozen=True)
+class Answer:
+    text: str
+    cited: tuple[int, ...]
+
+
+class Answerer(Protocol):
+    """Writes an answer from retrieved passages; `cited` indexes the passages it relied on."""
+
+    def answer(
+        self, question: str, passages: Sequence[Passage], history: Sequence[Turn]
+    ) -> Answer: ...

@@ -1,0 +1,61 @@
+"""Use case: a parse worker turns one staged batch into per-blob artifacts.
+
+Artifacts are keyed by content (parser version, blob oid, language), so a blob parsed once
+is never parsed again, by any job of any repository. Completing a batch is counted once
+per batch number, so a redelivered message does no harm.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from chalicelib.domain import layout
+from chalicelib.domain.codecs import decode_batch, encode_artifact
+from chalicelib.domain.messages import FinalizeGeneration, ParseBatch
+from chalicelib.domain.models import JobState
+from chalicelib.errors import LeaseLost, NotFound
+from chalicelib.parsers import PARSER_VERSION, parse_blob
+from chalicelib.services.context import IndexConfig, IndexPorts
+
+log = logging.getLogger(__name__)
+
+
+class BatchParser:
+    def __init__(self, *, ports: IndexPorts, config: IndexConfig) -> None:
+        self._p = ports
+        self._c = config
+
+    def parse(self, msg: ParseBatch) -> None:
+        job = self._p.jobs.get(msg.job_id)
+        if job is None or job.state not in (JobState.PARSING, JobState.FINALIZING):
+            log.info("batch %s of job %s is no longer needed", msg.batch, msg.job_id)
+            return
+        try:
+            self._p.locks.heartbeat(job.lease, self._c.lease_seconds, self._p.clock.now())
+        except LeaseLost:
+            self._p.jobs.transition(job.job_id, JobState.SUPERSEDED, allowed=[JobState.PARSING])
+            return
+        try:
+            staged = decode_batch(self._p.blobs.get(layout.job_batch_key(job.job_id, msg.batch)))
+        except NotFound:
+            # Already parsed and cleaned up by a finished job: nothing left to do.
+            staged = []
+        parsed = reused = 0
+        for planned, data in staged:
+            key = layout.blob_artifact_key(PARSER_VERSION, planned.oid, planned.language)
+            if self._p.blobs.exists(key):
+                reused += 1
+                continue
+            artifact = parse_blob(planned.oid, planned.path, data)
+            self._p.blobs.put(key, encode_artifact(artifact), if_absent=True)
+            parsed += 1
+        outstanding = self._p.jobs.complete_batch(
+            job.job_id, msg.batch, files=len(staged), parsed=parsed, reused=reused
+        )
+        if outstanding is None:  # a redelivery: the count stands, but re-trigger if due
+            current = self._p.jobs.get(job.job_id)
+            outstanding = current.outstanding if current else -1
+        else:
+            self._p.repos.add_progress(job.repository_id, job.job_id, len(staged))
+        if outstanding == 0:
+            self._p.queue.send(FinalizeGeneration(job_id=job.job_id))

@@ -1,0 +1,95 @@
+"""Use case: answer a question about a repository with sources verified against its blobs."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Mapping, Sequence
+
+from chalicelib.domain.ids import validate_repository_id
+from chalicelib.domain.verification import span_is_valid
+from chalicelib.errors import InvalidRequest
+from chalicelib.ports import Answerer, Clock, ConversationStore, Passage, RepoStore, Turn
+from chalicelib.services.generations import GenerationLoader, LoadedGeneration, serving
+
+MAX_QUESTION = 2000
+PASSAGES = 8
+_FIELDS = {"repositoryId", "question", "conversationId"}
+_CONVERSATION_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+
+
+def parse_chat_request(body: Mapping[str, object]) -> tuple[str, str, str | None]:
+    unknown = set(body) - _FIELDS
+    if unknown:
+        raise InvalidRequest(f"unknown fields: {', '.join(sorted(unknown))}")
+    rid = validate_repository_id(body.get("repositoryId"))
+    question = body.get("question")
+    if not isinstance(question, str) or not question.strip() or len(question) > MAX_QUESTION:
+        raise InvalidRequest(
+            f"question must be a non-empty string of at most {MAX_QUESTION} characters"
+        )
+    cid = body.get("conversationId")
+    if cid is not None and (not isinstance(cid, str) or not _CONVERSATION_RE.match(cid)):
+        raise InvalidRequest("conversationId must be 8-64 letters, digits, '_' or '-'")
+    return rid, question, cid
+
+
+def verified_sources(loaded: LoadedGeneration, passages: Sequence[Passage]) -> list[Passage]:
+    """Keep a passage only if its lines are really in the blob at the indexed commit."""
+    kept = []
+    for p in passages:
+        entry = loaded.files.get(p.path)
+        text = loaded.lexical.file_text(p.path)
+        if entry and span_is_valid(text, entry.oid, p.start_line, p.end_line):
+            kept.append(p)
+    return kept
+
+
+class ChatService:
+    def __init__(
+        self,
+        *,
+        repos: RepoStore,
+        loader: GenerationLoader,
+        answerer: Answerer,
+        conversations: ConversationStore,
+        clock: Clock,
+        ttl_seconds: int,
+    ) -> None:
+        self._repos = repos
+        self._loader = loader
+        self._answerer = answerer
+        self._conversations = conversations
+        self._clock = clock
+        self._ttl = ttl_seconds
+
+    def ask(self, body: Mapping[str, object]) -> dict[str, object]:
+        rid, question, cid = parse_chat_request(body)
+        serve = serving(self._repos, self._loader, rid)
+        history = self._conversations.history(cid) if cid else []
+        passages = self._retrieve(serve.loaded, question, history)
+        answer = self._answerer.answer(question, passages, history)
+        cited = [passages[i] for i in answer.cited if 0 <= i < len(passages)]
+        sources = verified_sources(serve.loaded, cited)
+        cid = cid or uuid.uuid4().hex
+        self._conversations.append(
+            cid, Turn(question, answer.text), expires_at=self._clock.now() + self._ttl
+        )
+        return {
+            "response": answer.text,
+            "conversationId": cid,
+            "sources": [{"path": s.path, "lines": [s.start_line, s.end_line]} for s in sources],
+            **serve.freshness(),
+        }
+
+    def _retrieve(
+        self, loaded: LoadedGeneration, question: str, history: Sequence[Turn]
+    ) -> list[Passage]:
+        # A follow-up ("and where is it called?") leans on the previous question's terms.
+        query = question if not history else f"{question} {history[-1].question}"
+        segment = loaded.lexical
+        passages = []
+        for hit in segment.search(query, PASSAGES):
+            text = segment.lines(hit.path, hit.start_line, hit.end_line) or ""
+            passages.append(Passage(hit.path, hit.start_line, hit.end_line, text, hit.score))
+        return passages

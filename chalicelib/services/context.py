@@ -1,0 +1,47 @@
+"""The ports and knobs the indexing services share, bundled once by the composition root."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from chalicelib.ports import (
+    BlobStore,
+    Clock,
+    GitEngine,
+    JobStore,
+    LockManager,
+    RepoStore,
+    TokenVault,
+    WorkQueue,
+)
+
+RemainingMillis = Callable[[], int]
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    max_file_bytes: int = 1024 * 1024
+    batch_files: int = 64
+    batch_bytes: int = 4 * 1024 * 1024
+    lease_seconds: float = 300.0
+    deadline_margin_ms: int = 15_000
+    server_git_token: str | None = None
+    allow_local_paths: bool = False
+
+
+@dataclass(frozen=True)
+class IndexPorts:
+    git: GitEngine
+    blobs: BlobStore
+    queue: WorkQueue
+    repos: RepoStore
+    locks: LockManager
+    jobs: JobStore
+    vault: TokenVault
+    clock: Clock
+
+
+def out_of_time(remaining: RemainingMillis | None, margin_ms: int) -> bool:
+    """True when the function must stop now to finish cleanly before its deadline."""
+    return remaining is not None and remaining() < margin_ms

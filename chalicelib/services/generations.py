@@ -1,0 +1,90 @@
+"""Serving a generation: resolve the repository pointer, load its segments once per process."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from chalicelib.domain import layout
+from chalicelib.domain.codecs import decode_manifest
+from chalicelib.domain.lexical import LexicalSegment
+from chalicelib.domain.models import FileEntry, Generation, Manifest, Repository, Status
+from chalicelib.errors import NotReady, PermanentError
+from chalicelib.ports import BlobStore, RepoStore
+
+
+@dataclass(frozen=True)
+class LoadedGeneration:
+    generation: Generation
+    manifest: Manifest
+    lexical: LexicalSegment
+    files: dict[str, FileEntry]
+
+
+@dataclass(frozen=True)
+class Serving:
+    """What a query answers from, and how fresh it is."""
+
+    repository: Repository
+    loaded: LoadedGeneration
+
+    @property
+    def stale(self) -> bool:
+        r = self.repository
+        return r.status is Status.INDEXING or bool(r.head_sha and r.head_sha != r.indexed_sha)
+
+    def freshness(self) -> dict[str, object]:
+        r = self.repository
+        return {"indexedSha": r.indexed_sha, "headSha": r.head_sha, "stale": self.stale}
+
+
+class GenerationLoader:
+    """An LRU of loaded generations keyed by their immutable key (safe to share)."""
+
+    def __init__(self, blobs: BlobStore, max_entries: int = 8) -> None:
+        self._blobs = blobs
+        self._max = max(1, max_entries)
+        self._cache: OrderedDict[str, LoadedGeneration] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def load(self, generation: Generation) -> LoadedGeneration:
+        with self._lock:
+            hit = self._cache.get(generation.key)
+            if hit is not None:
+                self._cache.move_to_end(generation.key)
+                return hit
+        loaded = self._read(generation)
+        with self._lock:
+            self._cache[generation.key] = loaded
+            while len(self._cache) > self._max:
+                self._cache.popitem(last=False)
+        return loaded
+
+    def _read(self, generation: Generation) -> LoadedGeneration:
+        try:
+            manifest = decode_manifest(self._blobs.get(layout.manifest_key(generation.key)))
+            lexical = LexicalSegment.from_bytes(self._blobs.get(manifest.segments["lexical"]))
+        except (ValueError, KeyError) as exc:
+            raise PermanentError(f"generation {generation.sha[:12]} is unreadable") from exc
+        return LoadedGeneration(generation, manifest, lexical, {f.path: f for f in manifest.files})
+
+
+def estimated_seconds(repo: Repository) -> int:
+    """A rough wait for a client polling an index in progress (files at ~50/s)."""
+    left = max(0, repo.num_files - repo.files_processed)
+    return max(5, left // 50) if repo.num_files else 30
+
+
+def serving(repos: RepoStore, loader: GenerationLoader, repository_id: str) -> Serving:
+    """The generation to answer from, or NotReady carrying the repository's status."""
+    repo = repos.get(repository_id)
+    if repo is None:
+        raise NotReady("this repository has not been indexed; POST /repositories/index", "idle")
+    if repo.generation is None:
+        if repo.status is Status.INDEXING:
+            raise NotReady("the repository is being indexed; try again shortly", "indexing")
+        if repo.status is Status.ERROR:
+            raise NotReady(f"indexing failed: {repo.error or 'unknown error'}", "error")
+        raise NotReady("this repository has not been indexed; POST /repositories/index", "idle")
+    return Serving(repo, loader.load(repo.generation))

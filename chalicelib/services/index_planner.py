@@ -1,0 +1,156 @@
+"""Use case: an index worker plans a job under the repository lease and stages its batches.
+
+Plan = fetch, walk the tree at the SHA, diff it by blob oid against the last generation,
+then stage each batch of new blobs to S3 and enqueue a ParseBatch for it. Memory is bounded
+by one batch; a deadline stop re-enqueues the rest as StageBatches.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import uuid
+from dataclasses import replace
+
+from chalicelib.domain import layout
+from chalicelib.domain.codecs import decode_manifest, decode_plan, encode_batch, encode_plan
+from chalicelib.domain.messages import FinalizeGeneration, IndexRepository, ParseBatch, StageBatches
+from chalicelib.domain.models import Job, JobState, Lease, Repository
+from chalicelib.domain.planning import Plan, credential_order, plan_tree
+from chalicelib.errors import (
+    AccessDenied,
+    InvalidRequest,
+    LeaseHeld,
+    LeaseLost,
+    NotFound,
+    PermanentError,
+    StrataError,
+)
+from chalicelib.services.context import IndexConfig, IndexPorts, RemainingMillis, out_of_time
+
+log = logging.getLogger(__name__)
+
+# Failures that a retry cannot fix: the job ends in `error` and the message is acknowledged.
+PERMANENT: tuple[type[StrataError], ...] = (PermanentError, NotFound, AccessDenied, InvalidRequest)
+
+
+class IndexPlanner:
+    def __init__(self, *, ports: IndexPorts, config: IndexConfig) -> None:
+        self._p = ports
+        self._c = config
+
+    def start(self, msg: IndexRepository, remaining: RemainingMillis | None = None) -> str | None:
+        """Take the lease and plan a job; returns the job id, or None when nothing to do."""
+        repo = self._p.repos.get(msg.repository_id)
+        if repo is None or not repo.requested_sha:
+            raise PermanentError(f"no index was requested for {msg.repository_id}")
+        job_id = uuid.uuid4().hex
+        now = self._p.clock.now()
+        try:
+            lease = self._p.locks.acquire(repo.id, job_id, self._c.lease_seconds, now)
+        except LeaseHeld:
+            log.info("lease held for %s; the holder re-checks requests on release", repo.id)
+            return None
+        try:
+            return self._plan(repo, lease, msg.force, remaining)
+        except PERMANENT as exc:
+            fail_job(self._p, repo.id, job_id, lease, exc.message)
+            return None
+        except LeaseLost:
+            self._p.jobs.transition(job_id, JobState.SUPERSEDED, allowed=list(JobState))
+            return None
+
+    def _plan(
+        self, repo: Repository, lease: Lease, force: bool, remaining: RemainingMillis | None
+    ) -> str | None:
+        sha = repo.requested_sha or ""
+        if sha == repo.indexed_sha and repo.generation and not (force or repo.force_requested):
+            self._p.repos.mark_up_to_date(repo.id, lease, self._p.clock.now())
+            finish_lease(self._p, repo.id, lease, sha)
+            return None
+        job = Job(
+            job_id=lease.owner,
+            repository_id=repo.id,
+            sha=sha,
+            fence=lease.fence,
+            owner=lease.owner,
+            base_generation=repo.generation,
+            created_at=self._p.clock.now(),
+        )
+        self._p.jobs.create(job)
+        self._p.git.fetch(repo.remote, repo.branch or "main", sha, self._credentials(repo))
+        plan = self._make_plan(repo, sha)
+        self._p.blobs.put(layout.job_plan_key(job.job_id), encode_plan(plan))
+        self._p.jobs.set_plan(
+            job.job_id, total_batches=len(plan.batches), num_files=len(plan.files)
+        )
+        started = replace(job, num_files=len(plan.files), files_processed=plan.reused)
+        self._p.repos.start_job(repo.id, started, lease, self._p.clock.now())
+        if not plan.batches:
+            self._p.queue.send(FinalizeGeneration(job.job_id))
+        else:
+            self._stage(repo, job, plan, 0, remaining)
+        return job.job_id
+
+    def _make_plan(self, repo: Repository, sha: str) -> Plan:
+        known: dict[str, str] = {}
+        if repo.generation is not None:
+            manifest = decode_manifest(self._p.blobs.get(layout.manifest_key(repo.generation.key)))
+            known = {f.path: f.oid for f in manifest.files}
+        return plan_tree(
+            self._p.git.list_tree(repo.remote, sha),
+            known=known,
+            max_file_bytes=self._c.max_file_bytes,
+            max_batch_files=self._c.batch_files,
+            max_batch_bytes=self._c.batch_bytes,
+        )
+
+    def resume(self, msg: StageBatches, remaining: RemainingMillis | None = None) -> None:
+        """Continue staging after a deadline stop (possibly in another function instance)."""
+        job = self._p.jobs.get(msg.job_id)
+        if job is None or job.state is not JobState.PARSING:
+            return
+        repo = self._p.repos.get(job.repository_id)
+        if repo is None:
+            return
+        self._p.git.fetch(repo.remote, repo.branch or "main", job.sha, self._credentials(repo))
+        plan = decode_plan(self._p.blobs.get(layout.job_plan_key(job.job_id)))
+        try:
+            self._stage(repo, job, plan, msg.start, remaining)
+        except LeaseLost:
+            self._p.jobs.transition(job.job_id, JobState.SUPERSEDED, allowed=list(JobState))
+
+    def _stage(
+        self, repo: Repository, job: Job, plan: Plan, start: int, remaining: RemainingMillis | None
+    ) -> None:
+        lease = job.lease
+        for n in range(start, len(plan.batches)):
+            if n > start and out_of_time(remaining, self._c.deadline_margin_ms):
+                self._p.queue.send(StageBatches(job_id=job.job_id, start=n))
+                return
+            lease = self._p.locks.heartbeat(lease, self._c.lease_seconds, self._p.clock.now())
+            batch = plan.batches[n]
+            contents = {f.oid: self._p.git.read_blob(repo.remote, f.oid) for f in batch}
+            self._p.blobs.put(layout.job_batch_key(job.job_id, n), encode_batch(batch, contents))
+            self._p.queue.send(ParseBatch(job_id=job.job_id, batch=n))
+
+    def _credentials(self, repo: Repository) -> list[str | None]:
+        token = self._p.vault.open(repo.sealed_token) if repo.sealed_token else None
+        return credential_order(token, self._c.server_git_token)
+
+
+def finish_lease(ports: IndexPorts, repository_id: str, lease: Lease, built_sha: str) -> None:
+    """Release, then look again: a request that arrived while we held the lease was
+    acknowledged without work, so we enqueue it now (a duplicate is harmless)."""
+    ports.locks.release(lease)
+    repo = ports.repos.get(repository_id)
+    if repo and (repo.requested_sha != built_sha or repo.force_requested):
+        ports.queue.send(IndexRepository(repository_id=repository_id, force=repo.force_requested))
+
+
+def fail_job(ports: IndexPorts, repository_id: str, job_id: str, lease: Lease, why: str) -> None:
+    log.warning("index of %s failed: %s", repository_id, why)
+    with contextlib.suppress(LeaseLost):  # a newer job owns the repository now
+        ports.repos.mark_failed(repository_id, why, lease, ports.clock.now())
+    ports.jobs.transition(job_id, JobState.FAILED, allowed=list(JobState))
+    ports.locks.release(lease)

@@ -1,0 +1,99 @@
+"""Use case: a client (API today; webhook and sweep later) asks for a repository's index."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from chalicelib.domain.ids import (
+    RepositoryRef,
+    github_ref,
+    ref_from_id,
+    ref_from_url,
+    validate_branch,
+)
+from chalicelib.domain.messages import IndexRepository
+from chalicelib.domain.models import Repository, Status
+from chalicelib.domain.planning import credential_order
+from chalicelib.errors import InvalidRequest
+from chalicelib.services.context import IndexConfig, IndexPorts
+
+_FIELDS = {"owner", "repo", "repositoryId", "url", "branch", "accessToken", "force"}
+MAX_TOKEN_LENGTH = 1024
+
+
+@dataclass(frozen=True)
+class IndexOutcome:
+    repository: Repository
+    status: Status
+    message: str
+
+
+def parse_index_request(
+    body: Mapping[str, object], allow_local: bool
+) -> tuple[RepositoryRef, str | None, str | None, bool]:
+    """Validate the request body: (ref, branch, token, force)."""
+    unknown = set(body) - _FIELDS
+    if unknown:
+        raise InvalidRequest(f"unknown fields: {', '.join(sorted(unknown))}")
+    given = [k for k in ("repositoryId", "url") if body.get(k) is not None]
+    if body.get("owner") is not None or body.get("repo") is not None:
+        given.append("owner/repo")
+    if len(given) != 1:
+        raise InvalidRequest("give exactly one of {owner, repo}, repositoryId or url")
+    if given[0] == "url":
+        ref = ref_from_url(body["url"], allow_local=allow_local)
+    elif given[0] == "repositoryId":
+        ref = ref_from_id(body["repositoryId"])
+    else:
+        ref = github_ref(body.get("owner"), body.get("repo"))
+    token = body.get("accessToken")
+    if token is not None and (
+        not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH
+    ):
+        raise InvalidRequest("accessToken must be a non-empty string")
+    force = body.get("force", False)
+    if not isinstance(force, bool):
+        raise InvalidRequest("force must be a boolean")
+    return ref, validate_branch(body.get("branch")), token, force
+
+
+class IndexRequests:
+    def __init__(self, *, ports: IndexPorts, config: IndexConfig) -> None:
+        self._p = ports
+        self._c = config
+
+    def request(self, body: Mapping[str, object]) -> IndexOutcome:
+        ref, branch, token, force = parse_index_request(body, self._c.allow_local_paths)
+        existing = self._p.repos.get(ref.id)
+        sealed = self._p.vault.seal(token) if token else None
+        if token is None and existing and existing.sealed_token:
+            token = self._p.vault.open(existing.sealed_token)
+        wanted = branch or (existing.branch if existing else None)
+        credentials = credential_order(token, self._c.server_git_token)
+        branch_name, sha = self._p.git.resolve_head(ref.remote, wanted, credentials)
+        if existing and not force:
+            done = self._already_done(existing, sha)
+            if done:
+                return done
+        base = existing or Repository(id=ref.id, remote=ref.remote, is_local=ref.is_local)
+        repo = self._p.repos.record_request(
+            base,
+            sha=sha,
+            branch=branch_name,
+            force=force,
+            sealed_token=sealed,
+            now=self._p.clock.now(),
+        )
+        self._p.queue.send(IndexRepository(repository_id=ref.id, force=force))
+        return IndexOutcome(repo, Status.INDEXING, f"indexing {branch_name} at {sha[:12]}")
+
+    def _already_done(self, existing: Repository, sha: str) -> IndexOutcome | None:
+        current = existing.indexed_sha == sha and existing.generation is not None
+        if current and (existing.status is not Status.INDEXING or existing.requested_sha == sha):
+            return IndexOutcome(existing, Status.READY, f"already indexed at {sha[:12]}")
+        if existing.status is Status.INDEXING and existing.requested_sha == sha:
+            lease = self._p.locks.get(existing.id)
+            if lease and lease.owner and lease.lease_until >= self._p.clock.now():
+                return IndexOutcome(existing, Status.INDEXING, "indexing is already under way")
+        return None

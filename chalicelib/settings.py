@@ -1,0 +1,97 @@
+"""Settings: the one place that reads the environment.
+
+Resource names derive from a stage prefix (`.chalice/config.json` sets it per stage);
+any single name can still be overridden. An explicit argument beats an environment variable:
+tests and the local stack build `Settings(...)` directly or use `replace()`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+TABLES = ("repositories", "locks", "jobs", "conversations")
+QUEUES = ("index", "parse")
+
+
+@dataclass(frozen=True)
+class ResourceNames:
+    bucket: str
+    tables: Mapping[str, str]
+    queues: Mapping[str, str]
+    dead_letter_queues: Mapping[str, str]
+    token_key_alias: str
+
+    @classmethod
+    def for_prefix(cls, prefix: str, bucket: str | None = None) -> ResourceNames:
+        return cls(
+            bucket=bucket or f"{prefix}-index",
+            tables={t: f"{prefix}-{t}" for t in TABLES},
+            queues={q: f"{prefix}-{q}" for q in QUEUES},
+            dead_letter_queues={q: f"{prefix}-{q}-dlq" for q in QUEUES},
+            token_key_alias=f"alias/{prefix}-tokens",
+        )
+
+
+def _flag(value: str | None, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    region: str = "us-east-1"
+    resource_prefix: str = "strata-dev"
+    bucket_name: str | None = None
+    endpoint_url: str | None = None
+    git_cache_dir: str = "/tmp/strata-git"
+    git_cache_max_bytes: int = 2 * 1024**3
+    allow_local_paths: bool = False
+    server_git_token: str | None = field(default=None, repr=False)
+    max_file_bytes: int = 1024 * 1024
+    parse_batch_files: int = 64
+    parse_batch_bytes: int = 4 * 1024 * 1024
+    lease_seconds: int = 300
+    max_body_bytes: int = 256 * 1024
+    deadline_margin_ms: int = 15_000
+    conversation_ttl_seconds: int = 7 * 24 * 3600
+    segment_cache_entries: int = 8
+
+    @property
+    def names(self) -> ResourceNames:
+        return ResourceNames.for_prefix(self.resource_prefix, self.bucket_name)
+
+    def with_overrides(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        e = os.environ if env is None else env
+        d = cls()
+
+        def num(key: str, default: int) -> int:
+            raw = e.get(key)
+            return int(raw) if raw else default
+
+        return cls(
+            region=e.get("AWS_REGION") or e.get("AWS_DEFAULT_REGION") or d.region,
+            resource_prefix=e.get("STRATA_RESOURCE_PREFIX", d.resource_prefix),
+            bucket_name=e.get("STRATA_BUCKET") or None,
+            endpoint_url=e.get("STRATA_AWS_ENDPOINT_URL") or None,
+            git_cache_dir=e.get("STRATA_GIT_CACHE_DIR", d.git_cache_dir),
+            git_cache_max_bytes=num("STRATA_GIT_CACHE_MAX_BYTES", d.git_cache_max_bytes),
+            allow_local_paths=_flag(e.get("STRATA_ALLOW_LOCAL_PATHS"), d.allow_local_paths),
+            server_git_token=e.get("STRATA_GIT_TOKEN") or None,
+            max_file_bytes=num("STRATA_MAX_FILE_BYTES", d.max_file_bytes),
+            parse_batch_files=num("STRATA_PARSE_BATCH_FILES", d.parse_batch_files),
+            parse_batch_bytes=num("STRATA_PARSE_BATCH_BYTES", d.parse_batch_bytes),
+            lease_seconds=num("STRATA_LEASE_SECONDS", d.lease_seconds),
+            max_body_bytes=num("STRATA_MAX_BODY_BYTES", d.max_body_bytes),
+            deadline_margin_ms=num("STRATA_DEADLINE_MARGIN_MS", d.deadline_margin_ms),
+            conversation_ttl_seconds=num(
+                "STRATA_CONVERSATION_TTL_SECONDS", d.conversation_ttl_seconds
+            ),
+            segment_cache_entries=num("STRATA_SEGMENT_CACHE_ENTRIES", d.segment_cache_entries),
+        )

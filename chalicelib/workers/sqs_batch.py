@@ -1,0 +1,57 @@
+"""Shared SQS plumbing: decode each record and report per-record failures (Powertools).
+
+Transient errors and bugs fail the record (SQS redelivers it, then moves it to the DLQ);
+permanent errors are logged and the record acknowledged, since a retry cannot help.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from chalicelib.domain.messages import Message, decode
+from chalicelib.errors import TransientError
+from chalicelib.services.context import RemainingMillis
+from chalicelib.services.index_planner import PERMANENT
+
+log = logging.getLogger(__name__)
+
+Handle = Callable[[Message, RemainingMillis | None], None]
+
+
+def remaining_millis(context: Any) -> RemainingMillis | None:
+    fn = getattr(context, "get_remaining_time_in_millis", None)
+    return fn if callable(fn) else None
+
+
+def process(event: Any, handle: Handle) -> dict[str, Any]:
+    """Run `handle` on every record of a Chalice SQSEvent; returns the partial batch response."""
+    remaining = remaining_millis(event.context)
+
+    def on_record(record: SQSRecord) -> None:
+        try:
+            message = decode(record.body)
+            handle(message, remaining)
+        except TransientError:
+            raise
+        except PERMANENT as exc:
+            log.warning("dropping message %s: %s", record.message_id, exc.message)
+
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    response: dict[str, Any] = dict(
+        process_partial_response(
+            event=event.to_dict(),
+            record_handler=on_record,
+            processor=processor,
+            context=event.context,
+        )
+    )
+    return response

@@ -1,0 +1,141 @@
+"""In-memory fakes of the BlobStore, WorkQueue, TokenVault, Clock and GitEngine ports."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections import deque
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from chalicelib.domain.messages import Message
+from chalicelib.domain.models import TreeEntry
+from chalicelib.domain.verification import git_blob_oid
+from chalicelib.errors import AccessDenied, NotFound, RemoteNotFound
+
+
+class FakeClock:
+    def __init__(self, start: float = 1_700_000_000.0) -> None:
+        self.t = start
+
+    def now(self) -> float:
+        return self.t
+
+    def advance(self, seconds: float) -> None:
+        self.t += seconds
+
+
+class FakeBlobStore:
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+        self.puts = 0
+
+    def put(self, key: str, data: bytes, *, if_absent: bool = False) -> bool:
+        if if_absent and key in self.objects:
+            return False
+        self.objects[key] = bytes(data)
+        self.puts += 1
+        return True
+
+    def get(self, key: str) -> bytes:
+        try:
+            return self.objects[key]
+        except KeyError:
+            raise NotFound(f"get {key}: not found") from None
+
+    def exists(self, key: str) -> bool:
+        return key in self.objects
+
+    def delete_prefix(self, prefix: str) -> int:
+        doomed = [k for k in self.objects if k.startswith(prefix)]
+        for k in doomed:
+            del self.objects[k]
+        return len(doomed)
+
+    def keys(self, prefix: str = "") -> list[str]:
+        return sorted(k for k in self.objects if k.startswith(prefix))
+
+
+class FakeWorkQueue:
+    def __init__(self) -> None:
+        self.pending: deque[Message] = deque()
+        self.sent: list[Message] = []
+
+    def send(self, message: Message, *, delay_seconds: int = 0) -> None:
+        self.pending.append(message)
+        self.sent.append(message)
+
+    def send_many(self, messages: Sequence[Message]) -> None:
+        for m in messages:
+            self.send(m)
+
+
+class FakeTokenVault:
+    """Reversible but never plain text, like the KMS vault."""
+
+    def seal(self, token: str) -> str:
+        return "sealed:" + base64.b64encode(token.encode()[::-1]).decode()
+
+    def open(self, sealed: str) -> str:
+        return base64.b64decode(sealed.removeprefix("sealed:")).decode()[::-1]
+
+
+@dataclass
+class FakeRemote:
+    branches: dict[str, str] = field(default_factory=dict)
+    commits: dict[str, dict[str, bytes]] = field(default_factory=dict)
+    default: str = "main"
+    token: str | None = None
+
+
+class FakeGitEngine:
+    """Remotes held in memory; commits are path -> bytes maps."""
+
+    def __init__(self) -> None:
+        self.remotes: dict[str, FakeRemote] = {}
+        self.fetches = 0
+        self.blob_reads = 0
+
+    def commit(self, remote: str, files: Mapping[str, bytes | str], *, branch: str = "main") -> str:
+        r = self.remotes.setdefault(remote, FakeRemote())
+        data = {p: v.encode() if isinstance(v, str) else v for p, v in files.items()}
+        digest = hashlib.sha1(repr(sorted(data.items())).encode(), usedforsecurity=False)
+        sha = digest.hexdigest()
+        r.commits[sha] = data
+        r.branches[branch] = sha
+        return sha
+
+    def _remote(self, remote: str, credentials: Sequence[str | None]) -> FakeRemote:
+        r = self.remotes.get(remote)
+        if r is None:
+            raise RemoteNotFound(f"no repository at {remote}")
+        if r.token is not None and r.token not in credentials:
+            raise AccessDenied("authentication failed for the remote")
+        return r
+
+    def resolve_head(
+        self, remote: str, branch: str | None, credentials: Sequence[str | None]
+    ) -> tuple[str, str]:
+        r = self._remote(remote, credentials)
+        name = branch or r.default
+        if name not in r.branches:
+            raise RemoteNotFound(f"no branch {name}")
+        return name, r.branches[name]
+
+    def fetch(self, remote: str, branch: str, sha: str, credentials: Sequence[str | None]) -> None:
+        r = self._remote(remote, credentials)
+        self.fetches += 1
+        if sha not in r.commits:
+            raise RemoteNotFound(f"no commit {sha}")
+
+    def list_tree(self, remote: str, sha: str) -> Iterator[TreeEntry]:
+        for path, data in sorted(self.remotes[remote].commits[sha].items()):
+            yield TreeEntry(path, git_blob_oid(data), 0o100644, len(data))
+
+    def read_blob(self, remote: str, oid: str) -> bytes:
+        self.blob_reads += 1
+        for commit in self.remotes[remote].commits.values():
+            for data in commit.values():
+                if git_blob_oid(data) == oid:
+                    return data
+        raise NotFound(f"no blob {oid}")

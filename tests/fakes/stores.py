@@ -1,0 +1,245 @@
+"""In-memory fakes of RepoStore, LockManager, JobStore and ConversationStore.
+
+They follow the DynamoDB adapters' semantics exactly (tests/contract holds both to the same
+assertions), so unit tests can run the services with no AWS at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+from typing import NamedTuple
+
+from chalicelib.domain.models import Generation, Job, JobState, Lease, Repository, Stats, Status
+from chalicelib.errors import AlreadyExists, LeaseHeld, LeaseLost, NotFound
+from chalicelib.ports import ConversationStore, JobStore, LockManager, RepoStore, Turn
+
+MAX_ERROR_CHARS = 500
+MAX_TURNS = 20
+
+
+class FakeLockManager:
+    """A released lock keeps its fence and has owner "" (as DynamoLockManager.get reports)."""
+
+    def __init__(self) -> None:
+        self.items: dict[str, Lease] = {}
+
+    def acquire(self, lock_id: str, owner: str, ttl_seconds: float, now: float) -> Lease:
+        current = self.items.get(lock_id)
+        until = now + ttl_seconds
+        if current is None or not current.owner:
+            fence = current.fence + 1 if current else 1
+        elif current.owner == owner:
+            fence = current.fence  # ours already (even if lapsed): extend, same fence
+        elif current.lease_until < now:
+            fence = current.fence + 1  # another owner's lease expired: take over
+        else:
+            raise LeaseHeld(f"lock {lock_id} is held by another owner")
+        lease = Lease(lock_id=lock_id, owner=owner, fence=fence, lease_until=until)
+        self.items[lock_id] = lease
+        return lease
+
+    def heartbeat(self, lease: Lease, ttl_seconds: float, now: float) -> Lease:
+        if not self.holds(lease):
+            raise LeaseLost(
+                f"lock {lease.lock_id}: lease of {lease.owner} (fence {lease.fence}) was taken over"
+            )
+        renewed = replace(self.items[lease.lock_id], lease_until=now + ttl_seconds)
+        self.items[lease.lock_id] = renewed
+        return renewed
+
+    def release(self, lease: Lease) -> None:
+        if self.holds(lease):
+            self.items[lease.lock_id] = replace(lease, owner="", lease_until=0)
+
+    def get(self, lock_id: str) -> Lease | None:
+        return self.items.get(lock_id)
+
+    def holds(self, lease: Lease, now: float | None = None) -> bool:
+        """The lock still names `lease`'s owner and fence (and is unexpired at `now`)."""
+        current = self.items.get(lease.lock_id)
+        if current is None or current.owner != lease.owner or current.fence != lease.fence:
+            return False
+        return now is None or current.lease_until >= now
+
+
+class FakeRepoStore:
+    def __init__(self, locks: FakeLockManager) -> None:
+        self.locks = locks
+        self.items: dict[str, Repository] = {}
+
+    def get(self, repository_id: str) -> Repository | None:
+        return self.items.get(repository_id)
+
+    def record_request(
+        self,
+        repo: Repository,
+        *,
+        sha: str,
+        branch: str,
+        force: bool,
+        sealed_token: str | None,
+        now: float,
+    ) -> Repository:
+        current = self.items.get(repo.id) or Repository(id=repo.id, remote=repo.remote)
+        updated = replace(
+            current,
+            remote=repo.remote,
+            branch=branch,
+            is_local=repo.is_local,
+            status=Status.INDEXING,
+            head_sha=sha,
+            requested_sha=sha,
+            force_requested=current.force_requested or force,
+            requested_at=now,
+            updated_at=now,
+            error=None,
+            sealed_token=current.sealed_token if sealed_token is None else sealed_token,
+        )
+        self.items[repo.id] = updated
+        return updated
+
+    def start_job(self, repository_id: str, job: Job, lease: Lease, now: float) -> None:
+        repo = self._fenced(repository_id, lease)
+        self.items[repository_id] = replace(
+            repo,
+            job_id=job.job_id,
+            status=Status.INDEXING,
+            files_processed=job.files_processed,
+            num_files=job.num_files,
+            force_requested=False,
+            updated_at=now,
+        )
+
+    def add_progress(self, repository_id: str, job_id: str, files: int) -> None:
+        repo = self.items.get(repository_id)
+        if repo is not None and repo.job_id == job_id:
+            self.items[repository_id] = replace(repo, files_processed=repo.files_processed + files)
+
+    def publish(
+        self, repository_id: str, generation: Generation, stats: Stats, lease: Lease, now: float
+    ) -> None:
+        if generation.fence > lease.fence:
+            raise LeaseLost(
+                f"generation fence {generation.fence} is above lease fence {lease.fence}"
+            )
+        repo = self._fenced(repository_id, lease, now)
+        if repo.generation is not None and repo.generation.fence > generation.fence:
+            raise self._stale(repository_id, lease)
+        self.items[repository_id] = replace(
+            repo,
+            generation=generation,
+            indexed_sha=generation.sha,
+            status=Status.READY,
+            stats=stats,
+            indexed_at=now,
+            updated_at=now,
+            files_processed=repo.num_files,
+            error=None,
+        )
+
+    def mark_up_to_date(self, repository_id: str, lease: Lease, now: float) -> None:
+        repo = self._fenced(repository_id, lease)
+        self.items[repository_id] = replace(repo, status=Status.READY, updated_at=now, error=None)
+
+    def mark_failed(self, repository_id: str, message: str, lease: Lease, now: float) -> None:
+        repo = self._fenced(repository_id, lease)
+        self.items[repository_id] = replace(
+            repo, status=Status.ERROR, error=message[:MAX_ERROR_CHARS], updated_at=now
+        )
+
+    def _fenced(self, repository_id: str, lease: Lease, now: float | None = None) -> Repository:
+        repo = self.items.get(repository_id)
+        if repo is None or not self.locks.holds(lease, now):
+            raise self._stale(repository_id, lease)
+        return repo
+
+    @staticmethod
+    def _stale(repository_id: str, lease: Lease) -> LeaseLost:
+        return LeaseLost(
+            f"{repository_id}: the lease or fence was stale "
+            f"(owner {lease.owner}, fence {lease.fence})"
+        )
+
+
+class FakeJobStore:
+    def __init__(self) -> None:
+        self.jobs: dict[str, Job] = {}
+        self.done_batches: dict[str, set[int]] = {}
+
+    def create(self, job: Job) -> None:
+        if job.job_id in self.jobs:
+            raise AlreadyExists(f"job {job.job_id} exists already")
+        self.jobs[job.job_id] = job
+
+    def get(self, job_id: str) -> Job | None:
+        return self.jobs.get(job_id)
+
+    def set_plan(self, job_id: str, *, total_batches: int, num_files: int) -> None:
+        job = self._job(job_id)
+        self.jobs[job_id] = replace(
+            job,
+            total_batches=total_batches,
+            outstanding=total_batches,
+            num_files=num_files,
+            state=JobState.PARSING,
+        )
+
+    def complete_batch(
+        self, job_id: str, batch: int, *, files: int, parsed: int, reused: int
+    ) -> int | None:
+        job = self._job(job_id)
+        done = self.done_batches.setdefault(job_id, set())
+        if batch in done:
+            return None
+        done.add(batch)
+        job = replace(
+            job,
+            outstanding=job.outstanding - 1,
+            files_processed=job.files_processed + files,
+            blobs_parsed=job.blobs_parsed + parsed,
+            blobs_reused=job.blobs_reused + reused,
+        )
+        self.jobs[job_id] = job
+        return job.outstanding
+
+    def transition(self, job_id: str, to: JobState, *, allowed: Iterable[JobState]) -> bool:
+        job = self.jobs.get(job_id)
+        if job is None or job.state not in set(allowed):
+            return False
+        self.jobs[job_id] = replace(job, state=to)
+        return True
+
+    def _job(self, job_id: str) -> Job:
+        job = self.jobs.get(job_id)
+        if job is None:
+            raise NotFound(f"job {job_id} does not exist")
+        return job
+
+
+class FakeConversationStore:
+    def __init__(self) -> None:
+        self.turns: dict[str, list[Turn]] = {}
+        self.expires_at: dict[str, float] = {}
+
+    def history(self, conversation_id: str) -> list[Turn]:
+        return list(self.turns.get(conversation_id, []))
+
+    def append(self, conversation_id: str, turn: Turn, *, expires_at: float) -> None:
+        turns = [*self.turns.get(conversation_id, []), turn]
+        self.turns[conversation_id] = turns[-MAX_TURNS:]
+        self.expires_at[conversation_id] = expires_at
+
+
+class StoreSet(NamedTuple):
+    """The four store ports together: fakes here, DynamoDB ones in the integration tests."""
+
+    repos: RepoStore
+    locks: LockManager
+    jobs: JobStore
+    conversations: ConversationStore
+
+
+def fake_store_set() -> StoreSet:
+    locks = FakeLockManager()
+    return StoreSet(FakeRepoStore(locks), locks, FakeJobStore(), FakeConversationStore())

@@ -1,0 +1,116 @@
+"""The whole indexing and query path wired to in-memory fakes, for fast unit tests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from chalicelib.adapters.extractive_answerer import ExtractiveAnswerer
+from chalicelib.domain.messages import Message
+from chalicelib.services.chat import ChatService
+from chalicelib.services.context import IndexConfig, IndexPorts
+from chalicelib.services.generations import GenerationLoader
+from chalicelib.services.index_requests import IndexOutcome, IndexRequests
+from chalicelib.services.pipeline import IndexPipeline
+from chalicelib.services.search import Searcher
+from tests.fakes.aws import FakeBlobStore, FakeClock, FakeGitEngine, FakeTokenVault, FakeWorkQueue
+from tests.fakes.stores import (
+    FakeConversationStore,
+    FakeJobStore,
+    FakeLockManager,
+    FakeRepoStore,
+)
+
+REMOTE = "https://github.com/acme/widgets.git"
+REPO_ID = "github:acme:widgets"
+
+
+@dataclass
+class Harness:
+    config: IndexConfig = field(default_factory=lambda: IndexConfig(batch_files=2))
+    git: FakeGitEngine = field(default_factory=FakeGitEngine)
+    blobs: FakeBlobStore = field(default_factory=FakeBlobStore)
+    queue: FakeWorkQueue = field(default_factory=FakeWorkQueue)
+    clock: FakeClock = field(default_factory=FakeClock)
+    locks: FakeLockManager = field(default_factory=FakeLockManager)
+    jobs: FakeJobStore = field(default_factory=FakeJobStore)
+    conversations: FakeConversationStore = field(default_factory=FakeConversationStore)
+    repos: FakeRepoStore = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.repos = FakeRepoStore(self.locks)
+        self.loader = GenerationLoader(self.blobs)
+
+    @property
+    def ports(self) -> IndexPorts:
+        return IndexPorts(
+            git=self.git,
+            blobs=self.blobs,
+            queue=self.queue,
+            repos=self.repos,
+            locks=self.locks,
+            jobs=self.jobs,
+            vault=FakeTokenVault(),
+            clock=self.clock,
+        )
+
+    def pipeline(self) -> IndexPipeline:
+        return IndexPipeline(ports=self.ports, config=self.config)
+
+    def request(self, **body: Any) -> IndexOutcome:
+        body.setdefault("repositoryId", REPO_ID)
+        return IndexRequests(ports=self.ports, config=self.config).request(body)
+
+    def run(
+        self, *, duplicate: bool = False, keep: Callable[[Message], bool] | None = None
+    ) -> list[Message]:
+        """Deliver queued messages until none is left (each twice with `duplicate`).
+        Messages for which `keep` is False are dropped, as if their worker died."""
+        delivered: list[Message] = []
+        pipeline = self.pipeline()
+        for _ in range(10_000):
+            if not self.queue.pending:
+                return delivered
+            msg = self.queue.pending.popleft()
+            if keep is not None and not keep(msg):
+                continue
+            delivered.append(msg)
+            for _ in range(2 if duplicate else 1):
+                pipeline.handle(msg, msg.queue)
+        raise AssertionError("the pipeline did not settle")
+
+    def searcher(self) -> Searcher:
+        return Searcher(repos=self.repos, loader=self.loader)
+
+    def chat(self) -> ChatService:
+        return ChatService(
+            repos=self.repos,
+            loader=self.loader,
+            answerer=ExtractiveAnswerer(),
+            conversations=self.conversations,
+            clock=self.clock,
+            ttl_seconds=3600,
+        )
+
+
+SAMPLE_FILES: dict[str, str] = {
+    "README.md": "# Widgets\n\nWidgets are assembled by the factory.\n",
+    "widgets/config.py": (
+        "import json\n\n\n"
+        "def parse_config(path):\n"
+        '    """Read the widget configuration file."""\n'
+        "    with open(path) as f:\n"
+        "        return json.load(f)\n"
+    ),
+    "widgets/factory.py": (
+        "from widgets.config import parse_config\n\n\n"
+        "class WidgetFactory:\n"
+        "    def build(self, path):\n"
+        "        config = parse_config(path)\n"
+        "        return [config['name']] * config['count']\n"
+    ),
+    "tests/test_factory.py": "def test_build():\n    assert True\n",
+    "node_modules/left-pad/index.js": "module.exports = () => 1\n",
+    "logo.png": "\x89PNG\r\n\x1a\n\x00\x00binary",
+}

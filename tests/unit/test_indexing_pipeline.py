@@ -1,0 +1,180 @@
+"""The index -> parse -> finalize pipeline on fakes: protocol properties of DESIGN.md §4-5."""
+
+from __future__ import annotations
+
+import pytest
+
+from chalicelib.domain.messages import FinalizeGeneration, IndexRepository, ParseBatch
+from chalicelib.domain.models import JobState, Status
+from chalicelib.errors import AccessDenied, LeaseLost, RemoteNotFound
+from tests.harness import REMOTE, REPO_ID, SAMPLE_FILES, Harness
+
+
+@pytest.fixture
+def h() -> Harness:
+    harness = Harness()
+    harness.git.commit(REMOTE, SAMPLE_FILES)
+    return harness
+
+
+def test_indexes_a_repository_to_ready_with_stats(h: Harness) -> None:
+    outcome = h.request()
+    assert outcome.status is Status.INDEXING
+    h.run()
+    repo = h.repos.get(REPO_ID)
+    assert repo is not None and repo.status is Status.READY
+    assert repo.indexed_sha == h.git.remotes[REMOTE].branches["main"]
+    assert repo.stats.total_files == 4
+    assert repo.stats.languages == {"markdown": 1, "python": 3}
+    assert repo.stats.skipped == {"vendored": 1, "binary": 1}
+    assert repo.stats.blobs_parsed == 5 and repo.stats.blobs_reused == 0
+    assert repo.files_processed == repo.num_files == 5
+
+
+def test_staging_objects_are_removed_after_publish(h: Harness) -> None:
+    h.request()
+    h.run()
+    assert h.blobs.keys("jobs/") == []
+    assert h.blobs.keys("repos/github/acme/widgets/gen/")
+
+
+def test_same_head_answers_ready_without_work(h: Harness) -> None:
+    h.request()
+    h.run()
+    sent = len(h.queue.sent)
+    outcome = h.request()
+    assert outcome.status is Status.READY
+    assert len(h.queue.sent) == sent
+
+
+def test_forced_reindex_of_unchanged_tree_parses_nothing(h: Harness) -> None:
+    h.request()
+    h.run()
+    first = h.repos.get(REPO_ID)
+    puts = h.blobs.puts
+    h.request(force=True)
+    h.run()
+    repo = h.repos.get(REPO_ID)
+    assert repo is not None and first is not None and first.generation and repo.generation
+    assert repo.generation.fence > first.generation.fence
+    assert repo.stats.blobs_parsed == 0 and repo.stats.blobs_reused == 5
+    assert not any(isinstance(m, ParseBatch) for m in h.queue.sent[-3:])
+    assert h.blobs.puts - puts == 2  # the plan and the new manifest; segments are shared
+
+
+def test_new_commit_parses_only_changed_blobs(h: Harness) -> None:
+    h.request()
+    h.run()
+    h.git.commit(REMOTE, {**SAMPLE_FILES, "widgets/config.py": "def parse_config():\n    pass\n"})
+    h.request()
+    h.run()
+    repo = h.repos.get(REPO_ID)
+    assert repo is not None
+    assert repo.stats.blobs_parsed == 1 and repo.stats.blobs_reused == 4
+
+
+def test_every_message_delivered_twice_gives_the_same_generation(h: Harness) -> None:
+    twin = Harness()
+    twin.git.commit(REMOTE, SAMPLE_FILES)
+    h.request()
+    h.run()
+    twin.request()
+    twin.run(duplicate=True)
+    once, twice = h.repos.get(REPO_ID), twin.repos.get(REPO_ID)
+    assert once is not None and twice is not None
+    assert twice.status is Status.READY
+    assert twice.stats == once.stats
+    assert twice.generation == once.generation
+    hits = [
+        h.searcher().search({"repositoryId": REPO_ID, "query": "parse config"})["hits"]
+        for h in (h, twin)
+    ]
+    assert hits[0] == hits[1]
+
+
+def test_crash_between_plan_and_finalize_then_rerun_succeeds(h: Harness) -> None:
+    h.request()
+    # The parse workers die: their messages are never processed.
+    h.run(keep=lambda m: not isinstance(m, ParseBatch))
+    repo = h.repos.get(REPO_ID)
+    assert repo is not None and repo.status is Status.INDEXING and repo.generation is None
+    # While the dead job's lease is live, a new request does not start a competing job.
+    assert h.request().status is Status.INDEXING and not h.queue.pending
+    h.clock.advance(h.config.lease_seconds + 1)
+    h.request()
+    h.run()
+    repo = h.repos.get(REPO_ID)
+    assert repo is not None and repo.status is Status.READY
+    assert repo.generation is not None and repo.generation.fence == 2
+
+
+def test_stale_holder_cannot_publish_after_takeover(h: Harness) -> None:
+    h.request()
+    h.run(keep=lambda m: not isinstance(m, FinalizeGeneration))
+    stale_job = next(j for j in h.jobs.jobs.values())
+    h.clock.advance(h.config.lease_seconds + 1)
+    h.request(force=True)
+    h.run()
+    winner = h.repos.get(REPO_ID)
+    assert winner is not None and winner.generation is not None
+    # The paused first job wakes up and tries to finalize: rejected, result unchanged.
+    assert h.pipeline().publisher.finalize(stale_job.job_id) is None
+    assert h.jobs.get(stale_job.job_id).state is JobState.SUPERSEDED  # type: ignore[union-attr]
+    assert h.repos.get(REPO_ID) == winner
+
+
+def test_publish_needs_the_lease(h: Harness) -> None:
+    h.request()
+    h.run(keep=lambda m: not isinstance(m, FinalizeGeneration))
+    job = next(iter(h.jobs.jobs.values()))
+    h.clock.advance(h.config.lease_seconds + 1)
+    h.locks.acquire(REPO_ID, "intruder", 60, h.clock.now())
+    with pytest.raises(LeaseLost):
+        h.locks.heartbeat(job.lease, 60, h.clock.now())
+
+
+def test_concurrent_requests_coalesce_into_the_newest_sha(h: Harness) -> None:
+    h.request()
+    first_job = h.queue.pending.popleft()
+    h.pipeline().handle(first_job, "index")  # job 1 holds the lease, building sha 1
+    newest = h.git.commit(REMOTE, {**SAMPLE_FILES, "NEW.md": "# new\n"})
+    h.request()  # arrives while job 1 runs: acknowledged, picked up on release
+    h.run()
+    repo = h.repos.get(REPO_ID)
+    assert repo is not None and repo.indexed_sha == newest and repo.status is Status.READY
+
+
+def test_unknown_remote_is_rejected_before_any_work(h: Harness) -> None:
+    with pytest.raises(RemoteNotFound):
+        h.request(repositoryId="github:acme:missing")
+    assert not h.queue.sent
+
+
+def test_private_remote_uses_the_server_token_as_fallback() -> None:
+    h = Harness()
+    h.git.commit(REMOTE, SAMPLE_FILES)
+    h.git.remotes[REMOTE].token = "server-secret"
+    with pytest.raises(AccessDenied):
+        h.request(accessToken="wrong")
+    h.config = type(h.config)(batch_files=2, server_git_token="server-secret")
+    assert h.request(accessToken="wrong").status is Status.INDEXING
+    h.run()
+    repo = h.repos.get(REPO_ID)
+    assert repo is not None and repo.status is Status.READY
+    assert repo.sealed_token and "wrong" not in repo.sealed_token
+
+
+def test_remote_deleted_after_request_ends_in_error(h: Harness) -> None:
+    h.request()
+    del h.git.remotes[REMOTE]
+    h.run()
+    repo = h.repos.get(REPO_ID)
+    assert repo is not None and repo.status is Status.ERROR and repo.error
+    assert h.locks.get(REPO_ID).owner == ""  # type: ignore[union-attr]
+
+
+def test_index_message_for_an_unregistered_repository_is_dropped(h: Harness) -> None:
+    from chalicelib.errors import PermanentError
+
+    with pytest.raises(PermanentError, match="no index was requested"):
+        h.pipeline().handle(IndexRepository("github:acme:ghost"), "index")

@@ -1,0 +1,125 @@
+"""Search and chat over a generation: readiness, staleness, verified sources."""
+
+from __future__ import annotations
+
+import pytest
+
+from chalicelib.domain.models import Status
+from chalicelib.errors import InvalidRequest, NotReady
+from chalicelib.ports import Passage
+from chalicelib.services.chat import verified_sources
+from tests.harness import REMOTE, REPO_ID, SAMPLE_FILES, Harness
+
+
+@pytest.fixture
+def ready() -> Harness:
+    h = Harness()
+    h.git.commit(REMOTE, SAMPLE_FILES)
+    h.request()
+    h.run()
+    return h
+
+
+def test_camel_case_query_finds_snake_case_code(ready: Harness) -> None:
+    result = ready.searcher().search({"repositoryId": REPO_ID, "query": "parseConfig"})
+    hits = result["hits"]
+    assert {h["path"] for h in hits} >= {"widgets/config.py", "widgets/factory.py"}  # type: ignore[union-attr]
+    assert all("parse_config" in h["snippet"] for h in hits[:2])  # type: ignore[index]
+
+
+def test_search_ranks_the_file_that_matches_every_term_first(ready: Harness) -> None:
+    result = ready.searcher().search(
+        {"repositoryId": REPO_ID, "query": "read widget configuration file"}
+    )
+    top = result["hits"][0]  # type: ignore[index]
+    assert top["path"] == "widgets/config.py"
+    assert top["lines"][0] <= 5 <= top["lines"][1]
+    assert "configuration" in top["snippet"]
+    assert top["language"] == "python"
+    assert result["indexedSha"] == ready.repos.get(REPO_ID).indexed_sha  # type: ignore[union-attr]
+    assert result["stale"] is False
+
+
+def test_search_of_unknown_repository_is_not_ready_idle() -> None:
+    with pytest.raises(NotReady) as info:
+        Harness().searcher().search({"repositoryId": REPO_ID, "query": "x"})
+    assert info.value.status == "idle"
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ({"repositoryId": REPO_ID}, "query"),
+        ({"repositoryId": REPO_ID, "query": "x", "k": 0}, "k must"),
+        ({"repositoryId": REPO_ID, "query": "x", "k": True}, "k must"),
+        ({"repositoryId": "github:../etc", "query": "x"}, "repositoryId"),
+        ({"repositoryId": REPO_ID, "query": "x", "extra": 1}, "unknown fields"),
+        ({"repositoryId": REPO_ID, "query": 42}, "query"),
+    ],
+)
+def test_bad_search_requests_are_refused(ready: Harness, body: dict, message: str) -> None:
+    with pytest.raises(InvalidRequest, match=message):
+        ready.searcher().search(body)
+
+
+def test_chat_while_first_index_runs_is_not_ready_indexing() -> None:
+    h = Harness()
+    h.git.commit(REMOTE, SAMPLE_FILES)
+    h.request()
+    with pytest.raises(NotReady) as info:
+        h.chat().ask({"repositoryId": REPO_ID, "question": "how is config parsed?"})
+    assert info.value.status == "indexing"
+
+
+def test_chat_after_failure_is_not_ready_error() -> None:
+    h = Harness()
+    h.git.commit(REMOTE, SAMPLE_FILES)
+    h.request()
+    del h.git.remotes[REMOTE]
+    h.run()
+    with pytest.raises(NotReady) as info:
+        h.chat().ask({"repositoryId": REPO_ID, "question": "anything"})
+    assert info.value.status == "error"
+
+
+def test_chat_answers_with_verified_sources_and_a_conversation(ready: Harness) -> None:
+    answer = ready.chat().ask({"repositoryId": REPO_ID, "question": "how is the config parsed?"})
+    assert answer["sources"], answer
+    paths = {s["path"] for s in answer["sources"]}  # type: ignore[union-attr]
+    assert "widgets/config.py" in paths
+    for s in answer["sources"]:  # type: ignore[union-attr]
+        start, end = s["lines"]
+        assert 1 <= start <= end
+    follow = ready.chat().ask(
+        {
+            "repositoryId": REPO_ID,
+            "question": "and who calls it?",
+            "conversationId": answer["conversationId"],
+        }
+    )
+    assert follow["conversationId"] == answer["conversationId"]
+    assert len(ready.conversations.history(str(answer["conversationId"]))) == 2
+
+
+def test_chat_during_reindex_answers_from_last_generation_marked_stale(ready: Harness) -> None:
+    ready.git.commit(REMOTE, {**SAMPLE_FILES, "widgets/new.py": "def fresh():\n    pass\n"})
+    ready.request()
+    answer = ready.chat().ask({"repositoryId": REPO_ID, "question": "parse config"})
+    assert answer["stale"] is True
+    repo = ready.repos.get(REPO_ID)
+    assert repo is not None and repo.status is Status.INDEXING
+    assert answer["indexedSha"] == repo.indexed_sha != answer["headSha"]
+
+
+def test_unverifiable_sources_are_dropped(ready: Harness) -> None:
+    repo = ready.repos.get(REPO_ID)
+    assert repo is not None and repo.generation is not None
+    loaded = ready.loader.load(repo.generation)
+    good = Passage("widgets/config.py", 4, 7, "", 1.0)
+    candidates = [
+        good,
+        Passage("widgets/missing.py", 1, 2, "", 1.0),
+        Passage("widgets/config.py", 5, 99, "", 1.0),
+        Passage("widgets/config.py", 0, 1, "", 1.0),
+    ]
+    assert verified_sources(loaded, candidates) == [good]
