@@ -28,7 +28,7 @@ from chalicelib.adapters.system_clock import SystemClock
 from chalicelib.ports import ConversationStore, RepoStore
 from chalicelib.services.chat import ChatService
 from chalicelib.services.context import IndexConfig, IndexPorts
-from chalicelib.services.generations import GenerationLoader
+from chalicelib.services.generations import GenerationLoader, PointerCache
 from chalicelib.services.index_requests import IndexRequests
 from chalicelib.services.pipeline import IndexPipeline
 from chalicelib.services.search import Searcher
@@ -42,6 +42,7 @@ class Container:
     config: IndexConfig
     conversations: ConversationStore
     loader: GenerationLoader
+    pointers: PointerCache
 
 
 def index_config(s: Settings) -> IndexConfig:
@@ -81,6 +82,7 @@ def build(s: Settings) -> Container:
         config=index_config(s),
         conversations=DynamoConversationStore(models),
         loader=GenerationLoader(blobs, s.segment_cache_entries),
+        pointers=PointerCache(ports.repos, ports.clock, s.pointer_ttl_seconds),
     )
 
 
@@ -138,13 +140,13 @@ def pipeline() -> IndexPipeline:
 
 def searcher() -> Searcher:
     c = container()
-    return Searcher(repos=c.ports.repos, loader=c.loader)
+    return Searcher(pointers=c.pointers, loader=c.loader)
 
 
 def chat() -> ChatService:
     c = container()
     return ChatService(
-        repos=c.ports.repos,
+        pointers=c.pointers,
         loader=c.loader,
         answerer=ExtractiveAnswerer(),
         conversations=c.conversations,

@@ -58,6 +58,7 @@ class Settings:
     deadline_margin_ms: int = 15_000
     conversation_ttl_seconds: int = 7 * 24 * 3600
     segment_cache_entries: int = 8
+    pointer_ttl_seconds: float = 2.0
 
     @property
     def names(self) -> ResourceNames:
@@ -94,4 +95,5 @@ class Settings:
                 "STRATA_CONVERSATION_TTL_SECONDS", d.conversation_ttl_seconds
             ),
             segment_cache_entries=num("STRATA_SEGMENT_CACHE_ENTRIES", d.segment_cache_entries),
+            pointer_ttl_seconds=float(e.get("STRATA_POINTER_TTL_SECONDS") or d.pointer_ttl_seconds),
         )

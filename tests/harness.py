@@ -10,7 +10,7 @@ from chalicelib.adapters.extractive_answerer import ExtractiveAnswerer
 from chalicelib.domain.messages import Message
 from chalicelib.services.chat import ChatService
 from chalicelib.services.context import IndexConfig, IndexPorts
-from chalicelib.services.generations import GenerationLoader
+from chalicelib.services.generations import GenerationLoader, PointerCache
 from chalicelib.services.index_requests import IndexOutcome, IndexRequests
 from chalicelib.services.pipeline import IndexPipeline
 from chalicelib.services.search import Searcher
@@ -41,6 +41,7 @@ class Harness:
     def __post_init__(self) -> None:
         self.repos = FakeRepoStore(self.locks)
         self.loader = GenerationLoader(self.blobs)
+        self.pointers = PointerCache(self.repos, self.clock, ttl_seconds=0)
 
     @property
     def ports(self) -> IndexPorts:
@@ -81,11 +82,11 @@ class Harness:
         raise AssertionError("the pipeline did not settle")
 
     def searcher(self) -> Searcher:
-        return Searcher(repos=self.repos, loader=self.loader)
+        return Searcher(pointers=self.pointers, loader=self.loader)
 
     def chat(self) -> ChatService:
         return ChatService(
-            repos=self.repos,
+            pointers=self.pointers,
             loader=self.loader,
             answerer=ExtractiveAnswerer(),
             conversations=self.conversations,

@@ -9,8 +9,13 @@ from collections.abc import Mapping, Sequence
 from chalicelib.domain.ids import validate_repository_id
 from chalicelib.domain.verification import span_is_valid
 from chalicelib.errors import InvalidRequest
-from chalicelib.ports import Answerer, Clock, ConversationStore, Passage, RepoStore, Turn
-from chalicelib.services.generations import GenerationLoader, LoadedGeneration, serving
+from chalicelib.ports import Answerer, Clock, ConversationStore, Passage, Turn
+from chalicelib.services.generations import (
+    GenerationLoader,
+    LoadedGeneration,
+    PointerCache,
+    serving,
+)
 
 MAX_QUESTION = 2000
 PASSAGES = 8
@@ -49,14 +54,14 @@ class ChatService:
     def __init__(
         self,
         *,
-        repos: RepoStore,
+        pointers: PointerCache,
         loader: GenerationLoader,
         answerer: Answerer,
         conversations: ConversationStore,
         clock: Clock,
         ttl_seconds: int,
     ) -> None:
-        self._repos = repos
+        self._pointers = pointers
         self._loader = loader
         self._answerer = answerer
         self._conversations = conversations
@@ -65,7 +70,7 @@ class ChatService:
 
     def ask(self, body: Mapping[str, object]) -> dict[str, object]:
         rid, question, cid = parse_chat_request(body)
-        serve = serving(self._repos, self._loader, rid)
+        serve = serving(self._pointers, self._loader, rid)
         history = self._conversations.history(cid) if cid else []
         passages = self._retrieve(serve.loaded, question, history)
         answer = self._answerer.answer(question, passages, history)

@@ -11,7 +11,7 @@ from chalicelib.domain.codecs import decode_manifest
 from chalicelib.domain.lexical import LexicalSegment
 from chalicelib.domain.models import FileEntry, Generation, Manifest, Repository, Status
 from chalicelib.errors import NotReady, PermanentError
-from chalicelib.ports import BlobStore, RepoStore
+from chalicelib.ports import BlobStore, Clock, RepoStore
 
 
 @dataclass(frozen=True)
@@ -70,15 +70,45 @@ class GenerationLoader:
         return LoadedGeneration(generation, manifest, lexical, {f.path: f for f in manifest.files})
 
 
+class PointerCache:
+    """Repository items with a generation, remembered for a few seconds per process.
+
+    A query must resolve the generation pointer, and a DynamoDB read costs more than the
+    search itself; a warm function may serve a generation up to `ttl_seconds` after a newer
+    one is published (its freshness fields come from the same cached item, so they agree).
+    Items without a generation are never cached, so a first index shows up at once."""
+
+    def __init__(self, repos: RepoStore, clock: Clock, ttl_seconds: float = 2.0) -> None:
+        self._repos = repos
+        self._clock = clock
+        self._ttl = ttl_seconds
+        self._items: dict[str, tuple[float, Repository]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, repository_id: str) -> Repository | None:
+        now = self._clock.now()
+        with self._lock:
+            cached = self._items.get(repository_id)
+        if cached and now - cached[0] < self._ttl:
+            return cached[1]
+        repo = self._repos.get(repository_id)
+        with self._lock:
+            if repo is not None and repo.generation is not None and self._ttl > 0:
+                self._items[repository_id] = (now, repo)
+            else:
+                self._items.pop(repository_id, None)
+        return repo
+
+
 def estimated_seconds(repo: Repository) -> int:
     """A rough wait for a client polling an index in progress (files at ~50/s)."""
     left = max(0, repo.num_files - repo.files_processed)
     return max(5, left // 50) if repo.num_files else 30
 
 
-def serving(repos: RepoStore, loader: GenerationLoader, repository_id: str) -> Serving:
+def serving(pointers: PointerCache, loader: GenerationLoader, repository_id: str) -> Serving:
     """The generation to answer from, or NotReady carrying the repository's status."""
-    repo = repos.get(repository_id)
+    repo = pointers.get(repository_id)
     if repo is None:
         raise NotReady("this repository has not been indexed; POST /repositories/index", "idle")
     if repo.generation is None:

@@ -6,8 +6,7 @@ from collections.abc import Mapping
 
 from chalicelib.domain.ids import validate_repository_id
 from chalicelib.errors import InvalidRequest
-from chalicelib.ports import RepoStore
-from chalicelib.services.generations import GenerationLoader, serving
+from chalicelib.services.generations import GenerationLoader, PointerCache, serving
 
 MAX_K = 100
 MAX_QUERY = 1000
@@ -32,13 +31,13 @@ def parse_search_request(body: Mapping[str, object]) -> tuple[str, str, int]:
 
 
 class Searcher:
-    def __init__(self, *, repos: RepoStore, loader: GenerationLoader) -> None:
-        self._repos = repos
+    def __init__(self, *, pointers: PointerCache, loader: GenerationLoader) -> None:
+        self._pointers = pointers
         self._loader = loader
 
     def search(self, body: Mapping[str, object]) -> dict[str, object]:
         rid, query, k = parse_search_request(body)
-        serve = serving(self._repos, self._loader, rid)
+        serve = serving(self._pointers, self._loader, rid)
         segment = serve.loaded.lexical
         hits = [
             {

@@ -123,3 +123,31 @@ def test_unverifiable_sources_are_dropped(ready: Harness) -> None:
         Passage("widgets/config.py", 0, 1, "", 1.0),
     ]
     assert verified_sources(loaded, candidates) == [good]
+
+
+def test_pointer_cache_serves_a_published_pointer_until_its_ttl(ready: Harness) -> None:
+    from chalicelib.services.generations import PointerCache
+
+    cache = PointerCache(ready.repos, ready.clock, ttl_seconds=2)
+    first = cache.get(REPO_ID)
+    ready.git.commit(REMOTE, {**SAMPLE_FILES, "more.py": "def more():\n    pass\n"})
+    ready.request()
+    ready.run()
+    assert cache.get(REPO_ID) == first  # within the TTL: the cached pointer
+    ready.clock.advance(2)
+    newer = cache.get(REPO_ID)
+    assert newer is not None and first is not None and newer.indexed_sha != first.indexed_sha
+
+
+def test_pointer_cache_never_caches_a_repository_without_a_generation() -> None:
+    from chalicelib.services.generations import PointerCache
+
+    h = Harness()
+    h.git.commit(REMOTE, SAMPLE_FILES)
+    cache = PointerCache(h.repos, h.clock, ttl_seconds=60)
+    assert cache.get(REPO_ID) is None
+    h.request()
+    assert cache.get(REPO_ID) is not None
+    h.run()
+    repo = cache.get(REPO_ID)
+    assert repo is not None and repo.status is Status.READY
