@@ -14,6 +14,9 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 
 setup: $(STAMP)
 
+run: $(STAMP)
+	$(BIN)/python -m chalicelib.local.demo
+
 test: $(STAMP)
 	$(BIN)/python -m pytest -q tests
 
