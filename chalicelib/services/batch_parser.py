@@ -16,6 +16,7 @@ from chalicelib.domain.models import JobState
 from chalicelib.errors import LeaseLost, NotFound
 from chalicelib.parsers import PARSER_VERSION, parse_blob
 from chalicelib.services.context import IndexConfig, IndexPorts
+from chalicelib.services.index_planner import fail_job
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,9 @@ class BatchParser:
         except NotFound:
             # Already parsed and cleaned up by a finished job: nothing left to do.
             staged = []
+        except ValueError:
+            fail_job(self._p, job.repository_id, job.job_id, job.lease, "a staged batch is corrupt")
+            return
         parsed = reused = 0
         for planned, data in staged:
             key = layout.blob_artifact_key(PARSER_VERSION, planned.oid, planned.language)

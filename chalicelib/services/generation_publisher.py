@@ -28,13 +28,14 @@ from chalicelib.domain.models import (
     Stats,
 )
 from chalicelib.domain.planning import Plan
-from chalicelib.errors import LeaseLost
+from chalicelib.errors import LeaseLost, StrataError
 from chalicelib.parsers import PARSER_VERSION
 from chalicelib.services.context import IndexConfig, IndexPorts
-from chalicelib.services.index_planner import finish_lease
+from chalicelib.services.index_planner import PERMANENT, fail_job, finish_lease
 
 log = logging.getLogger(__name__)
 _FETCH_THREADS = 16
+FINALIZE_FAILURES: tuple[type[Exception], ...] = (*PERMANENT, ValueError)
 
 
 class GenerationPublisher:
@@ -55,6 +56,10 @@ class GenerationPublisher:
         except LeaseLost:
             log.info("job %s lost its lease; a newer job owns %s", job_id, job.repository_id)
             self._p.jobs.transition(job_id, JobState.SUPERSEDED, allowed=[JobState.FINALIZING])
+            return None
+        except FINALIZE_FAILURES as exc:  # a missing or corrupt artifact or plan
+            why = exc.message if isinstance(exc, StrataError) else str(exc)
+            fail_job(self._p, job.repository_id, job_id, job.lease, f"cannot publish: {why}")
             return None
         self._p.jobs.transition(job_id, JobState.PUBLISHED, allowed=[JobState.FINALIZING])
         finish_lease(self._p, job.repository_id, lease, job.sha)

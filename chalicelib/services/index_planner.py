@@ -59,6 +59,12 @@ class IndexPlanner:
         except LeaseLost:
             self._p.jobs.transition(job_id, JobState.SUPERSEDED, allowed=list(JobState))
             return None
+        except Exception:
+            # SQS will redeliver this message as a new job: free the lease for it, or the
+            # retry would find it "held" and stand down until the lease expired.
+            self._p.jobs.transition(job_id, JobState.FAILED, allowed=list(JobState))
+            self._p.locks.release(lease)
+            raise
 
     def _plan(
         self, repo: Repository, lease: Lease, force: bool, remaining: RemainingMillis | None

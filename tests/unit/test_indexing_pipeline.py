@@ -178,3 +178,60 @@ def test_index_message_for_an_unregistered_repository_is_dropped(h: Harness) -> 
 
     with pytest.raises(PermanentError, match="no index was requested"):
         h.pipeline().handle(IndexRepository("github:acme:ghost"), "index")
+
+
+class FlakyGit:
+    """The fake git engine, except that the next `fetch` times out."""
+
+    def __init__(self, inner) -> None:  # type: ignore[no-untyped-def]
+        self.inner = inner
+        self.fail_next_fetch = True
+
+    def fetch(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if self.fail_next_fetch:
+            self.fail_next_fetch = False
+            from chalicelib.errors import TransientError
+
+            raise TransientError("connection reset")
+        return self.inner.fetch(*args, **kwargs)
+
+    def __getattr__(self, name):  # type: ignore[no-untyped-def]
+        return getattr(self.inner, name)
+
+
+def test_a_transient_plan_failure_frees_the_lease_for_the_retry(h: Harness) -> None:
+    from chalicelib.errors import TransientError
+
+    h.request()
+    message = h.queue.pending.popleft()
+    h.git = FlakyGit(h.git)  # type: ignore[assignment]
+    with pytest.raises(TransientError):
+        h.pipeline().handle(message, "index")
+    assert h.locks.get(REPO_ID).owner == ""  # type: ignore[union-attr]
+    h.pipeline().handle(message, "index")  # SQS redelivers the same message
+    h.run()
+    repo = h.repos.get(REPO_ID)
+    assert repo is not None and repo.status is Status.READY
+
+
+def test_a_corrupt_staged_batch_ends_the_job_in_error(h: Harness) -> None:
+    h.request()
+    h.run(keep=lambda m: not isinstance(m, ParseBatch) or m.batch != 0)
+    job = next(iter(h.jobs.jobs.values()))
+    key = next(k for k in h.blobs.keys("jobs/") if k.endswith("batch-000000.bin"))
+    h.blobs.objects[key] = b"garbage"
+    h.pipeline().handle(ParseBatch(job.job_id, 0), "parse")
+    repo = h.repos.get(REPO_ID)
+    assert repo is not None and repo.status is Status.ERROR and "corrupt" in (repo.error or "")
+
+
+def test_a_missing_artifact_at_finalize_ends_the_job_in_error(h: Harness) -> None:
+    h.request()
+    h.run(keep=lambda m: not isinstance(m, FinalizeGeneration))
+    job = next(iter(h.jobs.jobs.values()))
+    for key in h.blobs.keys("blobs/")[:1]:
+        del h.blobs.objects[key]
+    h.pipeline().handle(FinalizeGeneration(job.job_id), "index")
+    repo = h.repos.get(REPO_ID)
+    assert repo is not None and repo.status is Status.ERROR and repo.generation is None
+    assert h.jobs.get(job.job_id).state is JobState.FAILED  # type: ignore[union-attr]
