@@ -1,10 +1,16 @@
 """The embedded AWS: moto's threaded server on 127.0.0.1 with Strata's resources created
-from infra/, and the Chalice app's SQS handlers wired to its queues through the pump."""
+from infra/, and the Chalice app's SQS handlers wired to its queues through the pump.
+
+moto keeps its state in process-wide backends that outlive a server: the server's state is
+reset when it starts and again when it stops, so a second stack in the same process (tests,
+a restart) begins empty and restores only what its snapshot holds.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -18,8 +24,9 @@ from chalicelib.local.provision import provision
 from chalicelib.local.pump import Route, WorkerPump
 from chalicelib.settings import Settings
 
-# (queue, Chalice handler name, batch size): the same pairs Lambda's event sources use.
-WORKERS = (("index", "index_worker", 1), ("parse", "parse_worker", 5))
+# (queue, Chalice handler name, batch size, function timeout in seconds): the same values
+# Lambda's event source mappings and function configurations use.
+WORKERS = (("index", "index_worker", 1, 900.0), ("parse", "parse_worker", 5, 300.0))
 
 
 @dataclass(frozen=True)
@@ -28,33 +35,54 @@ class EmbeddedAws:
     sqs: Any
     s3: Any
 
+    def client(self, service: str) -> Any:
+        return _client(self.settings, service)
+
+
+def reset_moto(endpoint_url: str) -> None:
+    """Empty every moto backend (moto's documented reset API)."""
+    request = urllib.request.Request(f"{endpoint_url}/moto-api/reset", method="POST")
+    with urllib.request.urlopen(request, timeout=10):
+        pass
+
 
 @contextmanager
-def embedded_aws(settings: Settings, port: int = 0) -> Iterator[EmbeddedAws]:
-    """Start moto's server on loopback, provision Strata's resources, configure bootstrap."""
+def embedded_aws(
+    settings: Settings, port: int = 0, *, visibility_timeout: int | None = None
+) -> Iterator[EmbeddedAws]:
+    """Start moto's server on loopback, provision Strata's resources, configure bootstrap.
+
+    `visibility_timeout` overrides the queues' (see provision); None keeps infra/'s."""
     for key, value in (("AWS_ACCESS_KEY_ID", "local"), ("AWS_SECRET_ACCESS_KEY", "local")):
         os.environ.setdefault(key, value)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per AWS call otherwise
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
+    endpoint = None
     try:
         host, bound = server.get_host_and_port()
-        local = replace(settings, endpoint_url=f"http://{host}:{bound}")
-        provision(local)
+        endpoint = f"http://{host}:{bound}"
+        reset_moto(endpoint)
+        local = replace(settings, endpoint_url=endpoint)
+        provision(local, visibility_timeout=visibility_timeout)
         bootstrap.configure(local)
-
-        def client(service: str) -> Any:
-            return boto3.client(service, region_name=local.region, endpoint_url=local.endpoint_url)
-
-        yield EmbeddedAws(local, client("sqs"), client("s3"))
+        yield EmbeddedAws(local, _client(local, "sqs"), _client(local, "s3"))
     finally:
         bootstrap.reset()
-        server.stop()
+        try:
+            if endpoint is not None:
+                reset_moto(endpoint)
+        finally:
+            server.stop()
+
+
+def _client(settings: Settings, service: str) -> Any:
+    return boto3.client(service, region_name=settings.region, endpoint_url=settings.endpoint_url)
 
 
 def worker_pump(app: Any, aws: EmbeddedAws, retry_delay_seconds: int | None = None) -> WorkerPump:
     routes = {}
-    for name, function, batch in WORKERS:
+    for name, function, batch, timeout in WORKERS:
         url = aws.sqs.get_queue_url(QueueName=aws.settings.names.queues[name])["QueueUrl"]
         attrs = aws.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
         routes[name] = Route(
@@ -64,5 +92,6 @@ def worker_pump(app: Any, aws: EmbeddedAws, retry_delay_seconds: int | None = No
             function,
             batch,
             retry_delay_seconds,
+            timeout,
         )
     return WorkerPump(aws.sqs, routes, aws.settings.region)

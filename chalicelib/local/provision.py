@@ -60,8 +60,12 @@ def provision(
     clients: AwsClients | None = None,
     session: Any | None = None,
     path: Path | None = None,
+    visibility_timeout: int | None = None,
 ) -> None:
-    """Create every table, bucket, queue and key in the resources file that does not exist."""
+    """Create every table, bucket, queue and key in the resources file that does not exist.
+
+    `visibility_timeout` replaces every queue's VisibilityTimeout (local mode only: the
+    deployed 900 s / 300 s would make a retry, and so the DLQ, take a quarter of an hour)."""
     resources = load_resources(path)
     clients = clients or AwsClients.create(settings, session)
     for logical, spec in resources.get("tables", {}).items():
@@ -71,7 +75,7 @@ def provision(
             settings.names.bucket if logical == INDEX_BUCKET else physical_name(settings, logical)
         )
         ensure_bucket(clients.s3, name, spec, settings.region)
-    ensure_queues(clients.sqs, settings, resources.get("queues", {}))
+    ensure_queues(clients.sqs, settings, resources.get("queues", {}), visibility_timeout)
     for spec in resources.get("keys", {}).values():
         ensure_key(clients.kms, f"alias/{physical_name(settings, spec['Alias'])}", spec)
 
@@ -146,9 +150,13 @@ def _queue_arn(client: Any, url: str) -> str:
     return arn
 
 
-def _queue_attributes(client: Any, settings: Settings, spec: Mapping[str, Any]) -> dict[str, str]:
+def _queue_attributes(
+    client: Any, settings: Settings, spec: Mapping[str, Any], visibility_timeout: int | None
+) -> dict[str, str]:
     """SQS attributes as strings, with the redrive policy's DLQ resolved to its ARN."""
     attributes = {k: str(v) for k, v in _properties(spec, "RedrivePolicy").items()}
+    if visibility_timeout is not None and "VisibilityTimeout" in attributes:
+        attributes["VisibilityTimeout"] = str(visibility_timeout)
     redrive = spec.get("RedrivePolicy")
     if redrive:
         dlq_url = _queue_url(client, physical_name(settings, redrive["deadLetterQueue"]))
@@ -162,11 +170,16 @@ def _queue_attributes(client: Any, settings: Settings, spec: Mapping[str, Any]) 
     return attributes
 
 
-def ensure_queues(client: Any, settings: Settings, queues: Mapping[str, Any]) -> None:
+def ensure_queues(
+    client: Any,
+    settings: Settings,
+    queues: Mapping[str, Any],
+    visibility_timeout: int | None = None,
+) -> None:
     for logical, spec in _dead_letter_queues_first(queues):
         name = physical_name(settings, logical)
         if _queue_url(client, name) is None:
-            attributes = _queue_attributes(client, settings, spec)
+            attributes = _queue_attributes(client, settings, spec, visibility_timeout)
             client.create_queue(QueueName=name, Attributes=attributes)
 
 

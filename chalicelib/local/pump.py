@@ -4,6 +4,10 @@ It receives from real (moto) queues, builds genuine Lambda SQS events (batches, 
 message ids, attributes, receive counts), invokes the same handlers Lambda would, deletes
 the records that succeeded and leaves failed ones to reappear after their visibility
 timeout, so SQS itself moves them to the DLQ after maxReceiveCount.
+
+Each route carries its function's timeout (the Lambda context's deadline). A pump running
+under a stop event reports no time left once the event is set, so a long handler winds down
+the way it would near Lambda's deadline (the index worker re-enqueues the rest of its work).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ class LambdaContext:
     timeout_seconds: float = 900.0
     memory_limit_in_mb: int = 1024
     aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    stop: threading.Event | None = None
     _started: float = field(default_factory=time.monotonic)
 
     @property
@@ -36,6 +41,8 @@ class LambdaContext:
         return f"arn:aws:lambda:us-east-1:123456789012:function:{self.function_name}"
 
     def get_remaining_time_in_millis(self) -> int:
+        if self.stop is not None and self.stop.is_set():
+            return 0
         return int((self.timeout_seconds - (time.monotonic() - self._started)) * 1000)
 
 
@@ -47,6 +54,7 @@ class Route:
     function_name: str
     batch_size: int = 1
     retry_delay_seconds: int | None = None
+    timeout_seconds: float = 900.0
 
 
 def sqs_event(messages: list[dict[str, Any]], route: Route, region: str) -> dict[str, Any]:
@@ -74,7 +82,11 @@ class WorkerPump:
         self._routes = dict(routes)
         self._region = region
 
-    def poll(self, name: str, wait_seconds: int = 0) -> int:
+    @property
+    def routes(self) -> Mapping[str, Route]:
+        return self._routes
+
+    def poll(self, name: str, wait_seconds: int = 0, stop: threading.Event | None = None) -> int:
         """Receive one batch from a queue and run it; returns how many records it carried."""
         route = self._routes[name]
         resp = self._sqs.receive_message(
@@ -86,13 +98,16 @@ class WorkerPump:
         )
         messages = resp.get("Messages", [])
         if messages:
-            self._run(route, messages)
+            self._run(route, messages, stop)
         return len(messages)
 
-    def _run(self, route: Route, messages: list[dict[str, Any]]) -> None:
+    def _run(
+        self, route: Route, messages: list[dict[str, Any]], stop: threading.Event | None
+    ) -> None:
         event = sqs_event(messages, route, self._region)
+        context = LambdaContext(route.function_name, route.timeout_seconds, stop=stop)
         try:
-            result = route.handler(event, LambdaContext(route.function_name))
+            result = route.handler(event, context)
             failed = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
         except Exception:
             log.exception("%s failed on a whole batch", route.function_name)
@@ -127,7 +142,7 @@ class WorkerPump:
     def run_forever(self, stop: threading.Event, name: str, wait_seconds: int = 1) -> None:
         while not stop.is_set():
             try:
-                self.poll(name, wait_seconds)
+                self.poll(name, wait_seconds, stop)
             except Exception:  # keep pumping: one broken receive must not stop the stack
                 log.exception("pump for %s failed; retrying", name)
                 stop.wait(1.0)

@@ -72,6 +72,8 @@ class GenerationPublisher:
         manifest = self._reuse_base(job, plan) or self._build(job, plan, prefix)
         self._p.blobs.put(layout.manifest_key(prefix), encode_manifest(manifest), if_absent=True)
         generation = Generation(key=prefix, sha=job.sha, fence=job.fence)
+        # Building a large generation can take a while: renew before the fenced publish.
+        lease = self._p.locks.heartbeat(lease, self._c.lease_seconds, self._p.clock.now())
         self._p.repos.publish(
             job.repository_id, generation, manifest.stats, lease, self._p.clock.now()
         )
