@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 
 from chalicelib.domain.ids import validate_repository_id
+from chalicelib.domain.validation import reject_unknown_fields, required_text
 from chalicelib.domain.verification import span_is_valid
 from chalicelib.errors import InvalidRequest
 from chalicelib.ports import Answerer, Clock, ConversationStore, Passage, Turn
@@ -24,15 +25,9 @@ _CONVERSATION_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 
 
 def parse_chat_request(body: Mapping[str, object]) -> tuple[str, str, str | None]:
-    unknown = set(body) - _FIELDS
-    if unknown:
-        raise InvalidRequest(f"unknown fields: {', '.join(sorted(unknown))}")
+    reject_unknown_fields(body, _FIELDS)
     rid = validate_repository_id(body.get("repositoryId"))
-    question = body.get("question")
-    if not isinstance(question, str) or not question.strip() or len(question) > MAX_QUESTION:
-        raise InvalidRequest(
-            f"question must be a non-empty string of at most {MAX_QUESTION} characters"
-        )
+    question = required_text(body, "question", MAX_QUESTION)
     cid = body.get("conversationId")
     if cid is not None and (not isinstance(cid, str) or not _CONVERSATION_RE.match(cid)):
         raise InvalidRequest("conversationId must be 8-64 letters, digits, '_' or '-'")

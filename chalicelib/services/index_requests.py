@@ -15,6 +15,7 @@ from chalicelib.domain.ids import (
 from chalicelib.domain.messages import IndexRepository
 from chalicelib.domain.models import Repository, Status
 from chalicelib.domain.planning import credential_order
+from chalicelib.domain.validation import reject_unknown_fields
 from chalicelib.errors import InvalidRequest
 from chalicelib.services.context import IndexConfig, IndexPorts
 
@@ -33,9 +34,7 @@ def parse_index_request(
     body: Mapping[str, object], allow_local: bool
 ) -> tuple[RepositoryRef, str | None, str | None, bool]:
     """Validate the request body: (ref, branch, token, force)."""
-    unknown = set(body) - _FIELDS
-    if unknown:
-        raise InvalidRequest(f"unknown fields: {', '.join(sorted(unknown))}")
+    reject_unknown_fields(body, _FIELDS)
     given = [k for k in ("repositoryId", "url") if body.get(k) is not None]
     if body.get("owner") is not None or body.get("repo") is not None:
         given.append("owner/repo")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from chalicelib.domain.ids import validate_repository_id
+from chalicelib.domain.validation import reject_unknown_fields, required_text
 from chalicelib.errors import InvalidRequest
 from chalicelib.services.generations import GenerationLoader, PointerCache, serving
 
@@ -14,13 +15,9 @@ _FIELDS = {"repositoryId", "query", "k", "mode"}
 
 
 def parse_search_request(body: Mapping[str, object]) -> tuple[str, str, int]:
-    unknown = set(body) - _FIELDS
-    if unknown:
-        raise InvalidRequest(f"unknown fields: {', '.join(sorted(unknown))}")
+    reject_unknown_fields(body, _FIELDS)
     rid = validate_repository_id(body.get("repositoryId"))
-    query = body.get("query")
-    if not isinstance(query, str) or not query.strip() or len(query) > MAX_QUERY:
-        raise InvalidRequest(f"query must be a non-empty string of at most {MAX_QUERY} characters")
+    query = required_text(body, "query", MAX_QUERY)
     k = body.get("k", 10)
     if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= MAX_K:
         raise InvalidRequest(f"k must be an integer from 1 to {MAX_K}")
