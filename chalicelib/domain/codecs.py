@@ -10,7 +10,15 @@ import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from chalicelib.domain.models import BlobArtifact, Chunk, FileEntry, Manifest, Stats
+from chalicelib.domain.models import (
+    BlobArtifact,
+    Chunk,
+    FileEntry,
+    Manifest,
+    Reference,
+    Stats,
+    Symbol,
+)
 from chalicelib.domain.planning import Plan, PlannedFile
 
 
@@ -25,8 +33,27 @@ def _unpack(data: bytes, what: str) -> Any:
         raise ValueError(f"corrupt {what}") from exc
 
 
+def _span(value: Sequence[int] | None) -> tuple[int, int] | None:
+    return (int(value[0]), int(value[1])) if value else None
+
+
 def encode_artifact(a: BlobArtifact) -> bytes:
     chunks = [[c.start_line, c.end_line, c.kind, c.symbol, c.terms] for c in a.chunks]
+    symbols = [
+        [
+            s.name,
+            s.qualified_name,
+            s.kind,
+            s.start_line,
+            s.end_line,
+            s.container,
+            s.statement,
+            s.body,
+            s.incomplete,
+        ]
+        for s in a.symbols
+    ]
+    refs = [[r.name, r.kind, r.line, r.source, r.scopes, r.role] for r in a.references]
     return _pack(
         {
             "oid": a.oid,
@@ -37,23 +64,38 @@ def encode_artifact(a: BlobArtifact) -> bytes:
             "skipped": a.skipped,
             "text": a.text,
             "chunks": chunks,
+            "symbols": symbols,
+            "references": refs,
         }
     )
 
 
 def decode_artifact(data: bytes) -> BlobArtifact:
     d = _unpack(data, "artifact")
-    chunks = tuple(Chunk(s, e, k, sym, terms) for s, e, k, sym, terms in d["chunks"])
-    return BlobArtifact(
-        oid=d["oid"],
-        language=d["language"],
-        parser_version=d["parser"],
-        size=d["size"],
-        line_count=d["lines"],
-        skipped=d["skipped"],
-        text=d["text"],
-        chunks=chunks,
-    )
+    try:
+        chunks = tuple(Chunk(s, e, k, sym, terms) for s, e, k, sym, terms in d["chunks"])
+        symbols = tuple(
+            Symbol(n, q, k, s, e, c, _span(st), _span(b), bool(inc))
+            for n, q, k, s, e, c, st, b, inc in d.get("symbols", [])
+        )
+        refs = tuple(
+            Reference(n, k, line, src, tuple(scopes), role)
+            for n, k, line, src, scopes, role in d.get("references", [])
+        )
+        return BlobArtifact(
+            oid=d["oid"],
+            language=d["language"],
+            parser_version=d["parser"],
+            size=d["size"],
+            line_count=d["lines"],
+            skipped=d["skipped"],
+            text=d["text"],
+            chunks=chunks,
+            symbols=symbols,
+            references=refs,
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError("corrupt artifact") from exc
 
 
 _HEADER = struct.Struct(">I")

@@ -161,6 +161,41 @@ class Chunk:
 
 
 @dataclass(frozen=True)
+class Symbol:
+    """A definition in one file. Lines are 1-based and inclusive.
+
+    `qualified_name` is the name as other code refers to it from outside its file's scopes
+    (`Outer.method`, Lean's `Namespace.theorem_name`); `container` is the enclosing symbol's
+    qualified name (None at top level). Lean declarations also carry the spans of their
+    statement (signature) and proof/body, and `incomplete` when they use `sorry`/`admit`."""
+
+    name: str
+    qualified_name: str
+    kind: str
+    start_line: int
+    end_line: int
+    container: str | None = None
+    statement: tuple[int, int] | None = None
+    body: tuple[int, int] | None = None
+    incomplete: bool = False
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A use of a name: an import, a call, or a name used. `source` is the qualified name of
+    the enclosing symbol (None at module level). `scopes` are the prefixes under which the
+    name may resolve, most specific first (Lean: enclosing namespaces, then `open`ed ones);
+    `role` says where in a declaration it appears (Lean: "statement" or "proof")."""
+
+    name: str
+    kind: str
+    line: int
+    source: str | None = None
+    scopes: tuple[str, ...] = ()
+    role: str | None = None
+
+
+@dataclass(frozen=True)
 class BlobArtifact:
     """Everything derived from one blob's bytes by one parser version (content-addressed)."""
 
@@ -172,6 +207,8 @@ class BlobArtifact:
     skipped: str | None
     text: str
     chunks: tuple[Chunk, ...]
+    symbols: tuple[Symbol, ...] = ()
+    references: tuple[Reference, ...] = ()
 
 
 @dataclass(frozen=True)

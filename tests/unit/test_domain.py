@@ -216,3 +216,21 @@ class TestVerification:
         assert not span_is_valid(text, oid, 0, 1)
         assert not span_is_valid(text + "tampered", oid, 1, 1)
         assert not span_is_valid(None, oid, 1, 1)
+
+
+def test_artifact_symbols_and_references_round_trip() -> None:
+    from chalicelib.domain.models import BlobArtifact, Reference, Symbol
+
+    artifact = BlobArtifact(
+        oid="abc",
+        language="lean",
+        parser_version="v",
+        size=10,
+        line_count=3,
+        skipped=None,
+        text="x",
+        chunks=(),
+        symbols=(Symbol("t", "Ns.t", "theorem", 1, 3, None, (1, 1), (2, 3), True),),
+        references=(Reference("foo", "name", 2, "Ns.t", ("Ns", ""), "proof"),),
+    )
+    assert decode_artifact(encode_artifact(artifact)) == artifact
