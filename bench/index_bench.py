@@ -6,8 +6,10 @@
 Per repository: files and bytes, first-index wall/CPU seconds and MB/s, a forced re-index of
 the unchanged tree (blobs parsed vs reused, time as a fraction of the first), bytes stored
 in S3 vs source bytes, search latency p50/p95 over 100 queries (service and HTTP route), and
-the index worker's peak traced memory while planning and staging. Figures are also written
-to bench/results/index_bench.json. Nothing here asserts: read the numbers.
+the index worker's peak traced memory while planning and staging (moto runs as a separate
+server process, so only Strata's own heap is traced; measured on the whole tree and on half
+of it, to show whether it follows the repository size or the batch size). Figures are also
+written to bench/results/index_bench.json. Nothing here asserts: read the numbers.
 """
 
 from __future__ import annotations
@@ -17,11 +19,14 @@ import os
 import random
 import re
 import shutil
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 import tracemalloc
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +42,6 @@ for key, value in {
 import boto3  # noqa: E402
 import pygit2  # noqa: E402
 from chalice.test import Client  # noqa: E402
-from moto import mock_aws  # noqa: E402
 
 from chalicelib import bootstrap  # noqa: E402
 from chalicelib.local.provision import provision  # noqa: E402
@@ -47,12 +51,43 @@ from chalicelib.settings import Settings  # noqa: E402
 SIGNATURE = pygit2.Signature("bench", "bench@example.com", 1_700_000_000, 0)
 
 
-def repo_from_tree(source: Path, dest: Path) -> Path:
-    """A one-commit git repository holding every file under `source`."""
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class MotoServer:
+    """moto's server in its own process on loopback, stopped on exit."""
+
+    def __enter__(self) -> str:
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return f"http://127.0.0.1:{self.port}"
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("moto server did not start")
+
+    def __exit__(self, *exc: object) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+def repo_from_tree(source: Path, dest: Path, every: int = 1) -> Path:
+    """A one-commit git repository holding every `every`-th file under `source`."""
     repo = pygit2.init_repository(str(dest), bare=True)
     index = pygit2.Index()
-    for path in sorted(source.rglob("*")):
-        if path.is_file() and not path.is_symlink() and "__pycache__" not in path.parts:
+    files = [p for p in sorted(source.rglob("*")) if p.is_file() and not p.is_symlink()]
+    for path in files[::every]:
+        if "__pycache__" not in path.parts:
             oid = repo.create_blob(path.read_bytes())
             index.add(pygit2.IndexEntry(path.relative_to(source).as_posix(), oid, 0o100644))
     tree = index.write_tree(repo)
@@ -114,17 +149,20 @@ def traced_index(client: Client, pump: WorkerPump, body: dict[str, Any]) -> tupl
     return peak, started["repositoryId"]
 
 
-def bench_repository(path: Path, workdir: Path) -> dict[str, Any]:
-    settings = Settings(
-        resource_prefix="bench", allow_local_paths=True, git_cache_dir=str(workdir / "git-cache")
-    )
-    with mock_aws():
+def bench_repository(path: Path, workdir: Path, half: Path | None) -> dict[str, Any]:
+    with MotoServer() as endpoint:
+        settings = Settings(
+            resource_prefix="bench",
+            allow_local_paths=True,
+            endpoint_url=endpoint,
+            git_cache_dir=str(workdir / "git-cache"),
+        )
         provision(settings)
         bootstrap.configure(settings)
         from app import app
 
-        sqs = boto3.client("sqs", region_name=settings.region)
-        s3 = boto3.client("s3", region_name=settings.region)
+        sqs = boto3.client("sqs", region_name=settings.region, endpoint_url=endpoint)
+        s3 = boto3.client("s3", region_name=settings.region, endpoint_url=endpoint)
         pump = make_pump(app, settings, sqs)
         with Client(app) as client:
             body = {"url": str(path)}
@@ -167,6 +205,14 @@ def bench_repository(path: Path, workdir: Path) -> dict[str, Any]:
             shutil.copytree(path, fork)
             peak, fork_id = traced_index(client, pump, {"url": str(fork)})
             fork_status = client.http.get(f"/repositories/{fork_id}/status").json_body
+            half_peak = traced_index(client, pump, {"url": str(half)})[0] if half else None
+            small = Path(str(fork) + "-small-batches")
+            shutil.copytree(path, small)
+            # Same warm clients, smaller batches: only the batch cap changes.
+            warm = bootstrap.container()
+            small_config = replace(warm.config, batch_bytes=1024 * 1024)
+            bootstrap.configure(settings, replace(warm, config=small_config))
+            small_peak = traced_index(client, pump, {"url": str(small)})[0]
         bootstrap.reset()
     stats = status["stats"]
     source = stats["totalSize"]
@@ -208,7 +254,12 @@ def bench_repository(path: Path, workdir: Path) -> dict[str, Any]:
             "http_p50": round(statistics.median(http_ms), 3),
             "http_p95": round(percentile(http_ms, 0.95), 3),
         },
-        "index_worker_peak_heap_mb": round(peak / 1e6, 2),
+        "index_worker_peak_heap_mb": {
+            "whole_tree": round(peak / 1e6, 2),
+            "half_tree": round(half_peak / 1e6, 2) if half_peak else None,
+            "batch_cap_mb": settings.parse_batch_bytes / 1e6,
+            "whole_tree_with_1mb_batch_cap": round(small_peak / 1e6, 2),
+        },
     }
 
 
@@ -217,13 +268,19 @@ def main(argv: list[str]) -> None:
     with tempfile.TemporaryDirectory(prefix="strata-bench-") as tmp:
         work = Path(tmp)
         if argv:
-            targets = [Path(a).resolve() for a in argv]
+            targets: list[tuple[Path, Path | None]] = [(Path(a).resolve(), None) for a in argv]
         else:
             import moto
 
-            targets = [repo_from_tree(Path(moto.__file__).parent, work / "moto-src.git")]
-        for n, target in enumerate(targets):
-            results.append(bench_repository(target, work / f"run{n}"))
+            src = Path(moto.__file__).parent
+            targets = [
+                (
+                    repo_from_tree(src, work / "moto-src.git"),
+                    repo_from_tree(src, work / "moto-half.git", every=2),
+                )
+            ]
+        for n, (target, half) in enumerate(targets):
+            results.append(bench_repository(target, work / f"run{n}", half))
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     (out / "index_bench.json").write_text(json.dumps(results, indent=2))

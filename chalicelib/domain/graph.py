@@ -1,0 +1,190 @@
+"""The repository's code graph, built per generation from per-blob symbols and references.
+
+Nodes are files and the symbols defined in them; edges point from a user to what it uses
+(so a dependency's wave comes first). References resolve by these rules, in order:
+- with scopes (Lean): the first `scope.name` that is declared (namespaces, then opens);
+- a symbol of that name (or its last segment) in the same file;
+- the only symbol with exactly that qualified name in the repository;
+- the only symbol of that (last-segment) name in the repository.
+Anything else stays external (kept per source, never an edge). Imports resolve to files.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from chalicelib.domain.import_paths import import_candidates
+from chalicelib.domain.models import Reference, Symbol
+
+
+@dataclass(frozen=True)
+class GraphFile:
+    path: str
+    language: str
+    symbols: Sequence[Symbol]
+    references: Sequence[Reference]
+
+
+@dataclass(frozen=True)
+class Node:
+    id: int
+    name: str
+    kind: str
+    path: str
+    start_line: int
+    end_line: int
+    incomplete: bool = False
+
+
+@dataclass(frozen=True)
+class Edge:
+    source: int
+    target: int
+    kind: str
+    role: str | None = None
+
+
+@dataclass
+class _Index:
+    """Name tables for resolution, built once per graph."""
+
+    qualified: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    by_name: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    files: dict[str, int] = field(default_factory=dict)
+
+
+def resolve_scoped(
+    name: str, scopes: Sequence[str], declared: Mapping[str, Sequence[int]]
+) -> int | None:
+    """The first `scope.name` declared exactly once (Lean's namespace and `open` lookup)."""
+    for scope in scopes:
+        target = _only(declared.get(f"{scope}.{name}" if scope else name))
+        if target is not None:
+            return target
+    return None
+
+
+def _only(ids: Sequence[int] | None) -> int | None:
+    return ids[0] if ids and len(ids) == 1 else None
+
+
+class _Builder:
+    def __init__(self) -> None:
+        self.nodes: list[Node] = []
+        self.edges: set[Edge] = set()
+        self.external: dict[int, set[str]] = defaultdict(set)
+        self.index = _Index()
+        self.local: dict[tuple[str, str], int] = {}
+
+    def add_nodes(self, files: Sequence[GraphFile]) -> None:
+        for f in files:
+            fid = self._node(f.path, "file", f.path, (1, 1))
+            self.index.files[f.path] = fid
+            for s in f.symbols:
+                if s.kind == "example" or s.qualified_name.startswith("example@"):
+                    continue
+                sid = self._node(
+                    s.qualified_name,
+                    s.kind,
+                    f.path,
+                    (s.start_line, s.end_line),
+                    incomplete=s.incomplete,
+                )
+                self.index.qualified[s.qualified_name].append(sid)
+                self.index.by_name[s.name].append(sid)
+                self.local.setdefault((f.path, s.name), sid)
+
+    def _node(
+        self, name: str, kind: str, path: str, span: tuple[int, int], *, incomplete: bool = False
+    ) -> int:
+        node = Node(len(self.nodes), name, kind, path, span[0], span[1], incomplete)
+        self.nodes.append(node)
+        return node.id
+
+    def add_edges(self, files: Sequence[GraphFile]) -> None:
+        for f in files:
+            for r in f.references:
+                source = self._source(f, r)
+                target = self._resolve(f, r)
+                if target is None:
+                    self.external[source].add(r.name)
+                elif target != source:
+                    self.edges.add(Edge(source, target, r.kind, r.role))
+
+    def _source(self, f: GraphFile, r: Reference) -> int:
+        for sid in self.index.qualified.get(r.source or "", []) if r.source else []:
+            if self.nodes[sid].path == f.path:
+                return sid
+        return self.index.files[f.path]
+
+    def _resolve(self, f: GraphFile, r: Reference) -> int | None:
+        if r.kind == "import":
+            return self._resolve_import(f, r.name)
+        if r.scopes:
+            return resolve_scoped(r.name, r.scopes, self.index.qualified)
+        last = r.name.rsplit(".", 1)[-1]
+        same_file = self.local.get((f.path, r.name)) or self.local.get((f.path, last))
+        if same_file is not None:
+            return same_file
+        exact = _only(self.index.qualified.get(r.name))
+        return exact if exact is not None else _only(self.index.by_name.get(last))
+
+    def _resolve_import(self, f: GraphFile, spec: str) -> int | None:
+        for candidate in import_candidates(f.path, f.language, spec):
+            fid = self.index.files.get(candidate)
+            if fid is not None:
+                return fid
+        return None
+
+
+class CodeGraph:
+    def __init__(
+        self, nodes: Sequence[Node], edges: Iterable[Edge], external: Mapping[int, Iterable[str]]
+    ) -> None:
+        self.nodes = list(nodes)
+        self.edges = sorted(set(edges), key=lambda e: (e.source, e.target, e.kind, e.role or ""))
+        self.external = {k: sorted(v) for k, v in external.items() if v}
+        self.out: dict[int, list[Edge]] = defaultdict(list)
+        self.into: dict[int, list[Edge]] = defaultdict(list)
+        for e in self.edges:
+            self.out[e.source].append(e)
+            self.into[e.target].append(e)
+        self.by_name: dict[str, list[int]] = defaultdict(list)
+        for n in self.nodes:
+            self.by_name[n.name].append(n.id)
+
+    @classmethod
+    def build(cls, files: Iterable[GraphFile]) -> CodeGraph:
+        ordered = sorted(files, key=lambda f: f.path)
+        builder = _Builder()
+        builder.add_nodes(ordered)
+        builder.add_edges(ordered)
+        return cls(builder.nodes, builder.edges, builder.external)
+
+    def find(self, name: str) -> list[Node]:
+        return [self.nodes[i] for i in self.by_name.get(name, [])]
+
+    def symbols(self) -> list[Node]:
+        return [n for n in self.nodes if n.kind != "file"]
+
+    def neighbourhood(self, start: int, direction: str, depth: int) -> list[tuple[Node, int]]:
+        """Nodes reachable from `start` along dependencies (or dependents), with distance."""
+        step = self.out if direction == "dependencies" else self.into
+        seen = {start: 0}
+        frontier = [start]
+        for distance in range(1, depth + 1):
+            nxt = []
+            for nid in frontier:
+                for e in step.get(nid, []):
+                    other = e.target if direction == "dependencies" else e.source
+                    if other not in seen:
+                        seen[other] = distance
+                        nxt.append(other)
+            frontier = nxt
+        return [
+            (self.nodes[n], d)
+            for n, d in sorted(seen.items(), key=lambda x: (x[1], x[0]))
+            if n != start
+        ]

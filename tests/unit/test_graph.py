@@ -1,0 +1,131 @@
+"""The code graph: resolution rules, neighbourhoods, waves with cycles, the sorry blocked set."""
+
+from __future__ import annotations
+
+from chalicelib.domain.graph import CodeGraph, GraphFile
+from chalicelib.domain.graph_analysis import blocked_by_incomplete, waves
+from chalicelib.domain.import_paths import import_candidates
+from chalicelib.domain.models import Reference, Symbol
+
+
+def sym(q: str, kind: str = "theorem", line: int = 1, incomplete: bool = False) -> Symbol:
+    return Symbol(q.rsplit(".", 1)[-1], q, kind, line, line + 1, incomplete=incomplete)
+
+
+def uses(source: str, *names: str, scopes: tuple[str, ...] = ("",), role: str = "proof"):  # type: ignore[no-untyped-def]
+    return [Reference(n, "name", 1, source, scopes, role) for n in names]
+
+
+def lean_project() -> list[GraphFile]:
+    basic = GraphFile(
+        "Basic.lean",
+        "lean",
+        [sym("A.base"), sym("A.helper", incomplete=True), sym("A.B.inner")],
+        [
+            *uses("A.helper", "base", scopes=("A", "")),
+            *uses("A.B.inner", "helper", "Nat.succ", scopes=("A.B", "A", "")),
+        ],
+    )
+    main = GraphFile(
+        "Main.lean",
+        "lean",
+        [sym("top"), sym("other"), sym("loop1"), sym("loop2")],
+        [
+            *uses("top", "B.inner", scopes=("", "A")),  # via `open A`
+            *uses("other", "base", scopes=("",)),  # not opened: external
+            *uses("loop1", "loop2"),
+            *uses("loop2", "loop1"),
+            Reference("Basic", "import", 1, None, (), None),
+        ],
+    )
+    return [basic, main]
+
+
+def names(nodes) -> list[str]:  # type: ignore[no-untyped-def]
+    return [n.name for n in nodes]
+
+
+def test_scoped_names_resolve_through_namespaces_and_opens() -> None:
+    g = CodeGraph.build(lean_project())
+    edges = {(g.nodes[e.source].name, g.nodes[e.target].name) for e in g.edges}
+    assert ("A.helper", "A.base") in edges
+    assert ("A.B.inner", "A.helper") in edges
+    assert ("top", "A.B.inner") in edges
+    assert ("Main.lean", "Basic.lean") in edges  # the import, file to file
+    other = g.find("other")[0]
+    assert g.external[other.id] == ["base"]
+    inner = g.find("A.B.inner")[0]
+    assert g.external[inner.id] == ["Nat.succ"]
+
+
+def test_neighbourhoods_in_both_directions() -> None:
+    g = CodeGraph.build(lean_project())
+    top = g.find("top")[0]
+    deps = [(n.name, d) for n, d in g.neighbourhood(top.id, "dependencies", 3)]
+    assert deps == [("A.B.inner", 1), ("A.helper", 2), ("A.base", 3)]
+    base = g.find("A.base")[0]
+    assert [n.name for n, _ in g.neighbourhood(base.id, "dependents", 1)] == ["A.helper"]
+
+
+def test_waves_put_dependencies_first_and_report_cycles() -> None:
+    g = CodeGraph.build(lean_project())
+    result = waves(g)
+    assert names(result[0].nodes) == ["A.base", "other"]
+    assert [names(c) for c in result[0].cycles] == [["loop1", "loop2"]]
+    assert names(result[1].nodes) == ["A.helper"]
+    assert names(result[2].nodes) == ["A.B.inner"]
+    assert names(result[3].nodes) == ["top"]
+
+
+def test_sorry_blocks_everything_that_depends_on_it() -> None:
+    incomplete, blocked = blocked_by_incomplete(CodeGraph.build(lean_project()))
+    assert names(incomplete) == ["A.helper"]
+    assert names(blocked) == ["A.B.inner", "top"]
+
+
+def test_plain_names_resolve_same_file_first_then_unique() -> None:
+    a = GraphFile(
+        "a.py",
+        "python",
+        [sym("parse", "function"), sym("run", "function", 5)],
+        [Reference("parse", "call", 6, "run"), Reference("util.fmt", "call", 7, "run")],
+    )
+    b = GraphFile(
+        "b.py",
+        "python",
+        [sym("parse", "function"), sym("fmt", "function", 3)],
+        [Reference("a", "import", 1, None), Reference("parse", "call", 4, "fmt")],
+    )
+    g = CodeGraph.build([a, b])
+    edges = {
+        (
+            g.nodes[e.source].path,
+            g.nodes[e.source].name,
+            g.nodes[e.target].path,
+            g.nodes[e.target].name,
+        )
+        for e in g.edges
+    }
+    assert ("a.py", "run", "a.py", "parse") in edges  # same file wins
+    assert ("a.py", "run", "b.py", "fmt") in edges  # the only `fmt`
+    assert ("b.py", "fmt", "b.py", "parse") in edges
+    assert ("b.py", "b.py", "a.py", "a.py") in edges  # import a -> a.py
+
+
+def test_ambiguous_names_stay_external() -> None:
+    files = [GraphFile(f"{n}.py", "python", [sym("go", "function")], []) for n in "xy"]
+    files.append(
+        GraphFile("z.py", "python", [sym("main", "function")], [Reference("go", "call", 2, "main")])
+    )
+    g = CodeGraph.build(files)
+    assert not g.edges and g.external[g.find("main")[0].id] == ["go"]
+
+
+def test_import_candidates_per_language() -> None:
+    assert import_candidates("pkg/mod.py", "python", ".util")[0] == "pkg/util.py"
+    assert import_candidates("pkg/sub/mod.py", "python", "..core")[0] == "pkg/core.py"
+    assert "src/lib/util.ts" in import_candidates("src/app/main.ts", "typescript", "../lib/util")
+    assert import_candidates("src/app.js", "javascript", "react") == []
+    assert import_candidates("src/x.c", "c", '"util.h"')[0] == "src/util.h"
+    assert import_candidates("Main.lean", "lean", "Mathlib.Algebra") == ["Mathlib/Algebra.lean"]
+    assert import_candidates("a.py", "python", "...escape")[0].startswith("..") is False
