@@ -2,11 +2,12 @@
 
 from chalice.app import Chalice
 
-from chalicelib.api import health, queries, repositories
+from chalicelib.api import graph, health, queries, repositories
 from chalicelib.workers import indexing
 
 app = Chalice(app_name="strata")
 app.register_blueprint(health.bp)
 app.register_blueprint(repositories.bp)
 app.register_blueprint(queries.bp)
+app.register_blueprint(graph.bp)
 app.register_blueprint(indexing.bp)

@@ -29,6 +29,7 @@ from chalicelib.ports import ConversationStore, RepoStore
 from chalicelib.services.chat import ChatService
 from chalicelib.services.context import IndexConfig, IndexPorts
 from chalicelib.services.generations import GenerationLoader, PointerCache
+from chalicelib.services.graph_queries import GraphQueries
 from chalicelib.services.index_requests import IndexRequests
 from chalicelib.services.pipeline import IndexPipeline
 from chalicelib.services.search import Searcher
@@ -136,6 +137,11 @@ def index_requests() -> IndexRequests:
 def pipeline() -> IndexPipeline:
     c = container()
     return IndexPipeline(ports=c.ports, config=c.config)
+
+
+def graph() -> GraphQueries:
+    c = container()
+    return GraphQueries(pointers=c.pointers, loader=c.loader)
 
 
 def searcher() -> Searcher:

@@ -9,8 +9,8 @@ from chalice.app import Blueprint, Response
 
 from chalicelib import bootstrap
 from chalicelib.api.http import handles_errors, json_response, parse_json_object
+from chalicelib.api.readiness import not_ready_response
 from chalicelib.errors import NotReady
-from chalicelib.services.generations import estimated_seconds
 
 bp = Blueprint(__name__)
 
@@ -33,19 +33,3 @@ def _answer(run: Callable[[dict[str, Any]], dict[str, Any]]) -> Response:
         return json_response(run(body))
     except NotReady as exc:
         return not_ready_response(exc, str(body.get("repositoryId", "")))
-
-
-def not_ready_response(exc: NotReady, repository_id: str) -> Response:
-    """202 while a first index is built; 400 when there is nothing to answer from."""
-    if exc.status == "indexing":
-        repo = bootstrap.repo_store().get(repository_id)
-        wait = estimated_seconds(repo) if repo else 30
-        return json_response(
-            {"status": "indexing", "message": exc.message, "estimatedTime": wait}, status=202
-        )
-    body = {
-        "status": exc.status,
-        "message": exc.message,
-        "error": {"code": f"repository_{exc.status}", "message": exc.message},
-    }
-    return json_response(body, status=400)

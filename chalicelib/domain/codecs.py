@@ -10,6 +10,7 @@ import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from chalicelib.domain.graph import CodeGraph, Edge, Node
 from chalicelib.domain.models import (
     BlobArtifact,
     Chunk,
@@ -173,3 +174,32 @@ def decode_manifest(data: bytes) -> Manifest:
         stats=Stats.from_dict(d["stats"]),
         segments=d["segments"],
     )
+
+
+def encode_graph(graph: CodeGraph) -> bytes:
+    return _pack(
+        {
+            "nodes": [
+                [n.name, n.kind, n.path, n.start_line, n.end_line, n.incomplete]
+                for n in graph.nodes
+            ],
+            "edges": [[e.source, e.target, e.kind, e.role] for e in graph.edges],
+            "external": {str(k): v for k, v in graph.external.items()},
+        }
+    )
+
+
+def decode_graph(data: bytes) -> CodeGraph:
+    d = _unpack(data, "graph")
+    try:
+        nodes = [
+            Node(i, str(name), str(kind), str(path), int(start), int(end), bool(incomplete))
+            for i, (name, kind, path, start, end, incomplete) in enumerate(d["nodes"])
+        ]
+        edges = [Edge(int(s), int(t), k, r) for s, t, k, r in d["edges"]]
+        if any(not (0 <= e.source < len(nodes) and 0 <= e.target < len(nodes)) for e in edges):
+            raise ValueError("edge out of range")
+        external = {int(k): list(v) for k, v in d["external"].items()}
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError("corrupt graph") from exc
+    return CodeGraph(nodes, edges, external)

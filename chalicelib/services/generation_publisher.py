@@ -14,7 +14,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 from chalicelib.domain import layout
-from chalicelib.domain.codecs import decode_artifact, decode_manifest, decode_plan, encode_manifest
+from chalicelib.domain.codecs import (
+    decode_artifact,
+    decode_manifest,
+    decode_plan,
+    encode_graph,
+    encode_manifest,
+)
+from chalicelib.domain.graph import CodeGraph, GraphFile
 from chalicelib.domain.languages import extension_of
 from chalicelib.domain.lexical import LexicalSegment, SegmentFile
 from chalicelib.domain.models import (
@@ -103,6 +110,13 @@ class GenerationPublisher:
         segment = LexicalSegment.build(files)
         key = layout.segment_key(prefix, "lexical")
         self._p.blobs.put(key, segment.to_bytes(), if_absent=True)
+        graph = CodeGraph.build(
+            GraphFile(f.path, f.language, a.symbols, a.references)
+            for f, a in zip(plan.files, artifacts, strict=True)
+            if a.skipped is None
+        )
+        graph_key = layout.segment_key(prefix, "graph")
+        self._p.blobs.put(graph_key, encode_graph(graph), if_absent=True)
         done = self._p.jobs.get(job.job_id) or job
         stats = compute_stats(
             plan, artifacts, parsed=done.blobs_parsed, reused=plan.reused + done.blobs_reused
@@ -115,7 +129,7 @@ class GenerationPublisher:
             created_at=self._p.clock.now(),
             files=tuple(FileEntry(f.path, f.oid, f.language, f.size) for f in plan.files),
             stats=stats,
-            segments={"lexical": key},
+            segments={"lexical": key, "graph": graph_key},
         )
 
     def _load_artifacts(self, plan: Plan) -> list[BlobArtifact]:

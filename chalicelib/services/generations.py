@@ -7,7 +7,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from chalicelib.domain import layout
-from chalicelib.domain.codecs import decode_manifest
+from chalicelib.domain.codecs import decode_graph, decode_manifest
+from chalicelib.domain.graph import CodeGraph
 from chalicelib.domain.lexical import LexicalSegment
 from chalicelib.domain.models import FileEntry, Generation, Manifest, Repository, Status
 from chalicelib.errors import NotReady, PermanentError
@@ -20,6 +21,7 @@ class LoadedGeneration:
     manifest: Manifest
     lexical: LexicalSegment
     files: dict[str, FileEntry]
+    graph: CodeGraph | None = None
 
 
 @dataclass(frozen=True)
@@ -65,9 +67,12 @@ class GenerationLoader:
         try:
             manifest = decode_manifest(self._blobs.get(layout.manifest_key(generation.key)))
             lexical = LexicalSegment.from_bytes(self._blobs.get(manifest.segments["lexical"]))
+            graph_key = manifest.segments.get("graph")
+            graph = decode_graph(self._blobs.get(graph_key)) if graph_key else None
         except (ValueError, KeyError) as exc:
             raise PermanentError(f"generation {generation.sha[:12]} is unreadable") from exc
-        return LoadedGeneration(generation, manifest, lexical, {f.path: f for f in manifest.files})
+        files = {f.path: f for f in manifest.files}
+        return LoadedGeneration(generation, manifest, lexical, files, graph)
 
 
 class PointerCache:

@@ -129,3 +129,27 @@ def test_import_candidates_per_language() -> None:
     assert import_candidates("src/x.c", "c", '"util.h"')[0] == "src/util.h"
     assert import_candidates("Main.lean", "lean", "Mathlib.Algebra") == ["Mathlib/Algebra.lean"]
     assert import_candidates("a.py", "python", "...escape")[0].startswith("..") is False
+
+
+def test_graph_round_trips_and_rejects_corrupt_bytes() -> None:
+    import pytest
+
+    from chalicelib.domain.codecs import decode_graph, encode_graph
+
+    g = CodeGraph.build(lean_project())
+    back = decode_graph(encode_graph(g))
+    assert back.nodes == g.nodes and back.edges == g.edges and back.external == g.external
+    with pytest.raises(ValueError, match="corrupt"):
+        decode_graph(b"junk")
+
+
+def test_symbol_matching_prefers_exact_then_prefix_then_fuzzy() -> None:
+    from chalicelib.domain.symbol_match import match_score
+
+    scores = {
+        name: match_score("parse", name, f"pkg.{name}")
+        for name in ("parse", "parse_config", "reparse", "p_a_r_s_e", "unrelated")
+    }
+    assert scores["parse"] > scores["parse_config"] > scores["reparse"] > scores["p_a_r_s_e"]
+    assert scores["unrelated"] == 0
+    assert match_score("pkg.parse", "parse", "pkg.parse") == 95
