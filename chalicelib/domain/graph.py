@@ -152,8 +152,11 @@ class CodeGraph:
             self.out[e.source].append(e)
             self.into[e.target].append(e)
         self.by_name: dict[str, list[int]] = defaultdict(list)
+        self.by_path: dict[str, list[Node]] = defaultdict(list)
         for n in self.nodes:
             self.by_name[n.name].append(n.id)
+            if n.kind != "file":
+                self.by_path[n.path].append(n)
 
     @classmethod
     def build(cls, files: Iterable[GraphFile]) -> CodeGraph:
