@@ -4,18 +4,22 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test check bench format clean
+.PHONY: setup run serve test check bench format clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements-dev.txt
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 setup: $(STAMP)
 
+# The whole service on an embedded AWS: API on 127.0.0.1:8000 (STRATA_PORT), state in .strata/.
 run: $(STAMP)
-	$(BIN)/python -m chalicelib.local.demo
+	$(BIN)/strata serve $(ARGS)
+
+serve: run
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q tests

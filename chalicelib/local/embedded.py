@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -56,6 +57,7 @@ def embedded_aws(
     for key, value in (("AWS_ACCESS_KEY_ID", "local"), ("AWS_SECRET_ACCESS_KEY", "local")):
         os.environ.setdefault(key, value)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per AWS call otherwise
+    _require_free_port(port)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     endpoint = None
@@ -74,6 +76,19 @@ def embedded_aws(
                 reset_moto(endpoint)
         finally:
             server.stop()
+
+
+def _require_free_port(port: int) -> None:
+    """ThreadedMotoServer.start() waits forever when its thread cannot bind: check first."""
+    if port == 0:
+        return
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            why = f"port {port} for the embedded AWS is unavailable ({exc.strerror})"
+            raise OSError(exc.errno, why) from None
 
 
 def _client(settings: Settings, service: str) -> Any:

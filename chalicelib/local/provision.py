@@ -8,6 +8,8 @@ or against a half-provisioned endpoint, is harmless. Clients are built with
 from __future__ import annotations
 
 import json
+import secrets
+import string
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +33,7 @@ class AwsClients:
     s3: Any
     sqs: Any
     kms: Any
+    secretsmanager: Any = None  # only needed when the resources file defines secrets
 
     @classmethod
     def create(cls, settings: Settings, session: Any | None = None) -> AwsClients:
@@ -41,7 +44,13 @@ class AwsClients:
         def client(service: str) -> Any:
             return make(service, region_name=settings.region, endpoint_url=settings.endpoint_url)
 
-        return cls(client("dynamodb"), client("s3"), client("sqs"), client("kms"))
+        return cls(
+            client("dynamodb"),
+            client("s3"),
+            client("sqs"),
+            client("kms"),
+            client("secretsmanager"),
+        )
 
 
 def load_resources(path: Path | None = None) -> dict[str, Any]:
@@ -78,6 +87,8 @@ def provision(
     ensure_queues(clients.sqs, settings, resources.get("queues", {}), visibility_timeout)
     for spec in resources.get("keys", {}).values():
         ensure_key(clients.kms, f"alias/{physical_name(settings, spec['Alias'])}", spec)
+    for logical, spec in resources.get("secrets", {}).items():
+        ensure_secret(clients.secretsmanager, f"{settings.resource_prefix}/{logical}", spec)
 
 
 def _properties(spec: Mapping[str, Any], *exclude: str) -> dict[str, Any]:
@@ -210,3 +221,34 @@ def ensure_key(client: Any, alias: str, spec: Mapping[str, Any]) -> None:
     if spec.get("EnableKeyRotation"):
         client.enable_key_rotation(KeyId=key_id)
     client.create_alias(AliasName=alias, TargetKeyId=key_id)
+
+
+def generated_secret_string(spec: Mapping[str, Any]) -> str:
+    """SecretString for a spec, as CloudFormation's GenerateSecretString makes it."""
+    if "SecretString" in spec:
+        return str(spec["SecretString"])
+    generate = spec.get("GenerateSecretString", {})
+    alphabet = string.ascii_letters + string.digits
+    if not generate.get("ExcludePunctuation"):
+        alphabet += "!#$%&()*+,-.:;<=>?@[]^_{|}~"
+    length = int(generate.get("PasswordLength", 32))
+    value = "".join(secrets.choice(alphabet) for _ in range(length))
+    key = generate.get("GenerateStringKey")
+    if not key:
+        return value
+    document = json.loads(generate.get("SecretStringTemplate", "{}"))
+    document[key] = value
+    return json.dumps(document)
+
+
+def ensure_secret(client: Any, name: str, spec: Mapping[str, Any]) -> None:
+    try:
+        client.describe_secret(SecretId=name)
+        return
+    except client.exceptions.ResourceNotFoundException:
+        pass
+    client.create_secret(
+        Name=name,
+        Description=spec.get("Description", name),
+        SecretString=generated_secret_string(spec),
+    )

@@ -1,0 +1,87 @@
+"""A small HTTP client for Strata's API, on the standard library only (the CLI installs light)."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+
+class ApiError(Exception):
+    """A request that did not produce a usable answer; `message` is one line for a human."""
+
+    def __init__(self, message: str, status: int | None = None, body: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.body = body
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: Any
+
+
+def repository_path(repository_id: str, suffix: str = "") -> str:
+    # ':' is allowed in a path segment; everything else unusual is escaped.
+    return f"/repositories/{quote(repository_id, safe=':')}{suffix}"
+
+
+class StrataApi:
+    def __init__(self, base_url: str, timeout: float = 60.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._timeout = timeout
+
+    def get(self, path: str) -> Reply:
+        return self._send(urllib.request.Request(self.base_url + path, method="GET"))
+
+    def post(self, path: str, body: dict[str, Any]) -> Reply:
+        request = urllib.request.Request(
+            self.base_url + path,
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        return self._send(request)
+
+    def _send(self, request: urllib.request.Request) -> Reply:
+        try:
+            with urllib.request.urlopen(request, timeout=self._timeout) as response:
+                return Reply(response.status, _json(response.read()))
+        except urllib.error.HTTPError as exc:
+            body = _json(exc.read())
+            raise ApiError(_reason(exc.code, body), exc.code, body) from None
+        except (urllib.error.URLError, OSError) as exc:
+            raise ApiError(self._unreachable(exc)) from None
+
+    def _unreachable(self, exc: Exception) -> str:
+        reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+        if isinstance(reason, TimeoutError):
+            why = f"no answer within {self._timeout:g} s"
+        else:
+            why = str(getattr(reason, "strerror", None) or reason)
+        return f"cannot reach the Strata API at {self.base_url} ({why}); is `strata serve` running?"
+
+
+def _json(raw: bytes) -> Any:
+    try:
+        return json.loads(raw) if raw else None
+    except ValueError:
+        return raw.decode("utf-8", "replace")
+
+
+def _reason(status: int, body: Any) -> str:
+    """The server's own message when it gave one, else the status."""
+    if isinstance(body, dict):
+        error = body.get("error")
+        if isinstance(error, dict) and error.get("message"):
+            return f"{error['message']} (HTTP {status})"
+        if body.get("message"):
+            return f"{body['message']} (HTTP {status})"
+        if body.get("Message"):  # API Gateway / Chalice's own errors
+            return f"{body['Message']} (HTTP {status})"
+    return f"the API answered HTTP {status}"

@@ -1,0 +1,37 @@
+"""The local stack's and the CLI's defaults, read from the environment in this one place.
+
+    STRATA_PORT        port of the local API (8000)
+    STRATA_AWS_PORT    port of the embedded AWS endpoint (0: any free port)
+    STRATA_STATE_DIR   where `strata serve` keeps its snapshot and git cache (.strata)
+    STRATA_API         the API the CLI talks to (http://127.0.0.1:$STRATA_PORT)
+
+Like chalicelib/settings.py for the service, nothing else in local mode reads os.environ,
+and a command-line option beats the variable.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+DEFAULT_PORT = 8000
+
+
+@dataclass(frozen=True)
+class LocalConfig:
+    port: int = DEFAULT_PORT
+    aws_port: int = 0
+    state_dir: str = ".strata"
+    api_url: str = f"http://127.0.0.1:{DEFAULT_PORT}"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> LocalConfig:
+        e = os.environ if env is None else env
+        port = int(e.get("STRATA_PORT") or DEFAULT_PORT)
+        return cls(
+            port=port,
+            aws_port=int(e.get("STRATA_AWS_PORT") or 0),
+            state_dir=e.get("STRATA_STATE_DIR") or cls.state_dir,
+            api_url=(e.get("STRATA_API") or f"http://127.0.0.1:{port}").rstrip("/"),
+        )

@@ -1,0 +1,116 @@
+"""What the CLI prints for humans: status, stats, search hits, answers, and index progress."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any, TextIO
+
+_BAR = 30
+
+
+def size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    raise AssertionError("unreachable")
+
+
+def counts(mapping: Mapping[str, int]) -> str:
+    ranked = sorted(mapping.items(), key=lambda kv: (-kv[1], kv[0]))
+    return ", ".join(f"{k} {v}" for k, v in ranked) or "none"
+
+
+def stats_lines(stats: Mapping[str, Any]) -> list[str]:
+    lines = [
+        f"  {stats.get('totalFiles', 0)} files, {size(stats.get('totalSize', 0))}, "
+        f"{stats.get('chunks', 0)} chunks "
+        f"(parsed {stats.get('blobsParsed', 0)}, reused {stats.get('blobsReused', 0)})",
+        f"  languages: {counts(stats.get('languages') or {})}",
+    ]
+    if stats.get("skipped"):
+        lines.append(f"  skipped: {counts(stats['skipped'])}")
+    return lines
+
+
+def _short(sha: object) -> str:
+    return str(sha)[:12] if sha else "-"
+
+
+def status_text(status: Mapping[str, Any]) -> str:
+    lines = [f"{status.get('repositoryId')}: {status.get('status')}"]
+    if status.get("branch"):
+        lines.append(
+            f"  branch {status['branch']}, indexed {_short(status.get('indexedSha'))}"
+            f" at {status.get('indexedAt') or '-'} (head {_short(status.get('headSha'))})"
+        )
+    progress = status.get("progress") or {}
+    if status.get("status") == "indexing":
+        lines.append(
+            f"  progress: {progress.get('filesProcessed', 0)}/{progress.get('numFiles', 0)}"
+        )
+    if status.get("indexedSha"):
+        lines.extend(stats_lines(status.get("stats") or {}))
+    if status.get("error"):
+        lines.append(f"  error: {status['error']}")
+    return "\n".join(lines)
+
+
+def hits_text(reply: Mapping[str, Any]) -> str:
+    hits = reply.get("hits") or []
+    if not hits:
+        return f"no matches for {reply.get('query')!r}"
+    blocks = []
+    for hit in hits:
+        start, end = hit["lines"]
+        head = f"{hit['path']}:{start}-{end}  (score {hit.get('score')})"
+        snippet = "\n".join("    " + line for line in str(hit.get("snippet", "")).splitlines())
+        blocks.append(f"{head}\n{snippet}" if snippet else head)
+    return "\n\n".join(blocks)
+
+
+def answer_text(reply: Mapping[str, Any]) -> str:
+    lines = [str(reply.get("response", "")).rstrip(), ""]
+    sources = reply.get("sources") or []
+    lines.append("Sources:" if sources else "Sources: none")
+    lines.extend(f"  {s['path']}:{s['lines'][0]}-{s['lines'][1]}" for s in sources)
+    if reply.get("conversationId"):
+        lines.append(f"\n(follow up with --conversation {reply['conversationId']})")
+    return "\n".join(lines)
+
+
+class Progress:
+    """Index progress from the status endpoint: one updating line on a terminal, plain
+    lines (at most one every `every` seconds, and on each change of state) otherwise."""
+
+    def __init__(self, out: TextIO, tty: bool, every: float = 2.0) -> None:
+        self._out = out
+        self._tty = tty
+        self._every = every
+        self._last: tuple[str, float] = ("", 0.0)
+
+    def update(self, status: Mapping[str, Any], *, final: bool = False) -> None:
+        line = self._line(status)
+        if self._tty:
+            self._out.write("\r" + line.ljust(_BAR + 40)[: _BAR + 40] + ("\n" if final else ""))
+            self._out.flush()
+            return
+        previous, at = self._last
+        now = time.monotonic()
+        if line != previous and (final or not previous or now - at >= self._every):
+            self._out.write(line + "\n")
+            self._out.flush()
+            self._last = (line, now)
+
+    @staticmethod
+    def _line(status: Mapping[str, Any]) -> str:
+        progress = status.get("progress") or {}
+        done, total = progress.get("filesProcessed", 0), progress.get("numFiles", 0)
+        state = str(status.get("status"))
+        if state == "indexing" and not total:
+            return "indexing: planning..."
+        if not total:
+            return state
+        filled = min(_BAR, int(_BAR * done / total))
+        return f"{state}: [{'#' * filled}{'.' * (_BAR - filled)}] {done}/{total} files"

@@ -1,0 +1,200 @@
+"""The local stack: embedded AWS, the Chalice app over HTTP, worker pumps and the schedule.
+
+    with LocalStack(StackOptions(state_dir=Path(".strata"))) as stack:
+        print(stack.api_url)          # the same routes API Gateway serves
+
+start(): moto on loopback with infra/'s resources -> restore the last snapshot -> pumps
+(threads long-polling each queue, invoking the same Chalice handlers Lambda would) and the
+schedule timer -> HTTP. stop(): the reverse, saving a snapshot once the pumps are idle.
+
+Only the wiring is local. Two timings differ from the deployed definitions, on purpose:
+- queues' VisibilityTimeout is `visibility_timeout` (30 s) instead of 900/300 s, so a failed
+  record comes back, and lands in its DLQ after maxReceiveCount, within minutes;
+- the repository lease is at most half of it, keeping the deployed invariant lease <
+  visibility: a retried index message must find the failed attempt's lease expired.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import threading
+from contextlib import ExitStack
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+from chalicelib.local import snapshot
+from chalicelib.local.embedded import EmbeddedAws, embedded_aws, worker_pump
+from chalicelib.local.http_server import HttpServer
+from chalicelib.local.pump import WorkerPump
+from chalicelib.local.schedule import Scheduler, scheduled_rules
+from chalicelib.local.snapshot import SnapshotInfo
+from chalicelib.settings import Settings
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parents[2]  # the Strata checkout (where app.py lives)
+_JOIN_SECONDS = 60.0
+# moto's backends are process-wide: two stacks in one process would share (and reset) them.
+_ONE_PER_PROCESS = threading.Lock()
+
+
+@dataclass(frozen=True)
+class StackOptions:
+    state_dir: Path
+    host: str = "127.0.0.1"
+    port: int = 8000  # 0: any free port
+    aws_port: int = 0
+    visibility_timeout: int = 30
+    workers: dict[str, int] = field(default_factory=lambda: {"index": 1, "parse": 2})
+    poll_wait_seconds: int = 1
+    settings: Settings | None = None  # base settings; None reads the environment
+    save_on_stop: bool = True
+
+
+def local_settings(base: Settings, options: StackOptions) -> Settings:
+    lease = max(1, min(base.lease_seconds, options.visibility_timeout // 2))
+    return replace(
+        base,
+        allow_local_paths=True,
+        git_cache_dir=str(options.state_dir / "git-cache"),
+        lease_seconds=lease,
+    )
+
+
+class LocalStack:
+    def __init__(self, options: StackOptions, app: Any = None) -> None:
+        self.options = options
+        self._app = app
+        self._stop = threading.Event()
+        self._exit = ExitStack()
+        self._threads: list[threading.Thread] = []
+        self._scheduler: Scheduler | None = None
+        self._http: HttpServer | None = None
+        self.aws: EmbeddedAws | None = None
+        self._resources: snapshot.Resources | None = None
+        self.restored: SnapshotInfo | None = None
+        self.saved: SnapshotInfo | None = None
+
+    @property
+    def api_url(self) -> str:
+        assert self._http is not None, "the stack is not started"
+        return self._http.url
+
+    @property
+    def aws_url(self) -> str:
+        assert self.aws is not None and self.aws.settings.endpoint_url
+        return self.aws.settings.endpoint_url
+
+    @property
+    def settings(self) -> Settings:
+        assert self.aws is not None, "the stack is not started"
+        return self.aws.settings
+
+    def start(self) -> LocalStack:
+        try:
+            self._start()
+        except BaseException:
+            self._stop.set()
+            self._exit.close()
+            raise
+        return self
+
+    def _start(self) -> None:
+        o = self.options
+        if not _ONE_PER_PROCESS.acquire(blocking=False):
+            raise RuntimeError("a local stack is already running in this process")
+        self._exit.callback(_ONE_PER_PROCESS.release)
+        o.state_dir.mkdir(parents=True, exist_ok=True)
+        self._exit.enter_context(_exclusive(o.state_dir / "lock"))
+        if self._app is None:
+            from app import app
+
+            self._app = app
+        # Bind the API's port first: a port in use fails at once, before any restoring.
+        self._http = HttpServer(self._app, o.host, o.port)
+        self._exit.callback(self._http.stop)
+        base = o.settings or Settings.from_env()
+        settings = local_settings(base, o)
+        aws = self._exit.enter_context(
+            embedded_aws(settings, o.aws_port, visibility_timeout=o.visibility_timeout)
+        )
+        self.aws = aws
+        self._resources = snapshot.Resources.of(settings)
+        self.restored = snapshot.restore(aws, o.state_dir, self._resources)
+        self._start_workers(worker_pump(self._app, aws))
+        self._scheduler = Scheduler(scheduled_rules(self._app), settings.region, self._stop)
+        self._scheduler.start()
+        self._http.start()
+
+    def _start_workers(self, pump: WorkerPump) -> None:
+        for queue, count in self.options.workers.items():
+            for n in range(count):
+                thread = threading.Thread(
+                    target=pump.run_forever,
+                    args=(self._stop, queue, self.options.poll_wait_seconds),
+                    name=f"strata-pump-{queue}-{n}",
+                    daemon=True,
+                )
+                thread.start()
+                self._threads.append(thread)
+
+    def stop(self) -> SnapshotInfo | None:
+        """Stop serving and pumping, save a snapshot, stop the embedded AWS. Idempotent."""
+        if self.aws is None:
+            return self.saved
+        self._stop.set()
+        try:
+            if self._http is not None:
+                self._http.stop()
+            self._join_workers()
+            if self.options.save_on_stop:
+                self.saved = snapshot.save(self.aws, self.options.state_dir, self._resources)
+        finally:
+            self.aws = None
+            self._exit.close()
+        return self.saved
+
+    def _join_workers(self) -> None:
+        for thread in self._threads:
+            thread.join(_JOIN_SECONDS)
+            if thread.is_alive():
+                log.warning("%s is still busy; its batch will be redelivered", thread.name)
+        if self._scheduler is not None and not self._scheduler.join(_JOIN_SECONDS):
+            log.warning("a scheduled handler is still running")
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class _exclusive:
+    """An exclusive lock on a file: one stack per state directory."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._file: IO[str] | None = None
+
+    def __enter__(self) -> None:
+        self._file = self._path.open("a")
+        try:
+            fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._file.close()
+            raise RuntimeError(
+                f"another `strata serve` is using {self._path.parent}; stop it first"
+            ) from None
+
+    def __exit__(self, *exc: object) -> None:
+        if self._file is not None:
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+            self._file.close()

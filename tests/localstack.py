@@ -1,0 +1,107 @@
+"""The local stack for end-to-end tests: started in this process on free ports with a state
+directory under tmp_path, always stopped; plain-HTTP helpers and bounded waits."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import boto3
+import pytest
+
+from chalicelib.local.stack import LocalStack, StackOptions
+from chalicelib.settings import Settings
+
+T = TypeVar("T")
+
+# A short visibility timeout makes a retry (and the DLQ after five receives) take seconds.
+VISIBILITY_SECONDS = 2
+
+
+@contextmanager
+def running_stack(
+    state_dir: Path,
+    *,
+    workers: dict[str, int] | None = None,
+    visibility_timeout: int = VISIBILITY_SECONDS,
+    save_on_stop: bool = True,
+) -> Iterator[LocalStack]:
+    with pytest.MonkeyPatch.context() as mp:
+        for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+            mp.setenv(key, "testing")
+        mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        options = StackOptions(
+            state_dir=state_dir,
+            port=0,
+            visibility_timeout=visibility_timeout,
+            workers={"index": 1, "parse": 2} if workers is None else workers,
+            settings=Settings(resource_prefix="e2e-local", parse_batch_files=3),
+            save_on_stop=save_on_stop,
+        )
+        stack = LocalStack(options).start()
+        try:
+            yield stack
+        finally:
+            stack.stop()
+
+
+def http(base_url: str, method: str, path: str, body: object = None) -> tuple[int, Any]:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(
+        base_url + path, data=data, method=method, headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def wait_until(check: Callable[[], T | None], timeout: float, what: str) -> T:
+    """Poll `check` every 0.1 s until it returns a value; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value is not None:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.1)
+
+
+def status_of(stack: LocalStack, rid: str) -> dict[str, Any]:
+    code, body = http(stack.api_url, "GET", f"/repositories/{rid}/status")
+    assert code == 200, body
+    result: dict[str, Any] = body
+    return result
+
+
+def wait_until_indexed(stack: LocalStack, rid: str, timeout: float = 60) -> dict[str, Any]:
+    def finished() -> dict[str, Any] | None:
+        status = status_of(stack, rid)
+        return status if status["status"] in ("ready", "error") else None
+
+    return wait_until(finished, timeout, f"{rid} to finish indexing")
+
+
+def sqs(stack: LocalStack) -> Any:
+    return boto3.client("sqs", region_name="us-east-1", endpoint_url=stack.aws_url)
+
+
+def queue_messages(stack: LocalStack, physical_name: str) -> int:
+    """Messages in a queue, visible or in flight."""
+    client = sqs(stack)
+    url = client.get_queue_url(QueueName=physical_name)["QueueUrl"]
+    attrs = client.get_queue_attributes(
+        QueueUrl=url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return int(attrs["ApproximateNumberOfMessages"]) + int(
+        attrs["ApproximateNumberOfMessagesNotVisible"]
+    )
