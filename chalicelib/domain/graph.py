@@ -12,11 +12,12 @@ Anything else stays external (kept per source, never an edge). Imports resolve t
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 
 from chalicelib.domain.import_paths import import_candidates
 from chalicelib.domain.models import Reference, Symbol
+from chalicelib.domain.scoped_names import resolve as resolve_name
 
 
 @dataclass(frozen=True)
@@ -58,12 +59,28 @@ class _Index:
 def resolve_scoped(
     name: str, scopes: Sequence[str], declared: Mapping[str, Sequence[int]]
 ) -> int | None:
-    """The first `scope.name` declared exactly once (Lean's namespace and `open` lookup)."""
-    for scope in scopes:
-        target = _only(declared.get(f"{scope}.{name}" if scope else name))
-        if target is not None:
-            return target
-    return None
+    """Lean's lookup (namespaces, then opens, then a declared dotted prefix) over the names
+    declared exactly once."""
+    unique = _UniqueNames(declared)
+    found = resolve_name(name, scopes, unique)
+    return declared[found][0] if found is not None else None
+
+
+class _UniqueNames(Set[str]):
+    """The qualified names declared exactly once, as a set view (no copy)."""
+
+    def __init__(self, declared: Mapping[str, Sequence[int]]) -> None:
+        self._declared = declared
+
+    def __contains__(self, name: object) -> bool:
+        ids = self._declared.get(name) if isinstance(name, str) else None
+        return bool(ids) and len(ids) == 1  # type: ignore[arg-type]
+
+    def __iter__(self) -> Iterator[str]:
+        return (n for n, ids in self._declared.items() if len(ids) == 1)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 def _only(ids: Sequence[int] | None) -> int | None:

@@ -2,7 +2,9 @@
 
 `parse_blob` classifies the bytes (LFS pointer, binary, undecodable -> skipped, no chunks),
 decodes UTF-8 and hands the text to the chunker registered for the path's language, falling
-back to line windows (`text.chunk_lines`). Tree-sitter parsers will register in `_CHUNKERS`.
+back to line windows (`text.chunk_lines`). A chunker returns the file's chunks, symbols and
+references: tree-sitter for code (`treesitter`, languages in `ts_languages`), headings for
+Markdown (`markdown`); languages without one get line windows and no symbols.
 
 Chunk terms come from the chunk's text only. The path's terms are deliberately not added here:
 an artifact is stored by blob oid and shared by every path holding the same bytes (renames,
@@ -15,14 +17,19 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from chalicelib.domain.languages import language_for
-from chalicelib.domain.models import BlobArtifact, Chunk
+from chalicelib.domain.models import BlobArtifact, Chunk, Reference, Symbol
 from chalicelib.domain.tokens import term_counts
 from chalicelib.parsers.classify import classify
+from chalicelib.parsers.lean import chunk_lean
+from chalicelib.parsers.markdown import parse_markdown
 from chalicelib.parsers.text import split_lines, window_spans
+from chalicelib.parsers.treesitter import LANGUAGES as TREE_SITTER_LANGUAGES
+from chalicelib.parsers.treesitter import chunker as tree_sitter_chunker
 
-PARSER_VERSION = "text-1"
+PARSER_VERSION = "ts-1"
 
-Chunker = Callable[[str], tuple[Chunk, ...]]
+Parsed = tuple[tuple[Chunk, ...], tuple[Symbol, ...], tuple[Reference, ...]]
+Chunker = Callable[[str], Parsed]
 
 
 def chunk_windows(text: str) -> tuple[Chunk, ...]:
@@ -40,8 +47,17 @@ def chunk_windows(text: str) -> tuple[Chunk, ...]:
     )
 
 
+def parse_windows(text: str) -> Parsed:
+    """Line windows and nothing else: the chunker of languages without a parser."""
+    return chunk_windows(text), (), ()
+
+
 # Language -> chunker; languages without an entry get line windows.
-_CHUNKERS: dict[str, Chunker] = {}
+_CHUNKERS: dict[str, Chunker] = {
+    **{language: tree_sitter_chunker(language) for language in TREE_SITTER_LANGUAGES},
+    "markdown": parse_markdown,
+    "lean": chunk_lean,
+}
 
 
 def parse_blob(oid: str, path: str, data: bytes) -> BlobArtifact:
@@ -49,12 +65,14 @@ def parse_blob(oid: str, path: str, data: bytes) -> BlobArtifact:
     language = language_for(path)
     skipped = classify(data)
     chunks: tuple[Chunk, ...]
+    symbols: tuple[Symbol, ...] = ()
+    references: tuple[Reference, ...] = ()
     if skipped is not None:
         text, line_count, chunks = "", 0, ()
     else:
         text = data.decode("utf-8")
         line_count = len(split_lines(text))
-        chunks = _CHUNKERS.get(language, chunk_windows)(text)
+        chunks, symbols, references = _CHUNKERS.get(language, parse_windows)(text)
     return BlobArtifact(
         oid=oid,
         language=language,
@@ -64,4 +82,6 @@ def parse_blob(oid: str, path: str, data: bytes) -> BlobArtifact:
         skipped=skipped,
         text=text,
         chunks=chunks,
+        symbols=symbols,
+        references=references,
     )
