@@ -2,8 +2,8 @@
 
 from chalice.app import Chalice
 
-from chalicelib.api import graph, health, queries, repositories
-from chalicelib.workers import indexing
+from chalicelib.api import events, graph, health, queries, repositories, webhooks
+from chalicelib.workers import indexing, sweep
 
 app = Chalice(app_name="strata")
 app.register_blueprint(health.bp)
@@ -11,3 +11,6 @@ app.register_blueprint(repositories.bp)
 app.register_blueprint(queries.bp)
 app.register_blueprint(graph.bp)
 app.register_blueprint(indexing.bp)
+app.register_blueprint(webhooks.bp)
+app.register_blueprint(events.bp)
+app.register_blueprint(sweep.bp)

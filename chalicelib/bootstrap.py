@@ -12,6 +12,7 @@ from typing import Any
 
 import boto3
 
+from chalicelib.adapters.dynamo_events import DynamoDeliveryLog, DynamoEventLog
 from chalicelib.adapters.dynamo_models import bind_models
 from chalicelib.adapters.dynamo_stores import (
     DynamoConversationStore,
@@ -23,16 +24,20 @@ from chalicelib.adapters.extractive_answerer import ExtractiveAnswerer
 from chalicelib.adapters.kms_token_vault import KmsTokenVault
 from chalicelib.adapters.pygit2_git_engine import Pygit2GitEngine
 from chalicelib.adapters.s3_blob_store import S3BlobStore
+from chalicelib.adapters.secretsmanager_secret_store import SecretsManagerSecretStore
 from chalicelib.adapters.sqs_work_queue import SqsWorkQueue
 from chalicelib.adapters.system_clock import SystemClock
-from chalicelib.ports import ConversationStore, RepoStore
+from chalicelib.ports import Clock, ConversationStore, DeliveryLog, RepoStore
 from chalicelib.services.chat import ChatService
 from chalicelib.services.context import IndexConfig, IndexPorts
+from chalicelib.services.events import EventQueries
 from chalicelib.services.generations import GenerationLoader, PointerCache
 from chalicelib.services.graph_queries import GraphQueries
 from chalicelib.services.index_requests import IndexRequests
 from chalicelib.services.pipeline import IndexPipeline
 from chalicelib.services.search import Searcher
+from chalicelib.services.sweep import Sweeper
+from chalicelib.services.webhooks import CachedWebhookSecrets, WebhookConfig, WebhookReceiver
 from chalicelib.settings import Settings
 
 
@@ -44,6 +49,8 @@ class Container:
     conversations: ConversationStore
     loader: GenerationLoader
     pointers: PointerCache
+    deliveries: DeliveryLog
+    webhook_secrets: CachedWebhookSecrets
 
 
 def index_config(s: Settings) -> IndexConfig:
@@ -76,6 +83,7 @@ def build(s: Settings) -> Container:
         jobs=DynamoJobStore(models),
         vault=KmsTokenVault(client("kms"), names.token_key_alias),
         clock=SystemClock(),
+        events=DynamoEventLog(models, s.event_ttl_seconds),
     )
     return Container(
         settings=s,
@@ -84,6 +92,13 @@ def build(s: Settings) -> Container:
         conversations=DynamoConversationStore(models),
         loader=GenerationLoader(blobs, s.segment_cache_entries),
         pointers=PointerCache(ports.repos, ports.clock, s.pointer_ttl_seconds),
+        deliveries=DynamoDeliveryLog(models),
+        webhook_secrets=CachedWebhookSecrets(
+            SecretsManagerSecretStore(client("secretsmanager")),
+            names.webhook_secret,
+            ports.clock,
+            s.webhook_secret_ttl_seconds,
+        ),
     )
 
 
@@ -129,6 +144,10 @@ def repo_store() -> RepoStore:
     return container().ports.repos
 
 
+def clock() -> Clock:
+    return container().ports.clock
+
+
 def index_requests() -> IndexRequests:
     c = container()
     return IndexRequests(ports=c.ports, config=c.config)
@@ -159,3 +178,29 @@ def chat() -> ChatService:
         clock=c.ports.clock,
         ttl_seconds=c.settings.conversation_ttl_seconds,
     )
+
+
+def webhooks() -> WebhookReceiver:
+    c = container()
+    return WebhookReceiver(
+        secrets=c.webhook_secrets,
+        deliveries=c.deliveries,
+        repos=c.ports.repos,
+        events=c.ports.events,
+        clock=c.ports.clock,
+        requests=IndexRequests(ports=c.ports, config=c.config),
+        config=WebhookConfig(
+            drop_index_on_branch_delete=c.settings.drop_index_on_branch_delete,
+            delivery_ttl_seconds=c.settings.webhook_delivery_ttl_seconds,
+        ),
+    )
+
+
+def sweeper() -> Sweeper:
+    c = container()
+    requests = IndexRequests(ports=c.ports, config=c.config)
+    return Sweeper(ports=c.ports, config=c.config, requests=requests)
+
+
+def event_queries() -> EventQueries:
+    return EventQueries(events=container().ports.events)

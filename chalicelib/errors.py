@@ -5,6 +5,7 @@
     │   └── PayloadTooLarge       body over the configured cap (413)
     ├── NotFound                  a named thing does not exist (404)
     │   └── RemoteNotFound        the git remote or branch does not exist
+    ├── Unauthenticated           the caller did not prove who it is (bad webhook signature) (401)
     ├── AccessDenied              credentials missing or refused (403)
     ├── Conflict                  a precondition on shared state did not hold (409)
     │   ├── LeaseHeld             another worker holds the repository lease
@@ -47,6 +48,10 @@ class NotFound(StrataError):
 
 class RemoteNotFound(NotFound):
     code = "remote_not_found"
+
+
+class Unauthenticated(StrataError):
+    code = "unauthenticated"
 
 
 class AccessDenied(StrataError):

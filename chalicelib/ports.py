@@ -4,10 +4,11 @@ tests use in-memory fakes (tests/fakes/) that the contract tests hold to the sam
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from chalicelib.domain.events import Event, EventPage
 from chalicelib.domain.messages import Message
 from chalicelib.domain.models import Generation, Job, JobState, Lease, Repository, Stats, TreeEntry
 
@@ -100,6 +101,15 @@ class RepoStore(Protocol):
         """End in `error` with a message (fenced)."""
         ...
 
+    def mark_branch_deleted(self, repository_id: str, *, drop_index: bool, now: float) -> None:
+        """The tracked branch is gone. With drop_index, the item forgets its generation
+        (status idle; the generation fence is kept, S3 objects are left alone)."""
+        ...
+
+    def list_auto_refresh(self) -> Iterator[Repository]:
+        """Every repository the sweep should look at (auto_refresh, or its default)."""
+        ...
+
 
 class LockManager(Protocol):
     """Lease locks with a monotonic fence; items are never deleted."""
@@ -180,3 +190,33 @@ class Answerer(Protocol):
     def answer(
         self, question: str, passages: Sequence[Passage], history: Sequence[Turn]
     ) -> Answer: ...
+
+
+class EventLog(Protocol):
+    """Append-only repository events, listed newest first (DynamoDB)."""
+
+    def append(
+        self, repository_id: str, type: str, data: Mapping[str, object], at: float
+    ) -> Event: ...
+
+    def list(self, repository_id: str, limit: int, after: str | None = None) -> EventPage:
+        """Up to `limit` events older than the key `after` (None: the newest)."""
+        ...
+
+
+class DeliveryLog(Protocol):
+    """Webhook delivery ids already handled, so a redelivery does nothing twice."""
+
+    def claim(self, delivery_id: str, *, event: str, now: float, expires_at: float) -> bool:
+        """Record the delivery; False when it was recorded already."""
+        ...
+
+    def release(self, delivery_id: str) -> None:
+        """Forget a claim whose handling failed, so GitHub's redelivery is handled."""
+        ...
+
+
+class SecretStore(Protocol):
+    """Named secret strings (Secrets Manager). Raises NotFound for an unknown name."""
+
+    def read(self, name: str) -> str: ...

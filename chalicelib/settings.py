@@ -11,7 +11,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
-TABLES = ("repositories", "locks", "jobs", "conversations")
+TABLES = ("repositories", "locks", "jobs", "conversations", "events", "deliveries")
 QUEUES = ("index", "parse")
 
 
@@ -22,6 +22,7 @@ class ResourceNames:
     queues: Mapping[str, str]
     dead_letter_queues: Mapping[str, str]
     token_key_alias: str
+    webhook_secret: str = ""
 
     @classmethod
     def for_prefix(cls, prefix: str, bucket: str | None = None) -> ResourceNames:
@@ -31,6 +32,7 @@ class ResourceNames:
             queues={q: f"{prefix}-{q}" for q in QUEUES},
             dead_letter_queues={q: f"{prefix}-{q}-dlq" for q in QUEUES},
             token_key_alias=f"alias/{prefix}-tokens",
+            webhook_secret=f"{prefix}/webhooks/github",
         )
 
 
@@ -59,6 +61,11 @@ class Settings:
     conversation_ttl_seconds: int = 7 * 24 * 3600
     segment_cache_entries: int = 8
     pointer_ttl_seconds: float = 2.0
+    drop_index_on_branch_delete: bool = False
+    sweep_minutes: int = 60
+    webhook_delivery_ttl_seconds: int = 3 * 24 * 3600
+    webhook_secret_ttl_seconds: float = 300.0
+    event_ttl_seconds: int = 90 * 24 * 3600
 
     @property
     def names(self) -> ResourceNames:
@@ -96,4 +103,15 @@ class Settings:
             ),
             segment_cache_entries=num("STRATA_SEGMENT_CACHE_ENTRIES", d.segment_cache_entries),
             pointer_ttl_seconds=float(e.get("STRATA_POINTER_TTL_SECONDS") or d.pointer_ttl_seconds),
+            drop_index_on_branch_delete=_flag(
+                e.get("STRATA_DROP_INDEX_ON_BRANCH_DELETE"), d.drop_index_on_branch_delete
+            ),
+            sweep_minutes=max(1, num("STRATA_SWEEP_MINUTES", d.sweep_minutes)),
+            webhook_delivery_ttl_seconds=num(
+                "STRATA_WEBHOOK_DELIVERY_TTL_SECONDS", d.webhook_delivery_ttl_seconds
+            ),
+            webhook_secret_ttl_seconds=float(
+                e.get("STRATA_WEBHOOK_SECRET_TTL_SECONDS") or d.webhook_secret_ttl_seconds
+            ),
+            event_ttl_seconds=num("STRATA_EVENT_TTL_SECONDS", d.event_ttl_seconds),
         )

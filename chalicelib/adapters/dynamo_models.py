@@ -6,7 +6,7 @@ at import time and tests can bind fresh classes inside each `mock_aws()` context
 
 Key schemas and TTL attributes must match `infra/resources.json` (a test compares them).
 Attribute names in DynamoDB are the Python names. Timestamps are epoch seconds (Number);
-`expires_at` is the TTL attribute of the jobs and conversations tables.
+`expires_at` is the TTL attribute of the jobs, conversations, events and deliveries tables.
 """
 
 from __future__ import annotations
@@ -57,6 +57,9 @@ class RepositoryItem(Model):
     num_files = NumberAttribute(null=True)
     job_id = UnicodeAttribute(null=True)
     sealed_token = UnicodeAttribute(null=True)
+    # Absent: the default for its kind (remote yes, local path no); see domain/sweep.py.
+    auto_refresh = BooleanAttribute(null=True)
+    branch_deleted_at = NumberAttribute(null=True)
 
 
 class LockItem(Model):
@@ -114,6 +117,32 @@ class ConversationItem(Model):
     expires_at = NumberAttribute(null=True)  # TTL
 
 
+class EventItem(Model):
+    """One repository event (domain/events.py): newest first by `event_key`."""
+
+    class Meta:  # placeholder; see bind()
+        table_name = _UNBOUND
+
+    repository_id = UnicodeAttribute(hash_key=True)
+    event_key = UnicodeAttribute(range_key=True)
+    type = UnicodeAttribute()
+    at = NumberAttribute()
+    data = UnicodeAttribute(null=True)  # JSON object
+    expires_at = NumberAttribute(null=True)  # TTL
+
+
+class DeliveryItem(Model):
+    """A GitHub webhook delivery already handled; expires after a few days."""
+
+    class Meta:  # placeholder; see bind()
+        table_name = _UNBOUND
+
+    delivery_id = UnicodeAttribute(hash_key=True)
+    event = UnicodeAttribute(null=True)
+    received_at = NumberAttribute(null=True)
+    expires_at = NumberAttribute(null=True)  # TTL
+
+
 def stats_dict(item: RepositoryItem) -> dict[str, Any] | None:
     """The stored stats as plain dicts (nested maps come back as raw MapAttributes)."""
     if item.stats is None:
@@ -124,12 +153,14 @@ def stats_dict(item: RepositoryItem) -> dict[str, Any] | None:
 
 @dataclass(frozen=True)
 class Models:
-    """The four models bound to one stage's tables, plus where they live (for transactions)."""
+    """The models bound to one stage's tables, plus where they live (for transactions)."""
 
     repositories: type[RepositoryItem]
     locks: type[LockItem]
     jobs: type[JobItem]
     conversations: type[ConversationItem]
+    events: type[EventItem]
+    deliveries: type[DeliveryItem]
     region: str
     host: str | None
 
@@ -151,6 +182,9 @@ def bind_models(tables: Mapping[str, str], region: str, host: str | None) -> Mod
         locks=bind(LockItem, tables["locks"], region, host),
         jobs=bind(JobItem, tables["jobs"], region, host),
         conversations=bind(ConversationItem, tables["conversations"], region, host),
+        # A table the caller did not name stays unbound: using it fails on the name "unbound".
+        events=bind(EventItem, tables.get("events", _UNBOUND), region, host),
+        deliveries=bind(DeliveryItem, tables.get("deliveries", _UNBOUND), region, host),
         region=region,
         host=host,
     )

@@ -2,7 +2,8 @@
 
 AWS resources and IAM actions (this module and the ones it re-exports):
 - `{prefix}-repositories`: dynamodb:GetItem, dynamodb:UpdateItem, dynamodb:TransactWriteItems
-  (fenced writes: a ConditionCheck on the lock item plus an Update of the repository item).
+  (fenced writes: a ConditionCheck on the lock item plus an Update of the repository item),
+  dynamodb:Scan (list_auto_refresh, for the sweep).
 - `{prefix}-locks`: dynamodb:GetItem, dynamodb:UpdateItem, dynamodb:ConditionCheckItem
   (dynamo_locks.py).
 - `{prefix}-jobs`: dynamodb:PutItem, dynamodb:GetItem, dynamodb:UpdateItem (dynamo_jobs.py).
@@ -18,6 +19,10 @@ the update, so a newer request recorded meanwhile is re-marked `indexing` by the
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
+from pynamodb.attributes import Attribute
 from pynamodb.connection import Connection
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
@@ -74,6 +79,8 @@ def _repository(item: RepositoryItem) -> Repository:
         num_files=int(item.num_files or 0),
         job_id=item.job_id,
         sealed_token=item.sealed_token,
+        auto_refresh=item.auto_refresh,
+        branch_deleted_at=item.branch_deleted_at,
     )
 
 
@@ -111,6 +118,8 @@ class DynamoRepoStore:
             m.requested_at.set(now),
             m.updated_at.set(now),
             m.error.remove(),
+            m.branch_deleted_at.remove(),  # a request means the branch exists (again)
+            m.auto_refresh.set(m.auto_refresh | (not repo.is_local)),  # default once
         ]
         if force:  # a pending force survives later unforced requests until a job starts
             actions.append(m.force_requested.set(True))
@@ -186,6 +195,29 @@ class DynamoRepoStore:
             m.updated_at.set(now),
         ]
         self._fenced(repository_id, actions, lease, None, m.repository_id.exists())
+
+    def mark_branch_deleted(self, repository_id: str, *, drop_index: bool, now: float) -> None:
+        m = self._model
+        actions: list[Action] = [m.branch_deleted_at.set(now), m.updated_at.set(now)]
+        if drop_index:  # forget the generation; keep generation_fence so it never goes down
+            dropped: list[Attribute[Any]] = [m.generation_key, m.generation_sha, m.indexed_sha]
+            dropped += [m.indexed_at, m.head_sha, m.requested_sha, m.stats, m.job_id]
+            actions += [m.status.set(Status.IDLE.value), *(a.remove() for a in dropped)]
+        try:
+            m(repository_id).update(actions=actions, condition=m.repository_id.exists())
+        except DYNAMO_ERRORS as exc:
+            if is_condition_failure(exc):
+                return  # no such repository: nothing to mark
+            raise translate(exc, f"mark branch deleted for {repository_id}") from exc
+
+    def list_auto_refresh(self) -> Iterator[Repository]:
+        m = self._model
+        default_on = m.auto_refresh.does_not_exist() & (
+            m.is_local.does_not_exist() | (m.is_local == False)  # noqa: E712 (an expression)
+        )
+        with translated("scan repositories for the sweep"):
+            for item in m.scan(filter_condition=(m.auto_refresh == True) | default_on):  # noqa: E712
+                yield _repository(item)
 
     def _fenced(
         self,

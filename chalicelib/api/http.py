@@ -19,6 +19,7 @@ from chalicelib.errors import (
     PayloadTooLarge,
     StrataError,
     TransientError,
+    Unauthenticated,
 )
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,7 @@ STATUS_BY_ERROR: tuple[tuple[type[StrataError], int], ...] = (
     (PayloadTooLarge, 413),
     (InvalidRequest, 400),
     (NotFound, 404),
+    (Unauthenticated, 401),
     (AccessDenied, 403),
     (Conflict, 409),
     (TransientError, 503),

@@ -6,6 +6,7 @@ from chalice.app import Blueprint, Response
 
 from chalicelib import bootstrap
 from chalicelib.api.http import handles_errors, iso_time, json_response, parse_json_object
+from chalicelib.domain.freshness import lag_seconds
 from chalicelib.domain.ids import validate_repository_id
 from chalicelib.domain.models import Repository, Stats, Status
 
@@ -34,10 +35,10 @@ def index_repository() -> Response:
 def repository_status(repository_id: str) -> Response:
     rid = validate_repository_id(repository_id)
     repo = bootstrap.repo_store().get(rid) or Repository(id=rid, remote="")
-    return json_response(status_view(repo))
+    return json_response(status_view(repo, bootstrap.clock().now()))
 
 
-def status_view(repo: Repository) -> dict[str, object]:
+def status_view(repo: Repository, now: float) -> dict[str, object]:
     """What a client may see of the item: no remote, token, keys or job internals."""
     stats = repo.stats if repo.status is not Status.IDLE else Stats()
     return {
@@ -47,6 +48,7 @@ def status_view(repo: Repository) -> dict[str, object]:
         "indexedAt": iso_time(repo.indexed_at),
         "indexedSha": repo.indexed_sha,
         "headSha": repo.head_sha,
+        "lagSeconds": lag_seconds(repo, now),
         "stats": stats.to_public(),
         "progress": {"filesProcessed": repo.files_processed, "numFiles": repo.num_files},
         "error": repo.error,

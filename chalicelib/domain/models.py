@@ -106,6 +106,8 @@ class Repository:
     num_files: int = 0
     job_id: str | None = None
     sealed_token: str | None = field(default=None, repr=False)
+    auto_refresh: bool | None = None  # None: the default for its kind (remote yes, local no)
+    branch_deleted_at: float | None = None  # a push deleted the tracked branch
 
 
 @dataclass(frozen=True)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from chalicelib.ports import (
     BlobStore,
     Clock,
+    EventLog,
     GitEngine,
     JobStore,
     LockManager,
@@ -15,6 +16,7 @@ from chalicelib.ports import (
     TokenVault,
     WorkQueue,
 )
+from chalicelib.services.events import NullEventLog
 
 RemainingMillis = Callable[[], int]
 
@@ -40,6 +42,7 @@ class IndexPorts:
     jobs: JobStore
     vault: TokenVault
     clock: Clock
+    events: EventLog = field(default_factory=NullEventLog)
 
 
 def out_of_time(remaining: RemainingMillis | None, margin_ms: int) -> bool:

@@ -21,6 +21,7 @@ from chalicelib.domain.codecs import (
     encode_graph,
     encode_manifest,
 )
+from chalicelib.domain.events import EventType, generation_published
 from chalicelib.domain.graph import CodeGraph, GraphFile
 from chalicelib.domain.languages import extension_of
 from chalicelib.domain.lexical import LexicalSegment, SegmentFile
@@ -38,6 +39,7 @@ from chalicelib.domain.planning import Plan
 from chalicelib.errors import LeaseLost, StrataError
 from chalicelib.parsers import PARSER_VERSION
 from chalicelib.services.context import IndexConfig, IndexPorts
+from chalicelib.services.events import record
 from chalicelib.services.index_planner import PERMANENT, fail_job, finish_lease
 
 log = logging.getLogger(__name__)
@@ -84,6 +86,8 @@ class GenerationPublisher:
         self._p.repos.publish(
             job.repository_id, generation, manifest.stats, lease, self._p.clock.now()
         )
+        published = generation_published(generation, manifest.stats)
+        record(self._p, job.repository_id, EventType.GENERATION_PUBLISHED, published)
         return generation
 
     def _reuse_base(self, job: Job, plan: Plan) -> Manifest | None:

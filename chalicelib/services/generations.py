@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from chalicelib.domain import layout
 from chalicelib.domain.codecs import decode_graph, decode_manifest
+from chalicelib.domain.freshness import lag_seconds
 from chalicelib.domain.graph import CodeGraph
 from chalicelib.domain.lexical import LexicalSegment
 from chalicelib.domain.models import FileEntry, Generation, Manifest, Repository, Status
@@ -30,15 +31,22 @@ class Serving:
 
     repository: Repository
     loaded: LoadedGeneration
+    now: float = 0.0  # when the pointer was resolved (the service's clock)
 
     @property
     def stale(self) -> bool:
         r = self.repository
         return r.status is Status.INDEXING or bool(r.head_sha and r.head_sha != r.indexed_sha)
 
-    def freshness(self) -> dict[str, object]:
+    def freshness(self, now: float | None = None) -> dict[str, object]:
         r = self.repository
-        return {"indexedSha": r.indexed_sha, "headSha": r.head_sha, "stale": self.stale}
+        lag = lag_seconds(r, self.now if now is None else now)
+        return {
+            "indexedSha": r.indexed_sha,
+            "headSha": r.head_sha,
+            "stale": self.stale,
+            "lagSeconds": lag,
+        }
 
 
 class GenerationLoader:
@@ -90,6 +98,9 @@ class PointerCache:
         self._items: dict[str, tuple[float, Repository]] = {}
         self._lock = threading.Lock()
 
+    def now(self) -> float:
+        return self._clock.now()
+
     def get(self, repository_id: str) -> Repository | None:
         now = self._clock.now()
         with self._lock:
@@ -122,4 +133,4 @@ def serving(pointers: PointerCache, loader: GenerationLoader, repository_id: str
         if repo.status is Status.ERROR:
             raise NotReady(f"indexing failed: {repo.error or 'unknown error'}", "error")
         raise NotReady("this repository has not been indexed; POST /repositories/index", "idle")
-    return Serving(repo, loader.load(repo.generation))
+    return Serving(repo, loader.load(repo.generation), pointers.now())

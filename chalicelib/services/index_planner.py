@@ -14,6 +14,7 @@ from dataclasses import replace
 
 from chalicelib.domain import layout
 from chalicelib.domain.codecs import decode_manifest, decode_plan, encode_batch, encode_plan
+from chalicelib.domain.events import EventType, index_started
 from chalicelib.domain.messages import FinalizeGeneration, IndexRepository, ParseBatch, StageBatches
 from chalicelib.domain.models import Job, JobState, Lease, Repository
 from chalicelib.domain.planning import Plan, credential_order, plan_tree
@@ -27,6 +28,7 @@ from chalicelib.errors import (
     StrataError,
 )
 from chalicelib.services.context import IndexConfig, IndexPorts, RemainingMillis, out_of_time
+from chalicelib.services.events import record, record_failure
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +94,7 @@ class IndexPlanner:
         )
         started = replace(job, num_files=len(plan.files), files_processed=plan.reused)
         self._p.repos.start_job(repo.id, started, lease, self._p.clock.now())
+        record(self._p, repo.id, EventType.INDEX_STARTED, index_started(job))
         if not plan.batches:
             self._p.queue.send(FinalizeGeneration(job.job_id))
         else:
@@ -160,3 +163,4 @@ def fail_job(ports: IndexPorts, repository_id: str, job_id: str, lease: Lease, w
         ports.repos.mark_failed(repository_id, why, lease, ports.clock.now())
     ports.jobs.transition(job_id, JobState.FAILED, allowed=list(JobState))
     ports.locks.release(lease)
+    record_failure(ports, repository_id, job_id, why)

@@ -1,10 +1,11 @@
-"""Use case: a client (API today; webhook and sweep later) asks for a repository's index."""
+"""Use case: a client (API), a webhook or the sweep asks for a repository's index."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from chalicelib.domain.events import EventType
 from chalicelib.domain.ids import (
     RepositoryRef,
     github_ref,
@@ -18,6 +19,7 @@ from chalicelib.domain.planning import credential_order
 from chalicelib.domain.validation import reject_unknown_fields
 from chalicelib.errors import InvalidRequest
 from chalicelib.services.context import IndexConfig, IndexPorts
+from chalicelib.services.events import record
 
 _FIELDS = {"owner", "repo", "repositoryId", "url", "branch", "accessToken", "force"}
 MAX_TOKEN_LENGTH = 1024
@@ -85,7 +87,34 @@ class IndexRequests:
             now=self._p.clock.now(),
         )
         self._p.queue.send(IndexRepository(repository_id=ref.id, force=force))
+        self._requested(ref.id, sha, "api", force)
         return IndexOutcome(repo, Status.INDEXING, f"indexing {branch_name} at {sha[:12]}")
+
+    def request_at(
+        self, repo: Repository, sha: str, *, source: str, branch: str | None = None
+    ) -> IndexOutcome:
+        """Index a registered repository at a SHA someone else read (a push's `after`, the
+        sweep's ls-remote): no remote call. The same rules as `request` apply, so a SHA
+        already indexed or already being built does nothing; otherwise this SHA becomes the
+        newest request (the last caller wins) and one IndexRepository is enqueued."""
+        done = self._already_done(repo, sha)
+        if done:
+            return done
+        updated = self._p.repos.record_request(
+            repo,
+            sha=sha,
+            branch=branch or repo.branch or "main",
+            force=False,
+            sealed_token=None,
+            now=self._p.clock.now(),
+        )
+        self._p.queue.send(IndexRepository(repository_id=repo.id))
+        self._requested(repo.id, sha, source, False)
+        return IndexOutcome(updated, Status.INDEXING, f"indexing at {sha[:12]}")
+
+    def _requested(self, repository_id: str, sha: str, source: str, force: bool) -> None:
+        data = {"sha": sha, "source": source, "force": force}
+        record(self._p, repository_id, EventType.INDEX_REQUESTED, data)
 
     def _already_done(self, existing: Repository, sha: str) -> IndexOutcome | None:
         current = existing.indexed_sha == sha and existing.generation is not None

@@ -1,4 +1,5 @@
-"""In-memory fakes of RepoStore, LockManager, JobStore and ConversationStore.
+"""In-memory fakes of RepoStore, LockManager, JobStore, ConversationStore, EventLog,
+DeliveryLog and SecretStore.
 
 They follow the DynamoDB adapters' semantics exactly (tests/contract holds both to the same
 assertions), so unit tests can run the services with no AWS at all.
@@ -6,12 +7,14 @@ assertions), so unit tests can run the services with no AWS at all.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
 from typing import NamedTuple
 
+from chalicelib.domain.events import Event, EventPage, new_event_key
 from chalicelib.domain.models import Generation, Job, JobState, Lease, Repository, Stats, Status
-from chalicelib.errors import AlreadyExists, LeaseHeld, LeaseLost, NotFound
+from chalicelib.errors import AlreadyExists, LeaseHeld, LeaseLost, NotFound, TransientError
 from chalicelib.ports import ConversationStore, JobStore, LockManager, RepoStore, Turn
 
 MAX_ERROR_CHARS = 500
@@ -95,6 +98,10 @@ class FakeRepoStore:
             updated_at=now,
             error=None,
             sealed_token=current.sealed_token if sealed_token is None else sealed_token,
+            branch_deleted_at=None,
+            auto_refresh=(
+                current.auto_refresh if current.auto_refresh is not None else not repo.is_local
+            ),
         )
         self.items[repo.id] = updated
         return updated
@@ -147,6 +154,31 @@ class FakeRepoStore:
         self.items[repository_id] = replace(
             repo, status=Status.ERROR, error=message[:MAX_ERROR_CHARS], updated_at=now
         )
+
+    def mark_branch_deleted(self, repository_id: str, *, drop_index: bool, now: float) -> None:
+        repo = self.items.get(repository_id)
+        if repo is None:
+            return
+        repo = replace(repo, branch_deleted_at=now, updated_at=now)
+        if drop_index:  # the generation fence stays behind in DynamoDB; the pointer goes
+            repo = replace(
+                repo,
+                status=Status.IDLE,
+                generation=None,
+                indexed_sha=None,
+                indexed_at=None,
+                head_sha=None,
+                requested_sha=None,
+                stats=Stats(),
+                job_id=None,
+            )
+        self.items[repository_id] = repo
+
+    def list_auto_refresh(self) -> Iterator[Repository]:
+        for repo in list(self.items.values()):
+            auto = repo.auto_refresh if repo.auto_refresh is not None else not repo.is_local
+            if auto:
+                yield repo
 
     def _fenced(self, repository_id: str, lease: Lease, now: float | None = None) -> Repository:
         repo = self.items.get(repository_id)
@@ -229,6 +261,61 @@ class FakeConversationStore:
         turns = [*self.turns.get(conversation_id, []), turn]
         self.turns[conversation_id] = turns[-MAX_TURNS:]
         self.expires_at[conversation_id] = expires_at
+
+
+class FakeEventLog:
+    """Events by repository, kept sorted by key (as the DynamoDB range key is)."""
+
+    def __init__(self) -> None:
+        self.items: dict[str, dict[str, Event]] = {}
+        self.fail = False  # make append raise, to test that callers carry on
+
+    def append(self, repository_id: str, type: str, data: Mapping[str, object], at: float) -> Event:
+        if self.fail:
+            raise TransientError("event log unavailable")
+        key = new_event_key(at)
+        stored = json.loads(json.dumps(dict(data), default=str))  # what the table keeps
+        event = Event(repository_id, key, type, at, stored)
+        self.items.setdefault(repository_id, {})[key] = event
+        return Event(repository_id, key, type, at, dict(data))
+
+    def list(self, repository_id: str, limit: int, after: str | None = None) -> EventPage:
+        keys = sorted(self.items.get(repository_id, {}), reverse=True)
+        older = [k for k in keys if after is None or k < after]
+        page = tuple(self.items[repository_id][k] for k in older[:limit])
+        return EventPage(page, page[-1].key if len(older) > limit else None)
+
+    def types(self, repository_id: str) -> list[str]:
+        """Every event type of a repository, oldest first."""
+        events = self.items.get(repository_id, {})
+        return [events[k].type for k in sorted(events)]
+
+
+class FakeDeliveryLog:
+    def __init__(self) -> None:
+        self.items: dict[str, tuple[str, float, float]] = {}
+
+    def claim(self, delivery_id: str, *, event: str, now: float, expires_at: float) -> bool:
+        if delivery_id in self.items:
+            return False
+        self.items[delivery_id] = (event, now, expires_at)
+        return True
+
+    def release(self, delivery_id: str) -> None:
+        self.items.pop(delivery_id, None)
+
+
+class FakeSecretStore:
+    def __init__(self, secrets: Mapping[str, str] | None = None) -> None:
+        self.secrets = dict(secrets or {})
+        self.reads = 0
+
+    def read(self, name: str) -> str:
+        self.reads += 1
+        try:
+            return self.secrets[name]
+        except KeyError:
+            raise NotFound(f"read secret {name}: not found") from None
 
 
 class StoreSet(NamedTuple):

@@ -71,12 +71,15 @@ class MotoWorld:
         """Delete every item of every table, keeping the tables."""
         for table in self.settings.names.tables.values():
             schema = self.client.describe_table(TableName=table)["Table"]["KeySchema"]
-            key = schema[0]["AttributeName"]
+            keys = [k["AttributeName"] for k in schema]  # hash key, and range key if any
+            names = {f"#k{i}": k for i, k in enumerate(keys)}
             for page in self.client.get_paginator("scan").paginate(
-                TableName=table, ProjectionExpression="#k", ExpressionAttributeNames={"#k": key}
+                TableName=table,
+                ProjectionExpression=", ".join(names),
+                ExpressionAttributeNames=names,
             ):
                 for item in page["Items"]:
-                    self.client.delete_item(TableName=table, Key={key: item[key]})
+                    self.client.delete_item(TableName=table, Key={k: item[k] for k in keys})
 
 
 @contextmanager

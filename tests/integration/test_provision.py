@@ -41,7 +41,7 @@ def test_creates_the_tables_with_keys_billing_and_ttl(provisioned: Settings) -> 
         assert table["KeySchema"] == spec[logical]["KeySchema"]
         assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
         ttl = dynamodb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
-        if logical in ("jobs", "conversations"):
+        if "TimeToLiveSpecification" in spec[logical]:  # jobs, conversations, events, deliveries
             assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", "expires_at")
         else:
             assert ttl["TimeToLiveStatus"] == "DISABLED"

@@ -20,8 +20,10 @@ def test_exact_definition_outranks_more_frequent_mentions() -> None:
         Hit("factory.py", 1, 10, 3.0, "python", 0),  # mentions parse_config twice
         Hit("config.py", 1, 10, 2.0, "python", 1),  # defines it
     ]
-    symbols = {"config.py": [node("parse_config", "config.py", 4)],
-               "factory.py": [node("WidgetFactory", "factory.py", 4)]}
+    symbols = {
+        "config.py": [node("parse_config", "config.py", 4)],
+        "factory.py": [node("WidgetFactory", "factory.py", 4)],
+    }
     ranked = boost_definitions("parseConfig", hits, symbols, 2)
     assert [h.path for h in ranked] == ["config.py", "factory.py"]
     assert ranked[0].score == 2.0 * EXACT_DEFINITION_BOOST

@@ -1,0 +1,133 @@
+"""Repository events: what the pipeline appends, and how the API pages through them."""
+
+from __future__ import annotations
+
+import pytest
+
+from chalicelib.domain.events import (
+    MAX_LIMIT,
+    EventType,
+    decode_cursor,
+    encode_cursor,
+    new_event_key,
+    parse_limit,
+)
+from chalicelib.domain.models import Status
+from chalicelib.errors import InvalidRequest
+from chalicelib.services.events import EventQueries, append_event
+from tests.fakes.aws import FakeClock
+from tests.fakes.stores import FakeEventLog
+from tests.freshness_harness import FreshnessHarness
+from tests.harness import REMOTE, REPO_ID
+
+
+def test_event_keys_sort_by_time_then_by_append_order_within_a_millisecond() -> None:
+    keys = [new_event_key(1_700_000_000.0) for _ in range(50)]
+    assert keys == sorted(keys)
+    assert len(set(keys)) == 50
+    assert new_event_key(1_700_000_000.002) > keys[-1]
+    assert keys[0].startswith("001700000000000#")
+
+
+def test_a_cursor_round_trips_and_anything_else_is_refused() -> None:
+    key = new_event_key(1_700_000_000.0)
+    assert decode_cursor(encode_cursor(key)) == key
+    assert decode_cursor(None) is None and decode_cursor("") is None
+    for bad in ("!!!", encode_cursor("1#2"), "A" * 65, encode_cursor("x" * 36), 5):
+        with pytest.raises(InvalidRequest, match="cursor"):
+            decode_cursor(bad)
+
+
+@pytest.mark.parametrize(("raw", "limit"), [(None, 20), ("", 20), ("1", 1), ("100", 100)])
+def test_limit_defaults_to_twenty(raw: str | None, limit: int) -> None:
+    assert parse_limit(raw) == limit
+
+
+@pytest.mark.parametrize("raw", ["0", "101", "-1", "ten", "2.5"])
+def test_limit_outside_one_to_a_hundred_is_refused(raw: str) -> None:
+    with pytest.raises(InvalidRequest, match=f"1 to {MAX_LIMIT}"):
+        parse_limit(raw)
+
+
+def test_pages_list_events_newest_first_until_the_last_page() -> None:
+    log, clock = FakeEventLog(), FakeClock()
+    for n in range(45):
+        append_event(log, clock, REPO_ID, EventType.WEBHOOK_RECEIVED, {"n": n})
+        clock.advance(0.5 if n % 2 else 0)  # some share a millisecond
+    append_event(log, clock, "github:acme:other", EventType.WEBHOOK_RECEIVED, {"n": -1})
+    queries = EventQueries(events=log)
+    seen: list[object] = []
+    cursor: str | None = None
+    pages = 0
+    while True:
+        page = queries.list(REPO_ID, "20", cursor)
+        seen += [e["data"]["n"] for e in page["events"]]  # type: ignore[index]
+        pages += 1
+        cursor = page["nextCursor"]  # type: ignore[assignment]
+        if cursor is None:
+            break
+    assert pages == 3
+    assert seen == list(range(44, -1, -1))
+
+
+def test_an_exact_last_page_has_no_next_cursor() -> None:
+    log, clock = FakeEventLog(), FakeClock()
+    for n in range(4):
+        append_event(log, clock, REPO_ID, EventType.INDEX_STARTED, {"n": n})
+    first = EventQueries(events=log).list(REPO_ID, "2", None)
+    second = EventQueries(events=log).list(REPO_ID, "2", first["nextCursor"])
+    assert len(second["events"]) == 2  # type: ignore[arg-type]
+    assert second["nextCursor"] is None
+
+
+def test_an_event_view_has_its_type_iso_time_and_data() -> None:
+    log, clock = FakeEventLog(), FakeClock(1_700_000_000.25)
+    append_event(log, clock, REPO_ID, EventType.INDEX_REQUESTED, {"sha": "a" * 40})
+    page = EventQueries(events=log).list(REPO_ID, None, None)
+    [event] = page["events"]  # type: ignore[misc]
+    assert event["type"] == "IndexRequested"
+    assert event["at"] == "2023-11-14T22:13:20.250Z"
+    assert event["data"] == {"sha": "a" * 40}
+    assert page["repositoryId"] == REPO_ID
+
+
+def test_an_unknown_repository_has_no_events_and_a_bad_id_is_refused() -> None:
+    queries = EventQueries(events=FakeEventLog())
+    assert queries.list("github:acme:nothing", None, None)["events"] == []
+    with pytest.raises(InvalidRequest, match="repositoryId"):
+        queries.list("not an id", None, None)
+
+
+def test_an_index_appends_requested_started_and_published() -> None:
+    h = FreshnessHarness()
+    sha = h.register()
+    assert h.events.types(REPO_ID) == [
+        EventType.INDEX_REQUESTED,
+        EventType.INDEX_STARTED,
+        EventType.GENERATION_PUBLISHED,
+    ]
+    newest = h.events.list(REPO_ID, 3).events
+    published, started, requested = newest
+    assert requested.data == {"sha": sha, "source": "api", "force": False}
+    assert started.data["sha"] == sha and started.data["fence"] == 1
+    assert published.data["sha"] == sha and published.data["fence"] == 1
+    assert published.data["stats"] == {
+        "totalFiles": 1,
+        "totalSize": len("# Widgets\n"),
+        "chunks": 1,
+        "blobsParsed": 1,
+        "blobsReused": 0,
+    }
+
+
+def test_a_failed_index_appends_index_failed_with_its_sha() -> None:
+    h = FreshnessHarness()
+    h.register()
+    sha = h.git.commit(REMOTE, {"README.md": "# gone\n"})
+    h.request()
+    del h.git.remotes[REMOTE].commits[sha]  # the commit vanished before the fetch
+    h.run()
+    assert h.repo().status is Status.ERROR
+    failed = h.events.list(REPO_ID, 1).events[0]
+    assert failed.type == EventType.INDEX_FAILED
+    assert failed.data == {"sha": sha, "error": f"no commit {sha}"}
