@@ -36,6 +36,8 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/index_bench.py
+	$(BIN)/python bench/local_stack_bench.py
+	$(BIN)/python bench/parse_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
