@@ -28,13 +28,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import IO, Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from chalicelib.local.api_client import exchange  # noqa: E402
+
 BIN = ROOT / ".venv" / "bin"
 QUERIES = [
     "fenced publish",
@@ -58,15 +58,9 @@ def free_port() -> int:
 
 
 def call(api: str, method: str, path: str, body: object = None) -> tuple[int, Any]:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(
-        api + path, data=data, method=method, headers={"Content-Type": "application/json"}
-    )
+    """(status, body), or (0, None) while nothing listens yet."""
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
+        return exchange(api, method, path, body, timeout=30)
     except OSError:
         return 0, None
 

@@ -3,10 +3,7 @@ directory under tmp_path, always stopped; plain-HTTP helpers and bounded waits."
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,6 +12,7 @@ from typing import Any, TypeVar
 import boto3
 import pytest
 
+from chalicelib.local.api_client import exchange
 from chalicelib.local.stack import LocalStack, StackOptions
 from chalicelib.settings import Settings
 
@@ -52,15 +50,7 @@ def running_stack(
 
 
 def http(base_url: str, method: str, path: str, body: object = None) -> tuple[int, Any]:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(
-        base_url + path, data=data, method=method, headers={"Content-Type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
+    return exchange(base_url, method, path, body, timeout=30)
 
 
 def wait_until(check: Callable[[], T | None], timeout: float, what: str) -> T:

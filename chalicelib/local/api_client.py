@@ -31,32 +31,42 @@ def repository_path(repository_id: str, suffix: str = "") -> str:
     return f"/repositories/{quote(repository_id, safe=':')}{suffix}"
 
 
+def exchange(
+    base_url: str, method: str, path: str, body: object = None, timeout: float = 60.0
+) -> tuple[int, Any]:
+    """One request: (status, decoded body) for any HTTP answer, errors included. Raises
+    urllib.error.URLError / OSError when nothing answers."""
+    data = None if body is None else json.dumps(body).encode()
+    headers = {"Content-Type": "application/json"} if data is not None else {}
+    request = urllib.request.Request(
+        base_url.rstrip("/") + path, data=data, headers=headers, method=method
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, _json(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, _json(exc.read())
+
+
 class StrataApi:
     def __init__(self, base_url: str, timeout: float = 60.0) -> None:
         self.base_url = base_url.rstrip("/")
         self._timeout = timeout
 
     def get(self, path: str) -> Reply:
-        return self._send(urllib.request.Request(self.base_url + path, method="GET"))
+        return self._send("GET", path)
 
     def post(self, path: str, body: dict[str, Any]) -> Reply:
-        request = urllib.request.Request(
-            self.base_url + path,
-            data=json.dumps(body).encode(),
-            headers={"Content-Type": "application/json"},
-            method="POST",
-        )
-        return self._send(request)
+        return self._send("POST", path, body)
 
-    def _send(self, request: urllib.request.Request) -> Reply:
+    def _send(self, method: str, path: str, body: object = None) -> Reply:
         try:
-            with urllib.request.urlopen(request, timeout=self._timeout) as response:
-                return Reply(response.status, _json(response.read()))
-        except urllib.error.HTTPError as exc:
-            body = _json(exc.read())
-            raise ApiError(_reason(exc.code, body), exc.code, body) from None
+            status, answer = exchange(self.base_url, method, path, body, self._timeout)
         except (urllib.error.URLError, OSError) as exc:
             raise ApiError(self._unreachable(exc)) from None
+        if status >= 400:
+            raise ApiError(_reason(status, answer), status, answer)
+        return Reply(status, answer)
 
     def _unreachable(self, exc: Exception) -> str:
         reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
