@@ -15,6 +15,7 @@ from chalicelib.domain.models import (
     BlobArtifact,
     Chunk,
     FileEntry,
+    FileRecord,
     Manifest,
     Reference,
     Stats,
@@ -38,9 +39,8 @@ def _span(value: Sequence[int] | None) -> tuple[int, int] | None:
     return (int(value[0]), int(value[1])) if value else None
 
 
-def encode_artifact(a: BlobArtifact) -> bytes:
-    chunks = [[c.start_line, c.end_line, c.kind, c.symbol, c.terms] for c in a.chunks]
-    symbols = [
+def _encode_symbols(symbols: Sequence[Symbol]) -> list[list[Any]]:
+    return [
         [
             s.name,
             s.qualified_name,
@@ -52,9 +52,63 @@ def encode_artifact(a: BlobArtifact) -> bytes:
             s.body,
             s.incomplete,
         ]
-        for s in a.symbols
+        for s in symbols
     ]
-    refs = [[r.name, r.kind, r.line, r.source, r.scopes, r.role] for r in a.references]
+
+
+def _decode_symbols(rows: Sequence[Sequence[Any]]) -> tuple[Symbol, ...]:
+    return tuple(
+        Symbol(n, q, k, s, e, c, _span(st), _span(b), bool(inc))
+        for n, q, k, s, e, c, st, b, inc in rows
+    )
+
+
+def _encode_references(refs: Sequence[Reference]) -> list[list[Any]]:
+    return [[r.name, r.kind, r.line, r.source, r.scopes, r.role] for r in refs]
+
+
+def _decode_references(rows: Sequence[Sequence[Any]]) -> tuple[Reference, ...]:
+    return tuple(
+        Reference(n, k, line, src, tuple(scopes), role) for n, k, line, src, scopes, role in rows
+    )
+
+
+def encode_files(records: Sequence[FileRecord]) -> bytes:
+    return _pack(
+        [
+            [
+                r.path,
+                r.oid,
+                r.language,
+                r.size,
+                r.skipped,
+                r.chunks,
+                _encode_symbols(r.symbols),
+                _encode_references(r.references),
+            ]
+            for r in records
+        ]
+    )
+
+
+def decode_files(data: bytes) -> dict[str, FileRecord]:
+    rows = _unpack(data, "files index")
+    try:
+        records = [
+            FileRecord(
+                p, oid, lang, size, skipped, chunks, _decode_symbols(syms), _decode_references(refs)
+            )
+            for p, oid, lang, size, skipped, chunks, syms, refs in rows
+        ]
+    except (TypeError, ValueError) as exc:
+        raise ValueError("corrupt files index") from exc
+    return {r.path: r for r in records}
+
+
+def encode_artifact(a: BlobArtifact) -> bytes:
+    chunks = [[c.start_line, c.end_line, c.kind, c.symbol, c.terms] for c in a.chunks]
+    symbols = _encode_symbols(a.symbols)
+    refs = _encode_references(a.references)
     return _pack(
         {
             "oid": a.oid,
@@ -75,14 +129,8 @@ def decode_artifact(data: bytes) -> BlobArtifact:
     d = _unpack(data, "artifact")
     try:
         chunks = tuple(Chunk(s, e, k, sym, terms) for s, e, k, sym, terms in d["chunks"])
-        symbols = tuple(
-            Symbol(n, q, k, s, e, c, _span(st), _span(b), bool(inc))
-            for n, q, k, s, e, c, st, b, inc in d.get("symbols", [])
-        )
-        refs = tuple(
-            Reference(n, k, line, src, tuple(scopes), role)
-            for n, k, line, src, scopes, role in d.get("references", [])
-        )
+        symbols = _decode_symbols(d.get("symbols", []))
+        refs = _decode_references(d.get("references", []))
         return BlobArtifact(
             oid=d["oid"],
             language=d["language"],
@@ -158,6 +206,7 @@ def encode_manifest(m: Manifest) -> bytes:
             "files": [[f.path, f.oid, f.language, f.size] for f in m.files],
             "stats": m.stats.to_dict(),
             "segments": dict(m.segments),
+            "tombstones": list(m.tombstones),
         }
     )
 
@@ -173,6 +222,7 @@ def decode_manifest(data: bytes) -> Manifest:
         files=tuple(FileEntry(*f) for f in d["files"]),
         stats=Stats.from_dict(d["stats"]),
         segments=d["segments"],
+        tombstones=tuple(d.get("tombstones", ())),
     )
 
 

@@ -187,9 +187,11 @@ class LexicalSegment:
         self._post_chunks = self._arrays["post_chunks"]
         self._post_tf = self._arrays["post_tf"]
         self._text_offsets = self._arrays["text_offsets"]
+        for array in self._arrays.values():
+            array.setflags(write=False)  # shared with views (see lexical_view.py)
         lengths = self._chunks[:, 3].astype(np.float64)
         avgdl = float(lengths.mean()) if len(lengths) and lengths.mean() > 0 else 1.0
-        self._norm = K1 * (1.0 - B + B * lengths / avgdl)
+        self._norm = length_norms(lengths, avgdl)
         self._lines: dict[int, list[str]] = {}
 
     def _validate(self) -> None:
@@ -308,9 +310,25 @@ class LexicalSegment:
     def paths(self) -> Sequence[str]:
         return tuple(self._paths)
 
+    @property
+    def languages(self) -> Sequence[str]:
+        """Each file's language, in the order of `paths`."""
+        return tuple(self._languages)
+
+    @property
+    def chunk_table(self) -> Array:
+        """The read-only (C, 4) int32 table: file index, start_line, end_line, length."""
+        return self._chunks
+
+    def term_postings(self, term: str) -> tuple[Array, Array]:
+        """Read-only (chunk ids ascending, counts) of `term`; empty arrays if it is unknown."""
+        t = self._term_id.get(term)
+        lo, hi = (0, 0) if t is None else (self._offsets[t], self._offsets[t + 1])
+        return self._post_chunks[lo:hi], self._post_tf[lo:hi]
+
     def _idf(self, term_id: int) -> float:
         df = int(self._offsets[term_id + 1] - self._offsets[term_id])
-        return math.log(1.0 + (self.num_chunks - df + 0.5) / (df + 0.5))
+        return idf(self.num_chunks, df)
 
     def _query_ids(self, query: str) -> list[int]:
         return [self._term_id[t] for t in query_terms(query) if t in self._term_id]
@@ -326,14 +344,15 @@ class LexicalSegment:
             ids = self._post_chunks[lo:hi]
             tf = self._post_tf[lo:hi].astype(np.float64)
             # A term has one posting per chunk, so plain fancy-index addition is exact.
-            scores[ids] += self._idf(t) * tf * (K1 + 1.0) / (tf + self._norm[ids])
-        return [self._hit(int(c), float(scores[c])) for c in _top_k(scores, k)]
+            scores[ids] += term_scores(self._idf(t), tf, self._norm[ids])
+        return [self._hit(int(c), float(scores[c])) for c in top_k(scores, k)]
 
     def _hit(self, chunk: int, score: float) -> Hit:
         f, start, end, _ = (int(v) for v in self._chunks[chunk])
         return Hit(self._paths[f], start, end, score, self._languages[f], chunk)
 
-    def _file_lines(self, path: str) -> list[str] | None:
+    def file_lines(self, path: str) -> list[str] | None:
+        """The file's lines (cached; do not modify), or None if the path is unknown."""
         f = self._file_index.get(path)
         if f is None:
             return None
@@ -343,19 +362,12 @@ class LexicalSegment:
 
     def snippet(self, hit: Hit, query: str, max_lines: int = 8) -> str:
         """At most `max_lines` lines of the hit's span, centred on its best-matching line."""
-        lines = self._file_lines(hit.path)
-        span = (lines or [])[max(hit.start_line - 1, 0) : hit.end_line]
-        if max_lines <= 0 or not span:
-            return ""
         weights = {self._vocab[t]: self._idf(t) for t in self._query_ids(query)}
-        line_scores = [sum(weights.get(t, 0.0) for t in set(tokenize(line))) for line in span]
-        best = max(range(len(span)), key=lambda i: (line_scores[i], -i))
-        first = min(max(best - (max_lines - 1) // 2, 0), max(len(span) - max_lines, 0))
-        return "\n".join(span[first : first + max_lines])
+        return best_window(self.file_lines(hit.path), hit, weights, max_lines)
 
     def lines(self, path: str, start: int, end: int) -> str | None:
         """Lines start..end (1-based, inclusive) joined by "\\n"; None if unknown/out of range."""
-        lines = self._file_lines(path)
+        lines = self.file_lines(path)
         if lines is None or not 1 <= start <= end <= len(lines):
             return None
         return "\n".join(lines[start - 1 : end])
@@ -371,13 +383,46 @@ class LexicalSegment:
         return None if f is None else self._oids[f]
 
 
-def _top_k(scores: Array, k: int) -> Array:
-    """Indices of the k highest positive scores, by score descending then index ascending."""
+def idf(num_chunks: int, df: int) -> float:
+    """BM25's idf of a term found in `df` of `num_chunks` chunks."""
+    return math.log(1.0 + (num_chunks - df + 0.5) / (df + 0.5))
+
+
+def length_norms(lengths: Array, avgdl: float) -> Array:
+    """BM25's per-chunk length normalisation, k1 * (1 - b + b * length / avgdl)."""
+    norms: Array = K1 * (1.0 - B + B * lengths / avgdl)
+    return norms
+
+
+def term_scores(term_idf: float, tf: Array, norms: Array) -> Array:
+    """One term's BM25 contribution to chunks with counts `tf` and normalisations `norms`."""
+    scores: Array = term_idf * tf * (K1 + 1.0) / (tf + norms)
+    return scores
+
+
+def best_window(
+    lines: Sequence[str] | None, hit: Hit, weights: Mapping[str, float], max_lines: int
+) -> str:
+    """At most `max_lines` lines of the hit's span, centred on the line whose distinct terms
+    weigh most (`weights`: term -> idf of the query's known terms)."""
+    span = (lines or [])[max(hit.start_line - 1, 0) : hit.end_line]
+    if max_lines <= 0 or not span:
+        return ""
+    line_scores = [sum(weights.get(t, 0.0) for t in set(tokenize(line))) for line in span]
+    best = max(range(len(span)), key=lambda i: (line_scores[i], -i))
+    first = min(max(best - (max_lines - 1) // 2, 0), max(len(span) - max_lines, 0))
+    return "\n".join(span[first : first + max_lines])
+
+
+def top_k(scores: Array, k: int, ranks: Array | None = None) -> Array:
+    """Indices of the k highest positive scores, by score descending then by `ranks[index]`
+    (by index itself when `ranks` is None) ascending."""
     candidates = np.flatnonzero(scores > 0)
     if len(candidates) > k:
         values = scores[candidates]
         kth = np.partition(values, len(values) - k)[len(values) - k]
         candidates = candidates[values >= kth]  # keeps every tie at the boundary
-    order = np.lexsort((candidates, -scores[candidates]))
+    ties = candidates if ranks is None else ranks[candidates]
+    order = np.lexsort((ties, -scores[candidates]))
     best: Array = candidates[order[:k]]
     return best

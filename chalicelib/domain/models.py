@@ -233,3 +233,20 @@ class Manifest:
     files: tuple[FileEntry, ...]
     stats: Stats
     segments: Mapping[str, str]
+    tombstones: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    """What a generation remembers of one file so the next one need not re-read its
+    artifact: identity, whether it was skipped by content, its chunk count, and the symbols
+    and references the graph is built from."""
+
+    path: str
+    oid: str
+    language: str
+    size: int
+    skipped: str | None
+    chunks: int
+    symbols: tuple[Symbol, ...] = ()
+    references: tuple[Reference, ...] = ()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from chalicelib.domain.increments import COMPACT_AT
 from chalicelib.ports import (
     BlobStore,
     Clock,
@@ -30,6 +31,7 @@ class IndexConfig:
     deadline_margin_ms: int = 15_000
     server_git_token: str | None = None
     allow_local_paths: bool = False
+    compact_at: float = COMPACT_AT
 
 
 @dataclass(frozen=True)

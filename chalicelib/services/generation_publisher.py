@@ -8,38 +8,29 @@ write. Readers follow only that pointer, so they never see half an index.
 from __future__ import annotations
 
 import logging
-from collections import Counter
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 from chalicelib.domain import layout
 from chalicelib.domain.codecs import (
-    decode_artifact,
     decode_manifest,
     decode_plan,
-    encode_graph,
     encode_manifest,
 )
 from chalicelib.domain.events import EventType, generation_published
-from chalicelib.domain.graph import CodeGraph, GraphFile
-from chalicelib.domain.languages import extension_of
-from chalicelib.domain.lexical import LexicalSegment, SegmentFile
 from chalicelib.domain.models import (
-    BlobArtifact,
     FileEntry,
     Generation,
     Job,
     JobState,
     Lease,
     Manifest,
-    Stats,
 )
 from chalicelib.domain.planning import Plan
 from chalicelib.errors import LeaseLost, StrataError
 from chalicelib.parsers import PARSER_VERSION
 from chalicelib.services.context import IndexConfig, IndexPorts
 from chalicelib.services.events import record
+from chalicelib.services.generation_builder import GenerationBuilder, compute_stats
 from chalicelib.services.index_planner import PERMANENT, fail_job, finish_lease
 
 log = logging.getLogger(__name__)
@@ -78,7 +69,8 @@ class GenerationPublisher:
     def _build_and_publish(self, job: Job, lease: Lease) -> Generation:
         plan = decode_plan(self._p.blobs.get(layout.job_plan_key(job.job_id)))
         prefix = layout.generation_prefix(job.repository_id, job.fence, job.sha)
-        manifest = self._reuse_base(job, plan) or self._build(job, plan, prefix)
+        previous = self._previous(job)
+        manifest = self._reuse_base(job, plan, previous) or self._build(job, plan, previous, prefix)
         self._p.blobs.put(layout.manifest_key(prefix), encode_manifest(manifest), if_absent=True)
         generation = Generation(key=prefix, sha=job.sha, fence=job.fence)
         # Building a large generation can take a while: renew before the fenced publish.
@@ -90,40 +82,29 @@ class GenerationPublisher:
         record(self._p, job.repository_id, EventType.GENERATION_PUBLISHED, published)
         return generation
 
-    def _reuse_base(self, job: Job, plan: Plan) -> Manifest | None:
-        """Same files at the same blobs as the base generation: share its segments."""
+    def _previous(self, job: Job) -> Manifest | None:
         base = job.base_generation
         if base is None:
             return None
-        manifest = decode_manifest(self._p.blobs.get(layout.manifest_key(base.key)))
-        same = {(f.path, f.oid) for f in manifest.files} == {(f.path, f.oid) for f in plan.files}
-        if not same or manifest.parser_version != PARSER_VERSION:
+        return decode_manifest(self._p.blobs.get(layout.manifest_key(base.key)))
+
+    def _reuse_base(self, job: Job, plan: Plan, previous: Manifest | None) -> Manifest | None:
+        """Same files at the same blobs as the last generation: share its segments."""
+        if previous is None or previous.parser_version != PARSER_VERSION:
             return None
-        stats = replace(manifest.stats, blobs_parsed=0, blobs_reused=len(plan.files))
+        same = {(f.path, f.oid) for f in previous.files} == {(f.path, f.oid) for f in plan.files}
+        if not same:
+            return None
+        stats = replace(previous.stats, blobs_parsed=0, blobs_reused=len(plan.files))
         return replace(
-            manifest, sha=job.sha, fence=job.fence, created_at=self._p.clock.now(), stats=stats
+            previous, sha=job.sha, fence=job.fence, created_at=self._p.clock.now(), stats=stats
         )
 
-    def _build(self, job: Job, plan: Plan, prefix: str) -> Manifest:
-        artifacts = self._load_artifacts(plan)
-        files = [
-            SegmentFile(f.path, f.oid, f.language, a.text, a.chunks)
-            for f, a in zip(plan.files, artifacts, strict=True)
-            if a.skipped is None
-        ]
-        segment = LexicalSegment.build(files)
-        key = layout.segment_key(prefix, "lexical")
-        self._p.blobs.put(key, segment.to_bytes(), if_absent=True)
-        graph = CodeGraph.build(
-            GraphFile(f.path, f.language, a.symbols, a.references)
-            for f, a in zip(plan.files, artifacts, strict=True)
-            if a.skipped is None
-        )
-        graph_key = layout.segment_key(prefix, "graph")
-        self._p.blobs.put(graph_key, encode_graph(graph), if_absent=True)
+    def _build(self, job: Job, plan: Plan, previous: Manifest | None, prefix: str) -> Manifest:
+        built = GenerationBuilder(self._p.blobs, self._c.compact_at).build(plan, previous, prefix)
         done = self._p.jobs.get(job.job_id) or job
         stats = compute_stats(
-            plan, artifacts, parsed=done.blobs_parsed, reused=plan.reused + done.blobs_reused
+            plan, built.records, parsed=done.blobs_parsed, reused=plan.reused + done.blobs_reused
         )
         return Manifest(
             repository_id=job.repository_id,
@@ -133,41 +114,6 @@ class GenerationPublisher:
             created_at=self._p.clock.now(),
             files=tuple(FileEntry(f.path, f.oid, f.language, f.size) for f in plan.files),
             stats=stats,
-            segments={"lexical": key, "graph": graph_key},
+            segments=built.segments,
+            tombstones=built.tombstones,
         )
-
-    def _load_artifacts(self, plan: Plan) -> list[BlobArtifact]:
-        def load(f: FileEntry) -> BlobArtifact:
-            key = layout.blob_artifact_key(PARSER_VERSION, f.oid, f.language)
-            return decode_artifact(self._p.blobs.get(key))
-
-        entries = [FileEntry(f.path, f.oid, f.language, f.size) for f in plan.files]
-        with ThreadPoolExecutor(max_workers=_FETCH_THREADS) as pool:
-            return list(pool.map(load, entries))
-
-
-def compute_stats(
-    plan: Plan, artifacts: Sequence[BlobArtifact], *, parsed: int, reused: int
-) -> Stats:
-    languages: Counter[str] = Counter()
-    extensions: Counter[str] = Counter()
-    skipped: Counter[str] = Counter(plan.skipped)
-    total_size = chunks = 0
-    for f, a in zip(plan.files, artifacts, strict=True):
-        if a.skipped:
-            skipped[a.skipped] += 1
-            continue
-        languages[f.language] += 1
-        extensions[extension_of(f.path) or "(none)"] += 1
-        total_size += f.size
-        chunks += len(a.chunks)
-    return Stats(
-        total_files=sum(languages.values()),
-        total_size=total_size,
-        languages=dict(languages),
-        extensions=dict(extensions),
-        skipped=dict(skipped),
-        chunks=chunks,
-        blobs_parsed=parsed,
-        blobs_reused=reused,
-    )

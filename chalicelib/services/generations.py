@@ -11,6 +11,7 @@ from chalicelib.domain.codecs import decode_graph, decode_manifest
 from chalicelib.domain.freshness import lag_seconds
 from chalicelib.domain.graph import CodeGraph
 from chalicelib.domain.lexical import LexicalSegment
+from chalicelib.domain.lexical_view import LexicalView
 from chalicelib.domain.models import FileEntry, Generation, Manifest, Repository, Status
 from chalicelib.errors import NotReady, PermanentError
 from chalicelib.ports import BlobStore, Clock, RepoStore
@@ -20,7 +21,7 @@ from chalicelib.ports import BlobStore, Clock, RepoStore
 class LoadedGeneration:
     generation: Generation
     manifest: Manifest
-    lexical: LexicalSegment
+    lexical: LexicalSegment | LexicalView
     files: dict[str, FileEntry]
     graph: CodeGraph | None = None
 
@@ -50,13 +51,36 @@ class Serving:
 
 
 class GenerationLoader:
-    """An LRU of loaded generations keyed by their immutable key (safe to share)."""
+    """An LRU of loaded generations keyed by their immutable key (safe to share). Lexical
+    segments are cached by object key too: successive generations share their base."""
 
     def __init__(self, blobs: BlobStore, max_entries: int = 8) -> None:
         self._blobs = blobs
         self._max = max(1, max_entries)
         self._cache: OrderedDict[str, LoadedGeneration] = OrderedDict()
+        self._segments: OrderedDict[str, LexicalSegment] = OrderedDict()
         self._lock = threading.Lock()
+
+    def _segment(self, key: str) -> LexicalSegment:
+        with self._lock:
+            hit = self._segments.get(key)
+            if hit is not None:
+                self._segments.move_to_end(key)
+                return hit
+        segment = LexicalSegment.from_bytes(self._blobs.get(key))
+        with self._lock:
+            self._segments[key] = segment
+            while len(self._segments) > self._max * 2:
+                self._segments.popitem(last=False)
+        return segment
+
+    def _lexical(self, manifest: Manifest) -> LexicalSegment | LexicalView:
+        base = self._segment(manifest.segments["lexical"])
+        delta_key = manifest.segments.get("lexical_delta")
+        if delta_key is None and not manifest.tombstones:
+            return base
+        delta = self._segment(delta_key) if delta_key else None
+        return LexicalView(base, delta, frozenset(manifest.tombstones))
 
     def load(self, generation: Generation) -> LoadedGeneration:
         with self._lock:
@@ -74,7 +98,7 @@ class GenerationLoader:
     def _read(self, generation: Generation) -> LoadedGeneration:
         try:
             manifest = decode_manifest(self._blobs.get(layout.manifest_key(generation.key)))
-            lexical = LexicalSegment.from_bytes(self._blobs.get(manifest.segments["lexical"]))
+            lexical = self._lexical(manifest)
             graph_key = manifest.segments.get("graph")
             graph = decode_graph(self._blobs.get(graph_key)) if graph_key else None
         except (ValueError, KeyError) as exc:
