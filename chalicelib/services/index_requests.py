@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from chalicelib.domain.events import EventType
@@ -12,6 +12,7 @@ from chalicelib.domain.ids import (
     ref_from_id,
     ref_from_url,
     validate_branch,
+    validate_repository_id,
 )
 from chalicelib.domain.messages import IndexRepository
 from chalicelib.domain.models import Repository, Status
@@ -33,7 +34,9 @@ class IndexOutcome:
 
 
 def parse_index_request(
-    body: Mapping[str, object], allow_local: bool
+    body: Mapping[str, object],
+    allow_local: bool,
+    registered: Callable[[str], RepositoryRef | None] = lambda _: None,
 ) -> tuple[RepositoryRef, str | None, str | None, bool]:
     """Validate the request body: (ref, branch, token, force)."""
     reject_unknown_fields(body, _FIELDS)
@@ -45,7 +48,10 @@ def parse_index_request(
     if given[0] == "url":
         ref = ref_from_url(body["url"], allow_local=allow_local)
     elif given[0] == "repositoryId":
-        ref = ref_from_id(body["repositoryId"])
+        # A registered repository keeps the remote it was registered with (a local path,
+        # a non-GitHub host); only an unknown id is turned into a remote.
+        rid = validate_repository_id(body["repositoryId"])
+        ref = registered(rid) or ref_from_id(rid)
     else:
         ref = github_ref(body.get("owner"), body.get("repo"))
     token = body.get("accessToken")
@@ -65,7 +71,9 @@ class IndexRequests:
         self._c = config
 
     def request(self, body: Mapping[str, object]) -> IndexOutcome:
-        ref, branch, token, force = parse_index_request(body, self._c.allow_local_paths)
+        ref, branch, token, force = parse_index_request(
+            body, self._c.allow_local_paths, self._registered
+        )
         existing = self._p.repos.get(ref.id)
         sealed = self._p.vault.seal(token) if token else None
         if token is None and existing and existing.sealed_token:
@@ -115,6 +123,10 @@ class IndexRequests:
     def _requested(self, repository_id: str, sha: str, source: str, force: bool) -> None:
         data = {"sha": sha, "source": source, "force": force}
         record(self._p, repository_id, EventType.INDEX_REQUESTED, data)
+
+    def _registered(self, repository_id: str) -> RepositoryRef | None:
+        repo = self._p.repos.get(repository_id)
+        return RepositoryRef(repo.id, repo.remote, repo.is_local) if repo and repo.remote else None
 
     def _already_done(self, existing: Repository, sha: str) -> IndexOutcome | None:
         current = existing.indexed_sha == sha and existing.generation is not None

@@ -134,3 +134,14 @@ def test_failed_index_reports_error_and_chat_400(stack: Stack, repo_path: Path) 
 def test_health(stack: Stack) -> None:
     resp = stack.get("/health")
     assert resp.status_code == 200 and resp.json_body["status"] == "ok"
+
+
+def test_a_registered_local_repository_reindexes_by_its_id(stack: Stack, repo_path: Path) -> None:
+    rid = index(stack, repo_path)["repositoryId"]
+    stack.pump.drain()
+    again = stack.post("/repositories/index", {"repositoryId": rid, "force": True})
+    assert again.status_code == 200 and again.json_body["status"] == "indexing"
+    stack.pump.drain()
+    assert stack.get(f"/repositories/{rid}/status").json_body["status"] == "ready"
+    unknown = stack.post("/repositories/index", {"repositoryId": "local:never-registered"})
+    assert unknown.status_code == 400
