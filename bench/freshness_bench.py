@@ -47,24 +47,17 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-for key, value in {
-    "AWS_ACCESS_KEY_ID": "bench",
-    "AWS_SECRET_ACCESS_KEY": "bench",
-    "AWS_DEFAULT_REGION": "us-east-1",
-}.items():
-    os.environ[key] = value
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import boto3
+from _env import ROOT
 
-import boto3  # noqa: E402
-
-from chalicelib import bootstrap  # noqa: E402
-from chalicelib.domain.codecs import decode_manifest  # noqa: E402
-from chalicelib.domain.models import Repository  # noqa: E402
-from chalicelib.domain.webhook_signatures import sign  # noqa: E402
-from chalicelib.local.api_client import exchange, repository_path  # noqa: E402
-from chalicelib.local.stack import LocalStack, StackOptions  # noqa: E402
-from chalicelib.settings import Settings  # noqa: E402
+from chalicelib import bootstrap
+from chalicelib.domain.codecs import decode_manifest
+from chalicelib.domain.models import Repository
+from chalicelib.domain.webhook_signatures import sign
+from chalicelib.local.api_client import exchange, repository_path
+from chalicelib.local.stack import LocalStack, StackOptions
+from chalicelib.settings import Settings
 
 RID = "github:bench:pytest"
 FULL_NAME = "bench/pytest"

@@ -15,7 +15,6 @@ written to bench/results/index_bench.json. Nothing here asserts: read the number
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
 import shutil
@@ -30,23 +29,16 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-for key, value in {
-    "AWS_ACCESS_KEY_ID": "bench",
-    "AWS_SECRET_ACCESS_KEY": "bench",
-    "AWS_DEFAULT_REGION": "us-east-1",
-}.items():
-    os.environ[key] = value
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import boto3
+import pygit2
+from _env import ROOT
+from chalice.test import Client
 
-import boto3  # noqa: E402
-import pygit2  # noqa: E402
-from chalice.test import Client  # noqa: E402
-
-from chalicelib import bootstrap  # noqa: E402
-from chalicelib.local.provision import provision  # noqa: E402
-from chalicelib.local.pump import Route, WorkerPump  # noqa: E402
-from chalicelib.settings import Settings  # noqa: E402
+from chalicelib import bootstrap
+from chalicelib.local.provision import provision
+from chalicelib.local.pump import Route, WorkerPump
+from chalicelib.settings import Settings
 
 SIGNATURE = pygit2.Signature("bench", "bench@example.com", 1_700_000_000, 0)
 
