@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -11,6 +10,7 @@ from typing import Any
 
 from chalice.app import Response
 
+from chalicelib.domain.validation import json_object
 from chalicelib.errors import (
     AccessDenied,
     Conflict,
@@ -57,13 +57,7 @@ def parse_json_object(raw: str | bytes | None, max_bytes: int) -> dict[str, Any]
         raise PayloadTooLarge(f"request body is larger than {max_bytes} bytes")
     if not raw:
         raise InvalidRequest("request body must be a JSON object")
-    try:
-        body = json.loads(raw)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise InvalidRequest("request body is not valid JSON") from exc
-    if not isinstance(body, dict):
-        raise InvalidRequest("request body must be a JSON object")
-    return body
+    return json_object(raw, "request body")
 
 
 def handles_errors(route: Callable[..., Response]) -> Callable[..., Response]:

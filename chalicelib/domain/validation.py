@@ -1,10 +1,12 @@
-"""Checks shared by every request body: known fields only, bounded strings."""
+"""Checks shared by every request body: a JSON object, known fields only, bounded strings."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Set
+from typing import Any
 
-from chalicelib.errors import InvalidRequest
+from chalicelib.errors import InvalidRequest, StrataError
 
 
 def reject_unknown_fields(body: Mapping[str, object], allowed: Set[str]) -> None:
@@ -19,4 +21,17 @@ def required_text(body: Mapping[str, object], name: str, max_length: int) -> str
         raise InvalidRequest(
             f"{name} must be a non-empty string of at most {max_length} characters"
         )
+    return value
+
+
+def json_object(
+    text: str | bytes, what: str, error: type[StrataError] = InvalidRequest
+) -> dict[str, Any]:
+    """Decode a JSON object, raising `error` naming `what` (never echoing the input)."""
+    try:
+        value = json.loads(text)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise error(f"{what} is not JSON") from exc
+    if not isinstance(value, dict):
+        raise error(f"{what} must be a JSON object")
     return value

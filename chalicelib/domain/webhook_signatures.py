@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from chalicelib.domain.validation import json_object
 from chalicelib.errors import PermanentError, Unauthenticated
 
 SIGNATURE_PREFIX = "sha256="
@@ -54,12 +54,7 @@ def _secret_list(value: object, where: str) -> tuple[str, ...]:
 
 def parse_webhook_secrets(text: str) -> WebhookSecrets:
     """Read the secret document. Raises PermanentError when it is malformed (never echoes it)."""
-    try:
-        doc = json.loads(text)
-    except ValueError as exc:
-        raise PermanentError("the webhook secret is not a JSON object") from exc
-    if not isinstance(doc, dict):
-        raise PermanentError("the webhook secret is not a JSON object")
+    doc = json_object(text, "the webhook secret", PermanentError)
     default = doc.get("default")
     repositories = doc.get("repositories")
     repositories = {} if repositories is None else repositories

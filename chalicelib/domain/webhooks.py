@@ -9,7 +9,6 @@ read; everything else in the payload (`installation`, `commits`, `sender`, ...) 
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from urllib.parse import parse_qs
 
 from chalicelib.domain.ids import github_ref
 from chalicelib.domain.models import Repository
+from chalicelib.domain.validation import json_object
 from chalicelib.errors import InvalidRequest
 
 ZERO_SHA = "0" * 40
@@ -83,13 +83,7 @@ def parse_payload(body: bytes, content_type: str | None) -> dict[str, object]:
         if len(values) != 1:
             raise InvalidRequest("a form-encoded delivery needs exactly one `payload` field")
         text = values[0]
-    try:
-        payload = json.loads(text)
-    except ValueError as exc:
-        raise InvalidRequest("the webhook payload is not JSON") from exc
-    if not isinstance(payload, dict):
-        raise InvalidRequest("the webhook payload must be a JSON object")
-    return payload
+    return json_object(text, "the webhook payload")
 
 
 def repository_id(payload: Mapping[str, object]) -> str:

@@ -19,6 +19,7 @@ from chalicelib.domain.models import Repository, Status
 from chalicelib.domain.planning import credential_order
 from chalicelib.domain.validation import reject_unknown_fields
 from chalicelib.errors import InvalidRequest
+from chalicelib.ports import RepoStore
 from chalicelib.services.context import IndexConfig, IndexPorts
 from chalicelib.services.events import record
 
@@ -65,16 +66,33 @@ def parse_index_request(
     return ref, validate_branch(body.get("branch")), token, force
 
 
+class _KnownRepositories:
+    """Repository items read at most once per request."""
+
+    def __init__(self, repos: RepoStore) -> None:
+        self._repos = repos
+        self._items: dict[str, Repository | None] = {}
+
+    def get(self, repository_id: str) -> Repository | None:
+        if repository_id not in self._items:
+            self._items[repository_id] = self._repos.get(repository_id)
+        return self._items[repository_id]
+
+    def ref(self, repository_id: str) -> RepositoryRef | None:
+        """A registered repository keeps the remote it was registered with."""
+        repo = self.get(repository_id)
+        return RepositoryRef(repo.id, repo.remote, repo.is_local) if repo and repo.remote else None
+
+
 class IndexRequests:
     def __init__(self, *, ports: IndexPorts, config: IndexConfig) -> None:
         self._p = ports
         self._c = config
 
     def request(self, body: Mapping[str, object]) -> IndexOutcome:
-        ref, branch, token, force = parse_index_request(
-            body, self._c.allow_local_paths, self._registered
-        )
-        existing = self._p.repos.get(ref.id)
+        known = _KnownRepositories(self._p.repos)
+        ref, branch, token, force = parse_index_request(body, self._c.allow_local_paths, known.ref)
+        existing = known.get(ref.id)
         sealed = self._p.vault.seal(token) if token else None
         if token is None and existing and existing.sealed_token:
             token = self._p.vault.open(existing.sealed_token)
@@ -123,10 +141,6 @@ class IndexRequests:
     def _requested(self, repository_id: str, sha: str, source: str, force: bool) -> None:
         data = {"sha": sha, "source": source, "force": force}
         record(self._p, repository_id, EventType.INDEX_REQUESTED, data)
-
-    def _registered(self, repository_id: str) -> RepositoryRef | None:
-        repo = self._p.repos.get(repository_id)
-        return RepositoryRef(repo.id, repo.remote, repo.is_local) if repo and repo.remote else None
 
     def _already_done(self, existing: Repository, sha: str) -> IndexOutcome | None:
         current = existing.indexed_sha == sha and existing.generation is not None
