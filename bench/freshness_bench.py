@@ -517,7 +517,8 @@ def start_stack(state: Path) -> LocalStack:
     options = StackOptions(
         state_dir=state,
         port=0,
-        settings=Settings(resource_prefix="bench-fresh"),
+        # Lexical freshness only: no embedding model in the loop (its cost is measured apart).
+        settings=Settings(resource_prefix="bench-fresh", embedder="none"),
         save_on_stop=False,
     )
     return LocalStack(options).start()

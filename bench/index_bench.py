@@ -146,6 +146,7 @@ def bench_repository(path: Path, workdir: Path, half: Path | None) -> dict[str, 
         settings = Settings(
             resource_prefix="bench",
             allow_local_paths=True,
+            embedder="none",  # parsing and storage only: bench/retrieval_bench.py embeds
             endpoint_url=endpoint,
             git_cache_dir=str(workdir / "git-cache"),
         )

@@ -7,6 +7,7 @@ every handler of a warm function. `reset()` lets tests and the local stack rebui
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +28,7 @@ from chalicelib.adapters.s3_blob_store import S3BlobStore
 from chalicelib.adapters.secretsmanager_secret_store import SecretsManagerSecretStore
 from chalicelib.adapters.sqs_work_queue import SqsWorkQueue
 from chalicelib.adapters.system_clock import SystemClock
-from chalicelib.ports import Clock, ConversationStore, DeliveryLog, RepoStore
+from chalicelib.ports import Clock, ConversationStore, DeliveryLog, Embedder, RepoStore
 from chalicelib.services.chat import ChatService
 from chalicelib.services.context import IndexConfig, IndexPorts
 from chalicelib.services.events import EventQueries
@@ -35,6 +36,8 @@ from chalicelib.services.generations import GenerationLoader, PointerCache
 from chalicelib.services.graph_queries import GraphQueries
 from chalicelib.services.index_requests import IndexRequests
 from chalicelib.services.pipeline import IndexPipeline
+from chalicelib.services.retrieval import SignalCache
+from chalicelib.services.retriever import QueryVectors, Retriever
 from chalicelib.services.search import Searcher
 from chalicelib.services.sweep import Sweeper
 from chalicelib.services.webhooks import CachedWebhookSecrets, WebhookConfig, WebhookReceiver
@@ -51,6 +54,7 @@ class Container:
     pointers: PointerCache
     deliveries: DeliveryLog
     webhook_secrets: CachedWebhookSecrets
+    retriever: Retriever
 
 
 def index_config(s: Settings) -> IndexConfig:
@@ -62,7 +66,40 @@ def index_config(s: Settings) -> IndexConfig:
         deadline_margin_ms=s.deadline_margin_ms,
         server_git_token=s.server_git_token,
         allow_local_paths=s.allow_local_paths,
+        history_commits=s.history_commits,
     )
+
+
+EMBEDDERS = ("bedrock", "minilm", "openai", "none")
+
+
+def embedder(s: Settings, client: Callable[[str], Any]) -> Embedder | None:
+    """The configured embedding adapter; each is lazy (no model or connection until used)."""
+    if s.embedder == "none":
+        return None
+    if s.embedder == "minilm":
+        from chalicelib.adapters.minilm_embedder import MiniLMEmbedder
+
+        return MiniLMEmbedder(threads=s.embedding_threads)
+    if s.embedder == "bedrock":
+        from chalicelib.adapters.bedrock_embedder import BedrockEmbedder
+
+        options: dict[str, Any] = {"model": s.embedding_model} if s.embedding_model else {}
+        if s.embedding_dimensions:
+            options["dimensions"] = s.embedding_dimensions
+        return BedrockEmbedder(client("bedrock-runtime"), **options)
+    if s.embedder == "openai":
+        from chalicelib.adapters.openai_embedder import OpenAIEmbedder
+
+        if not s.embedding_url or not s.embedding_model:
+            raise ValueError("STRATA_EMBEDDER=openai needs STRATA_EMBEDDING_URL and _MODEL")
+        return OpenAIEmbedder(
+            s.embedding_url,
+            s.embedding_model,
+            api_key=s.embedding_api_key,
+            dimensions=s.embedding_dimensions or None,
+        )
+    raise ValueError(f"STRATA_EMBEDDER must be one of {', '.join(EMBEDDERS)}")
 
 
 def build(s: Settings) -> Container:
@@ -84,13 +121,17 @@ def build(s: Settings) -> Container:
         vault=KmsTokenVault(client("kms"), names.token_key_alias),
         clock=SystemClock(),
         events=DynamoEventLog(models, s.event_ttl_seconds),
+        embedder=embedder(s, client),
     )
+    loader = GenerationLoader(blobs, s.segment_cache_entries)
+    signals = SignalCache(blobs, loader.segment, s.segment_cache_entries)
     return Container(
         settings=s,
         ports=ports,
         config=index_config(s),
         conversations=DynamoConversationStore(models),
-        loader=GenerationLoader(blobs, s.segment_cache_entries),
+        loader=loader,
+        retriever=Retriever(signals, QueryVectors(ports.embedder)),
         pointers=PointerCache(ports.repos, ports.clock, s.pointer_ttl_seconds),
         deliveries=DynamoDeliveryLog(models),
         webhook_secrets=CachedWebhookSecrets(
@@ -165,7 +206,9 @@ def graph() -> GraphQueries:
 
 def searcher() -> Searcher:
     c = container()
-    return Searcher(pointers=c.pointers, loader=c.loader)
+    return Searcher(
+        pointers=c.pointers, loader=c.loader, retriever=c.retriever, repos=c.ports.repos
+    )
 
 
 def chat() -> ChatService:
@@ -173,6 +216,7 @@ def chat() -> ChatService:
     return ChatService(
         pointers=c.pointers,
         loader=c.loader,
+        retriever=c.retriever,
         answerer=ExtractiveAnswerer(),
         conversations=c.conversations,
         clock=c.ports.clock,

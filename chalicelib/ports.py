@@ -8,7 +8,11 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+import numpy as np
+from numpy.typing import NDArray
+
 from chalicelib.domain.events import Event, EventPage
+from chalicelib.domain.history import CommitChange
 from chalicelib.domain.messages import Message
 from chalicelib.domain.models import Generation, Job, JobState, Lease, Repository, Stats, TreeEntry
 
@@ -38,6 +42,14 @@ class GitEngine(Protocol):
         ...
 
     def read_blob(self, remote: str, oid: str) -> bytes: ...
+
+    def history(
+        self, remote: str, sha: str, since: str | None, limit: int
+    ) -> list[CommitChange] | None:
+        """Commits reachable from the fetched `sha` and not from `since` (every one when None),
+        newest first, kept by `history.keep_commit`, at most `limit`. None when `since` is not
+        an ancestor of `sha` (a force push): the caller then walks from scratch."""
+        ...
 
 
 class BlobStore(Protocol):
@@ -110,6 +122,10 @@ class RepoStore(Protocol):
         """Every repository the sweep should look at (auto_refresh, or its default)."""
         ...
 
+    def list_owned(self, owner: str) -> Iterator[Repository]:
+        """Every repository of a GitHub owner (ids `github:<owner>:<name>`)."""
+        ...
+
 
 class LockManager(Protocol):
     """Lease locks with a monotonic fence; items are never deleted."""
@@ -139,9 +155,18 @@ class JobStore(Protocol):
         ...
 
     def complete_batch(
-        self, job_id: str, batch: int, *, files: int, parsed: int, reused: int
+        self,
+        job_id: str,
+        batch: int,
+        *,
+        files: int,
+        parsed: int,
+        reused: int,
+        embedded: int = 0,
+        vectors_reused: int = 0,
     ) -> int | None:
-        """Count a batch done once. Returns outstanding batches after, None if already counted."""
+        """Count a batch (parse batches 0..n-1, embed batches n..2n-1) done once, with its
+        counters. Returns outstanding batches after, None if it was counted already."""
         ...
 
     def transition(self, job_id: str, to: JobState, *, allowed: Iterable[JobState]) -> bool:
@@ -190,6 +215,21 @@ class Answerer(Protocol):
     def answer(
         self, question: str, passages: Sequence[Passage], history: Sequence[Turn]
     ) -> Answer: ...
+
+
+class Embedder(Protocol):
+    """Turns texts into unit-length vectors of `dimensions` floats, one per text, in order.
+
+    `model_id` names the model and its settings (e.g. ``minilm-l6-v2``); it is part of every
+    stored vector's key, so vectors of two models never mix. Raises TransientError when the
+    model service may succeed on a retry, StrataError subclasses for permanent failures."""
+
+    model_id: str
+    dimensions: int
+
+    def embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        """A (len(texts), dimensions) float32 matrix whose rows have unit length."""
+        ...
 
 
 class EventLog(Protocol):

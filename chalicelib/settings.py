@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 TABLES = ("repositories", "locks", "jobs", "conversations", "events", "deliveries")
-QUEUES = ("index", "parse")
+QUEUES = ("index", "parse", "embed")
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,15 @@ class Settings:
     webhook_delivery_ttl_seconds: int = 3 * 24 * 3600
     webhook_secret_ttl_seconds: float = 300.0
     event_ttl_seconds: int = 90 * 24 * 3600
+    # Embeddings: "bedrock" (Titan v2, the deployed default), "minilm" (local, offline),
+    # "openai" (any /v1/embeddings endpoint at embedding_url) or "none" (no vectors).
+    embedder: str = "bedrock"
+    embedding_model: str = ""  # "" = the adapter's default model
+    embedding_dimensions: int = 0  # 0 = the model's default
+    embedding_url: str | None = None
+    embedding_api_key: str | None = field(default=None, repr=False)
+    embedding_threads: int = 1
+    history_commits: int = 2000
 
     @property
     def names(self) -> ResourceNames:
@@ -114,4 +123,11 @@ class Settings:
                 e.get("STRATA_WEBHOOK_SECRET_TTL_SECONDS") or d.webhook_secret_ttl_seconds
             ),
             event_ttl_seconds=num("STRATA_EVENT_TTL_SECONDS", d.event_ttl_seconds),
+            embedder=(e.get("STRATA_EMBEDDER") or d.embedder).strip().lower(),
+            embedding_model=e.get("STRATA_EMBEDDING_MODEL", d.embedding_model),
+            embedding_dimensions=num("STRATA_EMBEDDING_DIMENSIONS", d.embedding_dimensions),
+            embedding_url=e.get("STRATA_EMBEDDING_URL") or None,
+            embedding_api_key=e.get("STRATA_EMBEDDING_API_KEY") or None,
+            embedding_threads=max(1, num("STRATA_EMBEDDING_THREADS", d.embedding_threads)),
+            history_commits=max(0, num("STRATA_HISTORY_COMMITS", d.history_commits)),
         )

@@ -8,11 +8,14 @@ from typing import Any
 
 from chalicelib.adapters.extractive_answerer import ExtractiveAnswerer
 from chalicelib.domain.messages import Message
+from chalicelib.ports import Embedder
 from chalicelib.services.chat import ChatService
 from chalicelib.services.context import IndexConfig, IndexPorts
 from chalicelib.services.generations import GenerationLoader, PointerCache
 from chalicelib.services.index_requests import IndexOutcome, IndexRequests
 from chalicelib.services.pipeline import IndexPipeline
+from chalicelib.services.retrieval import SignalCache
+from chalicelib.services.retriever import QueryVectors, Retriever
 from chalicelib.services.search import Searcher
 from tests.fakes.aws import FakeBlobStore, FakeClock, FakeGitEngine, FakeTokenVault, FakeWorkQueue
 from tests.fakes.stores import (
@@ -36,6 +39,7 @@ class Harness:
     locks: FakeLockManager = field(default_factory=FakeLockManager)
     jobs: FakeJobStore = field(default_factory=FakeJobStore)
     conversations: FakeConversationStore = field(default_factory=FakeConversationStore)
+    embedder: Embedder | None = None
     repos: FakeRepoStore = field(init=False)
 
     def __post_init__(self) -> None:
@@ -54,6 +58,7 @@ class Harness:
             jobs=self.jobs,
             vault=FakeTokenVault(),
             clock=self.clock,
+            embedder=self.embedder,
         )
 
     def pipeline(self) -> IndexPipeline:
@@ -81,13 +86,21 @@ class Harness:
                 pipeline.handle(msg, msg.queue)
         raise AssertionError("the pipeline did not settle")
 
+    @property
+    def retriever(self) -> Retriever:
+        signals = SignalCache(self.blobs, self.loader.segment)
+        return Retriever(signals, QueryVectors(self.embedder))
+
     def searcher(self) -> Searcher:
-        return Searcher(pointers=self.pointers, loader=self.loader)
+        return Searcher(
+            pointers=self.pointers, loader=self.loader, retriever=self.retriever, repos=self.repos
+        )
 
     def chat(self) -> ChatService:
         return ChatService(
             pointers=self.pointers,
             loader=self.loader,
+            retriever=self.retriever,
             answerer=ExtractiveAnswerer(),
             conversations=self.conversations,
             clock=self.clock,

@@ -29,6 +29,7 @@ def running_stack(
     workers: dict[str, int] | None = None,
     visibility_timeout: int = VISIBILITY_SECONDS,
     save_on_stop: bool = True,
+    embedder: str = "none",
 ) -> Iterator[LocalStack]:
     with pytest.MonkeyPatch.context() as mp:
         for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
@@ -38,8 +39,8 @@ def running_stack(
             state_dir=state_dir,
             port=0,
             visibility_timeout=visibility_timeout,
-            workers={"index": 1, "parse": 2} if workers is None else workers,
-            settings=Settings(resource_prefix="e2e-local", parse_batch_files=3),
+            workers={"index": 1, "parse": 2, "embed": 1} if workers is None else workers,
+            settings=Settings(resource_prefix="e2e-local", parse_batch_files=3, embedder=embedder),
             save_on_stop=save_on_stop,
         )
         stack = LocalStack(options).start()

@@ -49,6 +49,8 @@ def _job(item: JobItem) -> Job:
         files_processed=int(item.files_processed),
         blobs_parsed=int(item.blobs_parsed),
         blobs_reused=int(item.blobs_reused),
+        chunks_embedded=int(item.chunks_embedded or 0),
+        vectors_reused=int(item.vectors_reused or 0),
         created_at=float(item.created_at),
     )
 
@@ -104,7 +106,15 @@ class DynamoJobStore:
             raise NotFound(f"job {job_id} does not exist")
 
     def complete_batch(
-        self, job_id: str, batch: int, *, files: int, parsed: int, reused: int
+        self,
+        job_id: str,
+        batch: int,
+        *,
+        files: int,
+        parsed: int,
+        reused: int,
+        embedded: int = 0,
+        vectors_reused: int = 0,
     ) -> int | None:
         m = self._model
         actions: list[Action] = [
@@ -113,6 +123,8 @@ class DynamoJobStore:
             m.files_processed.add(files),
             m.blobs_parsed.add(parsed),
             m.blobs_reused.add(reused),
+            m.chunks_embedded.add(embedded),
+            m.vectors_reused.add(vectors_reused),
         ]
         first_time = m.job_id.exists() & ~m.done_batches.contains(batch)
         item = self._update(job_id, actions, first_time)

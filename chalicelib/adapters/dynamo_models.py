@@ -95,6 +95,8 @@ class JobItem(Model):
     files_processed = NumberAttribute(default=0)
     blobs_parsed = NumberAttribute(default=0)
     blobs_reused = NumberAttribute(default=0)
+    chunks_embedded = NumberAttribute(default=0)
+    vectors_reused = NumberAttribute(default=0)
     # Batch numbers already counted: makes complete_batch idempotent under redelivery.
     done_batches = NumberSetAttribute(null=True)
     created_at = NumberAttribute(default=0)

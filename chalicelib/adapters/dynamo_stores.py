@@ -219,6 +219,13 @@ class DynamoRepoStore:
             for item in m.scan(filter_condition=(m.auto_refresh == True) | default_on):  # noqa: E712
                 yield _repository(item)
 
+    def list_owned(self, owner: str) -> Iterator[Repository]:
+        # A scan: fine for a few thousand repositories; past that, a GSI on the owner.
+        m = self._model
+        with translated("scan repositories of an owner"):
+            for item in m.scan(filter_condition=m.repository_id.startswith(f"github:{owner}:")):
+                yield _repository(item)
+
     def _fenced(
         self,
         repository_id: str,

@@ -27,6 +27,8 @@ import pygit2
 from pygit2.enums import CredentialType, FileMode
 from pygit2.remotes import RemoteHead
 
+from chalicelib.adapters.pygit2_history import walk_history
+from chalicelib.domain.history import CommitChange
 from chalicelib.domain.models import TreeEntry
 from chalicelib.errors import (
     AccessDenied,
@@ -139,6 +141,18 @@ class Pygit2GitEngine:
         if not isinstance(blob, pygit2.Blob):
             raise RemoteNotFound(f"blob {oid} has not been fetched from {_display(remote)}")
         return bytes(blob.data)
+
+    def history(
+        self, remote: str, sha: str, since: str | None, limit: int
+    ) -> list[CommitChange] | None:
+        _check_object_id(sha)
+        if since is not None:
+            _check_object_id(since)
+        repo = self._open_cached(remote)
+        try:
+            return walk_history(repo, sha, since, limit)
+        except (pygit2.GitError, KeyError, ValueError) as exc:
+            raise TransientError(f"cannot read the history of {_display(remote)}") from exc
 
     def _clone_path(self, remote: str) -> Path:
         return self._root / hashlib.sha256(remote.encode()).hexdigest()[:24]

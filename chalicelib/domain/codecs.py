@@ -10,7 +10,7 @@ import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from chalicelib.domain.graph import CodeGraph, Edge, Node
+from chalicelib.domain.graph import CodeGraph, Edge, GraphFile, Node
 from chalicelib.domain.models import (
     BlobArtifact,
     Chunk,
@@ -73,36 +73,43 @@ def _decode_references(rows: Sequence[Sequence[Any]]) -> tuple[Reference, ...]:
     )
 
 
-def encode_files(records: Sequence[FileRecord]) -> bytes:
+def encode_file_table(records: Sequence[FileRecord]) -> bytes:
+    """Every file's identity, skip reason and chunk count (symbols are in the shards)."""
+    return _pack([[r.path, r.oid, r.language, r.size, r.skipped, r.chunks] for r in records])
+
+
+def decode_file_table(data: bytes) -> dict[str, FileRecord]:
+    """The file table as records without symbols or references."""
+    rows = _unpack(data, "file table")
+    try:
+        records = [
+            FileRecord(str(p), str(oid), str(lang), int(size), skipped, int(chunks))
+            for p, oid, lang, size, skipped, chunks in rows
+        ]
+    except (TypeError, ValueError) as exc:
+        raise ValueError("corrupt file table") from exc
+    return {r.path: r for r in records}
+
+
+def encode_graph_files(files: Sequence[GraphFile]) -> bytes:
+    """A files-index shard: the symbols and references of some live files."""
     return _pack(
         [
-            [
-                r.path,
-                r.oid,
-                r.language,
-                r.size,
-                r.skipped,
-                r.chunks,
-                _encode_symbols(r.symbols),
-                _encode_references(r.references),
-            ]
-            for r in records
+            [f.path, f.language, _encode_symbols(f.symbols), _encode_references(f.references)]
+            for f in files
         ]
     )
 
 
-def decode_files(data: bytes) -> dict[str, FileRecord]:
-    rows = _unpack(data, "files index")
+def decode_graph_files(data: bytes) -> list[GraphFile]:
+    rows = _unpack(data, "files shard")
     try:
-        records = [
-            FileRecord(
-                p, oid, lang, size, skipped, chunks, _decode_symbols(syms), _decode_references(refs)
-            )
-            for p, oid, lang, size, skipped, chunks, syms, refs in rows
+        return [
+            GraphFile(str(p), str(lang), _decode_symbols(syms), _decode_references(refs))
+            for p, lang, syms, refs in rows
         ]
     except (TypeError, ValueError) as exc:
-        raise ValueError("corrupt files index") from exc
-    return {r.path: r for r in records}
+        raise ValueError("corrupt files shard") from exc
 
 
 def encode_artifact(a: BlobArtifact) -> bytes:
@@ -183,6 +190,7 @@ def encode_plan(plan: Plan) -> bytes:
             "skipped": dict(plan.skipped),
             "reused": plan.reused,
             "batches": [[[f.path, f.oid, f.language, f.size] for f in b] for b in plan.batches],
+            "history": plan.history,
         }
     )
 
@@ -192,7 +200,10 @@ def decode_plan(data: bytes) -> Plan:
     files = tuple(PlannedFile(*f) for f in d["files"])
     batches = tuple(tuple(PlannedFile(*f) for f in b) for b in d["batches"])
     to_parse = tuple(f for b in batches for f in b)
-    return Plan(files, d["skipped"], to_parse, d["reused"], batches)
+    history = d.get("history")
+    if history is not None and not isinstance(history, str):
+        raise ValueError("corrupt plan: history")
+    return Plan(files, d["skipped"], to_parse, d["reused"], batches, history)
 
 
 def encode_manifest(m: Manifest) -> bytes:
@@ -207,6 +218,7 @@ def encode_manifest(m: Manifest) -> bytes:
             "stats": m.stats.to_dict(),
             "segments": dict(m.segments),
             "tombstones": list(m.tombstones),
+            "embeddingModel": m.embedding_model,
         }
     )
 
@@ -223,6 +235,7 @@ def decode_manifest(data: bytes) -> Manifest:
         stats=Stats.from_dict(d["stats"]),
         segments=d["segments"],
         tombstones=tuple(d.get("tombstones", ())),
+        embedding_model=d.get("embeddingModel"),
     )
 
 

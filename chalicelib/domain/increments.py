@@ -6,18 +6,26 @@ plus at most one DELTA segment holding every live file that differs from the bas
 TOMBSTONES naming the base's live paths that changed or disappeared. The delta is
 cumulative (rebuilt from all differences each time), so there is never more than one.
 When the delta's chunks pass `COMPACT_AT` of the base's live chunks, the generation is
-written as a new base instead (measured in bench/delta_bench.py).
+written as a new base instead (measured in bench/delta_bench.py). `decide_layering` is
+the one place that chooses base or delta: every layered segment kind follows its answer.
+
+The files index is a small TABLE of every file (identity, skip reason, chunk count) plus the
+symbols and references of live files split into `SHARDS` objects by a hash of the path, so a
+push rewrites the shards of the paths it changed and shares the others (ADR 10).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import zlib
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from chalicelib.domain.models import BlobArtifact, FileRecord
 from chalicelib.domain.planning import PlannedFile
 
 COMPACT_AT = 0.10
+SHARDS = 16
+SHARD_SEGMENT = "symbols-"  # a shard's name in a manifest's segments: symbols-00 ...
 
 
 @dataclass(frozen=True)
@@ -91,3 +99,52 @@ def needs_compaction(
     delta_chunks = sum(records[p].chunks for p in delta_paths if records[p].skipped is None)
     base_chunks = sum(r.chunks for r in base.values() if r.skipped is None)
     return delta_chunks > threshold * max(1, base_chunks)
+
+
+@dataclass(frozen=True)
+class Layering:
+    """How this generation writes its layered segments (lexical; any later kind alike):
+    `new_base` over every live file, or a delta of the live `delta` paths over the previous
+    base with `tombstones` (the base paths it hides). A new base over a previous one (a
+    compaction) carries the same `delta` and `tombstones`: base + delta - tombstones is the
+    new base, so it can be merged from the old segments instead of every artifact."""
+
+    new_base: bool
+    delta: tuple[str, ...] = ()
+    tombstones: tuple[str, ...] = ()
+
+
+def decide_layering(
+    inc: Increment,
+    records: Mapping[str, FileRecord],
+    base: Mapping[str, FileRecord] | None,
+    threshold: float = COMPACT_AT,
+) -> Layering:
+    """A new base without one, or when the delta outgrows `threshold` of it; else a delta."""
+    if inc.full or base is None:
+        return Layering(new_base=True)
+    live = tuple(p for p in inc.delta if records[p].skipped is None)
+    return Layering(needs_compaction(inc.delta, records, base, threshold), live, inc.tombstones)
+
+
+def shard_of(path: str) -> int:
+    """The files-index shard of `path`: stable across processes and generations."""
+    return zlib.crc32(path.encode("utf-8", "surrogatepass")) % SHARDS
+
+
+def shard_segment(shard: int) -> str:
+    return f"{SHARD_SEGMENT}{shard:02d}"
+
+
+def changed_shards(
+    files: Sequence[PlannedFile], previous: Mapping[str, FileRecord] | None
+) -> set[int]:
+    """Shards holding a path added, changed or deleted since `previous` (all without it)."""
+    if previous is None:
+        return set(range(SHARDS))
+    current = {f.path for f in files}
+    touched: Iterable[str] = [
+        *(f.path for f in files if not _same(previous.get(f.path), f)),
+        *(p for p in previous if p not in current),
+    ]
+    return {shard_of(p) for p in touched}

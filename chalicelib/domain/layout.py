@@ -31,3 +31,12 @@ def job_plan_key(job_id: str) -> str:
 
 def job_batch_key(job_id: str, batch: int) -> str:
     return f"{job_prefix(job_id)}/batch-{batch:06d}.bin"
+
+
+def files_shard_key(generation_prefix: str, shard: int) -> str:
+    return segment_key(generation_prefix, f"symbols-{shard:02d}")
+
+
+def blob_vectors_key(model: str, parser_version: str, oid: str, language: str) -> str:
+    """One blob's chunk vectors by one embedding model (domain/vectors.py)."""
+    return f"vectors/{model}/{parser_version}/{oid}-{language}.vec"

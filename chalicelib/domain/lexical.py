@@ -311,6 +311,11 @@ class LexicalSegment:
         return tuple(self._paths)
 
     @property
+    def oids(self) -> Sequence[str]:
+        """Each file's blob oid, in the order of `paths`."""
+        return tuple(self._oids)
+
+    @property
     def languages(self) -> Sequence[str]:
         """Each file's language, in the order of `paths`."""
         return tuple(self._languages)

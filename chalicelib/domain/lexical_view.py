@@ -190,3 +190,83 @@ class LexicalView:
     def file_oid(self, path: str) -> str | None:
         owner = self._owners.get(path)
         return None if owner is None else owner.file_oid(path)
+
+    def compacted(self) -> LexicalSegment:
+        """See `compact`."""
+        parts = (
+            (self._base, self._ranks[: self._split]),
+            (self._delta, self._ranks[self._split :]),
+        )
+        vocabs = [_csr(part)[0] for part, _ in parts]
+        union = sorted(set(vocabs[0]).union(vocabs[1]))
+        term_id = {t: i for i, t in enumerate(union)}
+        file_rank = {p: i for i, p in enumerate(self._paths)}
+        terms, chunks, counts, tables = [], [], [], []
+        for part, ranks in parts:
+            vocab, offsets, post, tf = _csr(part)
+            ids = np.array([term_id[t] for t in vocab], dtype=np.int64)
+            per_posting = np.repeat(ids, np.diff(offsets))
+            rank = ranks[post]
+            keep = rank >= 0
+            terms.append(per_posting[keep])
+            chunks.append(rank[keep])
+            counts.append(tf[keep].astype(np.int64))
+            table = part.chunk_table.astype(np.int64)
+            owned = [file_rank[p] if self._owners.get(p) is part else -1 for p in part.paths]
+            table[:, 0] = np.array(owned, np.int64)[table[:, 0]]
+            tables.append(table)
+        return self._assemble(
+            union, np.concatenate(terms), np.concatenate(chunks), np.concatenate(counts), tables
+        )
+
+    def _assemble(
+        self, union: list[str], terms: Array, chunks: Array, counts: Array, tables: list[Array]
+    ) -> LexicalSegment:
+        order = np.lexsort((chunks, terms))  # by term, then chunk id ascending
+        used, compact_ids = np.unique(terms, return_inverse=True)
+        offsets = np.zeros(len(used) + 1, np.int64)
+        np.cumsum(np.bincount(compact_ids, minlength=len(used)), out=offsets[1:])
+        top = int(counts.max()) if len(counts) else 0
+        tf_type = next(t for t in (np.uint8, np.uint16, np.uint32) if top <= np.iinfo(t).max)
+        table = np.concatenate(tables)
+        live = self._ranks >= 0
+        rows = np.empty((self._num_chunks, 4), dtype=np.int32)
+        rows[self._ranks[live]] = table[live]
+        texts = [self._owners[p].file_text(p) or "" for p in self._paths]
+        languages = dict(zip(self._file_paths, self._file_languages, strict=True))
+        files = {
+            "paths": list(self._paths),
+            "oids": [self._owners[p].file_oid(p) or "" for p in self._paths],
+            "languages": [languages[p] for p in self._paths],  # a delta path's is the delta's
+        }
+        arrays = {
+            "chunks": rows,
+            "term_offsets": offsets,
+            "post_chunks": chunks[order].astype(np.int32),
+            "post_tf": counts[order].astype(tf_type),
+            "text_offsets": np.cumsum([0, *map(len, texts)], dtype=np.int64),
+        }
+        return LexicalSegment(files, [union[i] for i in used], arrays, "".join(texts))
+
+
+def _csr(segment: LexicalSegment) -> tuple[list[str], Array, Array, Array]:
+    """The segment's vocabulary and postings (term offsets, chunk ids, counts), read-only.
+
+    `LexicalSegment` has no public accessor for its whole postings, which compaction needs;
+    its arrays are immutable (write flag off), so reading them here is safe."""
+    return (
+        segment._vocab,
+        segment._offsets,
+        segment._post_chunks,
+        segment._post_tf,
+    )
+
+
+def compact(
+    base: LexicalSegment, delta: LexicalSegment | None, tombstones: Set[str]
+) -> LexicalSegment:
+    """One segment of the view's live files, equal (byte for byte once stored) to
+    `LexicalSegment.build` over those files sorted by path, made without their artifacts:
+    chunks, lengths, postings (path terms included) and texts are copied from base and delta,
+    each chunk renumbered to its rank in that rebuild (`LexicalView`'s tie ranks)."""
+    return LexicalView(base, delta, tombstones).compacted()

@@ -52,9 +52,19 @@ class FinalizeGeneration:
     job_id: str
 
 
-Message = IndexRepository | StageBatches | ParseBatch | FinalizeGeneration
+@dataclass(frozen=True)
+class EmbedBatch:
+    """Embed the chunks of parse batch number `batch` of a job that have no cached vector."""
+
+    type: ClassVar[str] = "EmbedBatch"
+    queue: ClassVar[str] = "embed"
+    job_id: str
+    batch: int
+
+
+Message = IndexRepository | StageBatches | ParseBatch | FinalizeGeneration | EmbedBatch
 _TYPES: dict[str, type[Any]] = {
-    m.type: m for m in (IndexRepository, StageBatches, ParseBatch, FinalizeGeneration)
+    m.type: m for m in (IndexRepository, StageBatches, ParseBatch, FinalizeGeneration, EmbedBatch)
 }
 
 

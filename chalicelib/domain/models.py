@@ -134,6 +134,8 @@ class Job:
     blobs_parsed: int = 0
     blobs_reused: int = 0
     created_at: float = 0.0
+    chunks_embedded: int = 0
+    vectors_reused: int = 0
 
     @property
     def lease(self) -> Lease:
@@ -234,6 +236,7 @@ class Manifest:
     stats: Stats
     segments: Mapping[str, str]
     tombstones: tuple[str, ...] = ()
+    embedding_model: str | None = None  # the model of its vector segments, if any
 
 
 @dataclass(frozen=True)

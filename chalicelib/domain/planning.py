@@ -33,6 +33,7 @@ class Plan:
     to_parse: tuple[PlannedFile, ...]
     reused: int
     batches: tuple[tuple[PlannedFile, ...], ...] = field(default=())
+    history: str | None = None  # the generation's change-history segment (domain/history.py)
 
 
 def skip_reason(entry: TreeEntry, max_file_bytes: int) -> str | None:

@@ -37,6 +37,7 @@ def main(argv: list[str]) -> int:
         settings = Settings(
             resource_prefix="strata-local",
             allow_local_paths=True,
+            embedder="minilm",
             git_cache_dir=str(Path(tmp) / "git-cache"),
         )
         with embedded_aws(settings) as aws:

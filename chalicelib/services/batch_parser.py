@@ -11,7 +11,7 @@ import logging
 
 from chalicelib.domain import layout
 from chalicelib.domain.codecs import decode_batch, encode_artifact
-from chalicelib.domain.messages import FinalizeGeneration, ParseBatch
+from chalicelib.domain.messages import EmbedBatch, FinalizeGeneration, ParseBatch
 from chalicelib.domain.models import JobState
 from chalicelib.errors import LeaseLost, NotFound
 from chalicelib.parsers import PARSER_VERSION, parse_blob
@@ -61,5 +61,7 @@ class BatchParser:
             outstanding = current.outstanding if current else -1
         else:
             self._p.repos.add_progress(job.repository_id, job.job_id, len(staged))
+        if self._p.embedder is not None:  # also on a redelivery: a duplicate is harmless
+            self._p.queue.send(EmbedBatch(job_id=job.job_id, batch=msg.batch))
         if outstanding == 0:
             self._p.queue.send(FinalizeGeneration(job_id=job.job_id))

@@ -17,6 +17,7 @@ from chalicelib.services.generations import (
     PointerCache,
     serving,
 )
+from chalicelib.services.retriever import Retriever
 
 MAX_QUESTION = 2000
 PASSAGES = 8
@@ -51,6 +52,7 @@ class ChatService:
         *,
         pointers: PointerCache,
         loader: GenerationLoader,
+        retriever: Retriever,
         answerer: Answerer,
         conversations: ConversationStore,
         clock: Clock,
@@ -58,6 +60,7 @@ class ChatService:
     ) -> None:
         self._pointers = pointers
         self._loader = loader
+        self._retriever = retriever
         self._answerer = answerer
         self._conversations = conversations
         self._clock = clock
@@ -87,9 +90,8 @@ class ChatService:
     ) -> list[Passage]:
         # A follow-up ("and where is it called?") leans on the previous question's terms.
         query = question if not history else f"{question} {history[-1].question}"
-        segment = loaded.lexical
         passages = []
-        for hit in segment.search(query, PASSAGES):
-            text = segment.lines(hit.path, hit.start_line, hit.end_line) or ""
+        for hit in self._retriever.hybrid(loaded, query, PASSAGES):
+            text = loaded.lexical.lines(hit.path, hit.start_line, hit.end_line) or ""
             passages.append(Passage(hit.path, hit.start_line, hit.end_line, text, hit.score))
         return passages

@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from chalicelib.domain.history import HISTORY_COMMITS
 from chalicelib.domain.increments import COMPACT_AT
 from chalicelib.ports import (
     BlobStore,
     Clock,
+    Embedder,
     EventLog,
     GitEngine,
     JobStore,
@@ -32,6 +34,7 @@ class IndexConfig:
     server_git_token: str | None = None
     allow_local_paths: bool = False
     compact_at: float = COMPACT_AT
+    history_commits: int = HISTORY_COMMITS
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,7 @@ class IndexPorts:
     vault: TokenVault
     clock: Clock
     events: EventLog = field(default_factory=NullEventLog)
+    embedder: Embedder | None = None  # None: no vectors, semantic search unavailable
 
 
 def out_of_time(remaining: RemainingMillis | None, margin_ms: int) -> bool:

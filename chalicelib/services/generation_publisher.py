@@ -32,6 +32,7 @@ from chalicelib.services.context import IndexConfig, IndexPorts
 from chalicelib.services.events import record
 from chalicelib.services.generation_builder import GenerationBuilder, compute_stats
 from chalicelib.services.index_planner import PERMANENT, fail_job, finish_lease
+from chalicelib.services.vector_builder import VectorSegmentWriter
 
 log = logging.getLogger(__name__)
 _FETCH_THREADS = 16
@@ -71,6 +72,16 @@ class GenerationPublisher:
         prefix = layout.generation_prefix(job.repository_id, job.fence, job.sha)
         previous = self._previous(job)
         manifest = self._reuse_base(job, plan, previous) or self._build(job, plan, previous, prefix)
+        extra = {"history": plan.history} if plan.history else {}
+        embedder = self._p.embedder
+        if embedder is not None:
+            writer = VectorSegmentWriter(self._p.blobs, embedder.model_id, embedder.dimensions)
+            extra |= writer.write(manifest.segments, previous, prefix)
+        manifest = replace(
+            manifest,
+            segments={**manifest.segments, **extra},
+            embedding_model=embedder.model_id if embedder else None,
+        )
         self._p.blobs.put(layout.manifest_key(prefix), encode_manifest(manifest), if_absent=True)
         generation = Generation(key=prefix, sha=job.sha, fence=job.fence)
         # Building a large generation can take a while: renew before the fenced publish.
@@ -91,6 +102,9 @@ class GenerationPublisher:
     def _reuse_base(self, job: Job, plan: Plan, previous: Manifest | None) -> Manifest | None:
         """Same files at the same blobs as the last generation: share its segments."""
         if previous is None or previous.parser_version != PARSER_VERSION:
+            return None
+        embedder = self._p.embedder
+        if previous.embedding_model != (embedder.model_id if embedder else None):
             return None
         same = {(f.path, f.oid) for f in previous.files} == {(f.path, f.oid) for f in plan.files}
         if not same:

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from chalicelib.domain import layout
-from chalicelib.domain.codecs import decode_graph, decode_manifest
+from chalicelib.domain.codecs import decode_graph, decode_graph_files, decode_manifest
 from chalicelib.domain.freshness import lag_seconds
-from chalicelib.domain.graph import CodeGraph
+from chalicelib.domain.graph import CodeGraph, GraphFile
+from chalicelib.domain.increments import SHARD_SEGMENT
 from chalicelib.domain.lexical import LexicalSegment
 from chalicelib.domain.lexical_view import LexicalView
 from chalicelib.domain.models import FileEntry, Generation, Manifest, Repository, Status
@@ -50,29 +54,78 @@ class Serving:
         }
 
 
+_T = TypeVar("_T")
+_SHARD_THREADS = 8
+
+
+class _Lru(Generic[_T]):
+    """Decoded immutable objects by key, least recently used dropped first (thread-safe)."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: OrderedDict[str, _T] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> _T | None:
+        with self._lock:
+            hit = self._items.get(key)
+            if hit is not None:
+                self._items.move_to_end(key)
+            return hit
+
+    def put(self, key: str, value: _T) -> None:
+        with self._lock:
+            self._items[key] = value
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+
 class GenerationLoader:
     """An LRU of loaded generations keyed by their immutable key (safe to share). Lexical
-    segments are cached by object key too: successive generations share their base."""
+    segments and files-index shards are cached by object key too: successive generations
+    share their base and most shards, so a new generation reads and decodes only what it
+    changed, then builds its code graph from the shards (once, here)."""
 
     def __init__(self, blobs: BlobStore, max_entries: int = 8) -> None:
         self._blobs = blobs
         self._max = max(1, max_entries)
         self._cache: OrderedDict[str, LoadedGeneration] = OrderedDict()
-        self._segments: OrderedDict[str, LexicalSegment] = OrderedDict()
+        self._segments: _Lru[LexicalSegment] = _Lru(self._max * 2)
+        self._shards: _Lru[list[GraphFile]] = _Lru(self._max * 64)
         self._lock = threading.Lock()
 
     def _segment(self, key: str) -> LexicalSegment:
-        with self._lock:
-            hit = self._segments.get(key)
-            if hit is not None:
-                self._segments.move_to_end(key)
-                return hit
-        segment = LexicalSegment.from_bytes(self._blobs.get(key))
-        with self._lock:
-            self._segments[key] = segment
-            while len(self._segments) > self._max * 2:
-                self._segments.popitem(last=False)
-        return segment
+        hit = self._segments.get(key)
+        if hit is None:
+            hit = LexicalSegment.from_bytes(self._blobs.get(key))
+            self._segments.put(key, hit)
+        return hit
+
+    def segment(self, key: str) -> LexicalSegment:
+        """A lexical segment by object key (cached: generations share their base)."""
+        return self._segment(key)
+
+    def _shard(self, key: str) -> list[GraphFile]:
+        hit = self._shards.get(key)
+        if hit is None:
+            hit = decode_graph_files(self._blobs.get(key))
+            self._shards.put(key, hit)
+        return hit
+
+    def _graph(self, manifest: Manifest) -> CodeGraph | None:
+        """The graph of the generation's files-index shards (a stored graph if it has one:
+        generations written before the shards)."""
+        stored = manifest.segments.get("graph")
+        if stored is not None:
+            return decode_graph(self._blobs.get(stored))
+        keys: Sequence[str] = [
+            k for name, k in sorted(manifest.segments.items()) if name.startswith(SHARD_SEGMENT)
+        ]
+        if not keys:
+            return None
+        with ThreadPoolExecutor(max_workers=_SHARD_THREADS) as pool:
+            shards = list(pool.map(self._shard, keys))
+        return CodeGraph.build(f for shard in shards for f in shard)
 
     def _lexical(self, manifest: Manifest) -> LexicalSegment | LexicalView:
         base = self._segment(manifest.segments["lexical"])
@@ -99,8 +152,7 @@ class GenerationLoader:
         try:
             manifest = decode_manifest(self._blobs.get(layout.manifest_key(generation.key)))
             lexical = self._lexical(manifest)
-            graph_key = manifest.segments.get("graph")
-            graph = decode_graph(self._blobs.get(graph_key)) if graph_key else None
+            graph = self._graph(manifest)
         except (ValueError, KeyError) as exc:
             raise PermanentError(f"generation {generation.sha[:12]} is unreadable") from exc
         files = {f.path: f for f in manifest.files}

@@ -15,8 +15,9 @@ from dataclasses import replace
 from chalicelib.domain import layout
 from chalicelib.domain.codecs import decode_manifest, decode_plan, encode_batch, encode_plan
 from chalicelib.domain.events import EventType, index_started
+from chalicelib.domain.history import CommitChange, decode_history, encode_history, merge_history
 from chalicelib.domain.messages import FinalizeGeneration, IndexRepository, ParseBatch, StageBatches
-from chalicelib.domain.models import Job, JobState, Lease, Repository
+from chalicelib.domain.models import Job, JobState, Lease, Manifest, Repository
 from chalicelib.domain.planning import Plan, credential_order, plan_tree
 from chalicelib.errors import (
     AccessDenied,
@@ -87,10 +88,16 @@ class IndexPlanner:
         )
         self._p.jobs.create(job)
         self._p.git.fetch(repo.remote, repo.branch or "main", sha, self._credentials(repo))
-        plan = self._make_plan(repo, sha)
+        previous = self._previous(repo)
+        plan = replace(
+            self._make_plan(repo, sha, previous),
+            history=self._write_history(repo, job, previous),
+        )
         self._p.blobs.put(layout.job_plan_key(job.job_id), encode_plan(plan))
+        # With embeddings, parse batch n is followed by embed batch n: both are counted.
+        rounds = 1 if self._p.embedder is None else 2
         self._p.jobs.set_plan(
-            job.job_id, total_batches=len(plan.batches), num_files=len(plan.files)
+            job.job_id, total_batches=rounds * len(plan.batches), num_files=len(plan.files)
         )
         started = replace(job, num_files=len(plan.files), files_processed=plan.reused)
         self._p.repos.start_job(repo.id, started, lease, self._p.clock.now())
@@ -101,11 +108,16 @@ class IndexPlanner:
             self._stage(repo, job, plan, 0, remaining)
         return job.job_id
 
-    def _make_plan(self, repo: Repository, sha: str) -> Plan:
-        known: dict[str, str] = {}
-        if repo.generation is not None:
-            manifest = decode_manifest(self._p.blobs.get(layout.manifest_key(repo.generation.key)))
-            known = {f.path: f.oid for f in manifest.files}
+    def _previous(self, repo: Repository) -> Manifest | None:
+        if repo.generation is None:
+            return None
+        return decode_manifest(self._p.blobs.get(layout.manifest_key(repo.generation.key)))
+
+    def _make_plan(self, repo: Repository, sha: str, previous: Manifest | None) -> Plan:
+        known = {f.path: f.oid for f in previous.files} if previous else {}
+        model = self._p.embedder.model_id if self._p.embedder else None
+        if previous and model and previous.embedding_model != model:
+            known = {}  # every blob needs vectors of this model: stage them all
         return plan_tree(
             self._p.git.list_tree(repo.remote, sha),
             known=known,
@@ -113,6 +125,24 @@ class IndexPlanner:
             max_batch_files=self._c.batch_files,
             max_batch_bytes=self._c.batch_bytes,
         )
+
+    def _write_history(self, repo: Repository, job: Job, previous: Manifest | None) -> str:
+        """The change-history segment at the job's SHA: the last generation's, extended by
+        the commits since (a walk from scratch after a force push or on a first index)."""
+        limit = self._c.history_commits
+        old_key = previous.segments.get("history") if previous else None
+        since = previous.sha if previous and old_key else None
+        newer = self._p.git.history(repo.remote, job.sha, since, limit)
+        older: tuple[CommitChange, ...] = ()
+        if newer is None or since is None:
+            newer = self._p.git.history(repo.remote, job.sha, None, limit) or []
+        elif old_key:
+            if not newer:
+                return old_key
+            older = decode_history(self._p.blobs.get(old_key))
+        key = layout.segment_key(layout.generation_prefix(repo.id, job.fence, job.sha), "history")
+        self._p.blobs.put(key, encode_history(merge_history(newer, older, limit)), if_absent=True)
+        return key
 
     def resume(self, msg: StageBatches, remaining: RemainingMillis | None = None) -> None:
         """Continue staging after a deadline stop (possibly in another function instance)."""

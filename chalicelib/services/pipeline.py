@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from chalicelib.domain.messages import (
+    EmbedBatch,
     FinalizeGeneration,
     IndexRepository,
     Message,
@@ -10,6 +11,7 @@ from chalicelib.domain.messages import (
     StageBatches,
 )
 from chalicelib.errors import MalformedMessage
+from chalicelib.services.batch_embedder import BatchEmbedder
 from chalicelib.services.batch_parser import BatchParser
 from chalicelib.services.context import IndexConfig, IndexPorts, RemainingMillis
 from chalicelib.services.generation_publisher import GenerationPublisher
@@ -20,6 +22,7 @@ class IndexPipeline:
     def __init__(self, *, ports: IndexPorts, config: IndexConfig) -> None:
         self.planner = IndexPlanner(ports=ports, config=config)
         self.parser = BatchParser(ports=ports, config=config)
+        self.embedder = BatchEmbedder(ports=ports, config=config)
         self.publisher = GenerationPublisher(ports=ports, config=config)
 
     def handle(
@@ -33,5 +36,7 @@ class IndexPipeline:
             self.planner.resume(message, remaining)
         elif isinstance(message, ParseBatch):
             self.parser.parse(message)
+        elif isinstance(message, EmbedBatch):
+            self.embedder.embed(message, remaining)
         elif isinstance(message, FinalizeGeneration):
             self.publisher.finalize(message.job_id)

@@ -1,4 +1,4 @@
-"""SQS handlers for the indexing pipeline: plan/stage/finalize (index queue) and parse."""
+"""SQS handlers for the indexing pipeline: plan/stage/finalize (index queue), parse, embed."""
 
 from __future__ import annotations
 
@@ -22,3 +22,8 @@ def index_worker(event: Any) -> dict[str, Any]:
 @bp.on_sqs_message(queue=_QUEUES["parse"], batch_size=5, name="parse_worker")
 def parse_worker(event: Any) -> dict[str, Any]:
     return process(event, lambda msg, left: bootstrap.pipeline().handle(msg, "parse", left))
+
+
+@bp.on_sqs_message(queue=_QUEUES["embed"], batch_size=1, name="embed_worker")
+def embed_worker(event: Any) -> dict[str, Any]:
+    return process(event, lambda msg, left: bootstrap.pipeline().handle(msg, "embed", left))

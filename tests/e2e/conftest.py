@@ -46,7 +46,12 @@ class Stack:
 
 def make_pump(app: Any, settings: Settings, sqs: Any) -> WorkerPump:
     routes = {}
-    for name, function, batch in (("index", "index_worker", 1), ("parse", "parse_worker", 5)):
+    workers = (
+        ("index", "index_worker", 1),
+        ("parse", "parse_worker", 5),
+        ("embed", "embed_worker", 1),
+    )
+    for name, function, batch in workers:
         url = sqs.get_queue_url(QueueName=settings.names.queues[name])["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
             "QueueArn"
@@ -62,6 +67,7 @@ def e2e_settings(tmp_path: Path) -> Settings:
         allow_local_paths=True,
         git_cache_dir=str(tmp_path / "git-cache"),
         parse_batch_files=3,
+        embedder="none",  # tests/e2e/test_semantic_search.py runs the real model
     )
 
 

@@ -185,7 +185,13 @@ def test_strata_serve_runs_the_stack_and_stops_cleanly_on_sigterm(
     repo: Path, tmp_path: Path
 ) -> None:
     state = tmp_path / "state"
-    env = {**os.environ, "STRATA_PORT": str(_free_port()), "PYTHONUNBUFFERED": "1"}
+    # No embeddings: this test is about serving and stopping (test_semantic_search.py embeds).
+    env = {
+        **os.environ,
+        "STRATA_PORT": str(_free_port()),
+        "PYTHONUNBUFFERED": "1",
+        "STRATA_EMBEDDER": "none",
+    }
     serve = [*_strata(), "serve", "--no-demo", "--state-dir", str(state)]
     server = subprocess.Popen(serve, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
     try:

@@ -8,6 +8,7 @@ from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from chalicelib.domain.history import CommitChange, keep_commit
 from chalicelib.domain.messages import Message
 from chalicelib.domain.models import TreeEntry
 from chalicelib.domain.verification import git_blob_oid
@@ -86,6 +87,8 @@ class FakeRemote:
     commits: dict[str, dict[str, bytes]] = field(default_factory=dict)
     default: str = "main"
     token: str | None = None
+    parents: dict[str, str | None] = field(default_factory=dict)
+    messages: dict[str, str] = field(default_factory=dict)
 
 
 class FakeGitEngine:
@@ -96,11 +99,22 @@ class FakeGitEngine:
         self.fetches = 0
         self.blob_reads = 0
 
-    def commit(self, remote: str, files: Mapping[str, bytes | str], *, branch: str = "main") -> str:
+    def commit(
+        self,
+        remote: str,
+        files: Mapping[str, bytes | str],
+        *,
+        branch: str = "main",
+        message: str = "",
+    ) -> str:
         r = self.remotes.setdefault(remote, FakeRemote())
         data = {p: v.encode() if isinstance(v, str) else v for p, v in files.items()}
         digest = hashlib.sha1(repr(sorted(data.items())).encode(), usedforsecurity=False)
         sha = digest.hexdigest()
+        parent = r.branches.get(branch)
+        if sha not in r.commits and parent != sha:
+            r.parents[sha] = parent
+            r.messages[sha] = message or f"commit {len(r.commits) + 1}"
         r.commits[sha] = data
         r.branches[branch] = sha
         return sha
@@ -131,6 +145,29 @@ class FakeGitEngine:
     def list_tree(self, remote: str, sha: str) -> Iterator[TreeEntry]:
         for path, data in sorted(self.remotes[remote].commits[sha].items()):
             yield TreeEntry(path, git_blob_oid(data), 0o100644, len(data))
+
+    def history(
+        self, remote: str, sha: str, since: str | None, limit: int
+    ) -> list[CommitChange] | None:
+        r = self.remotes[remote]
+        chain: list[str] = []
+        at: str | None = sha
+        while at is not None and at != since:
+            chain.append(at)
+            at = r.parents.get(at)
+        if since is not None and at != since:
+            return None
+        out = []
+        for commit in chain:
+            parent = r.parents.get(commit)
+            before = r.commits[parent] if parent else None
+            if before is None:
+                continue
+            after = r.commits[commit]
+            paths = sorted(p for p in set(before) | set(after) if before.get(p) != after.get(p))
+            if keep_commit(1, paths):
+                out.append(CommitChange(commit, r.messages[commit], tuple(paths)))
+        return out[:limit]
 
     def read_blob(self, remote: str, oid: str) -> bytes:
         self.blob_reads += 1

@@ -180,6 +180,11 @@ class FakeRepoStore:
             if auto:
                 yield repo
 
+    def list_owned(self, owner: str) -> Iterator[Repository]:
+        for rid, repo in sorted(self.items.items()):
+            if rid.startswith(f"github:{owner}:"):
+                yield repo
+
     def _fenced(self, repository_id: str, lease: Lease, now: float | None = None) -> Repository:
         repo = self.items.get(repository_id)
         if repo is None or not self.locks.holds(lease, now):
@@ -218,7 +223,15 @@ class FakeJobStore:
         )
 
     def complete_batch(
-        self, job_id: str, batch: int, *, files: int, parsed: int, reused: int
+        self,
+        job_id: str,
+        batch: int,
+        *,
+        files: int,
+        parsed: int,
+        reused: int,
+        embedded: int = 0,
+        vectors_reused: int = 0,
     ) -> int | None:
         job = self._job(job_id)
         done = self.done_batches.setdefault(job_id, set())
@@ -231,6 +244,8 @@ class FakeJobStore:
             files_processed=job.files_processed + files,
             blobs_parsed=job.blobs_parsed + parsed,
             blobs_reused=job.blobs_reused + reused,
+            chunks_embedded=job.chunks_embedded + embedded,
+            vectors_reused=job.vectors_reused + vectors_reused,
         )
         self.jobs[job_id] = job
         return job.outstanding

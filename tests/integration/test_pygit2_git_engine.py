@@ -347,3 +347,25 @@ def test_closed_port_raises_transient_error_without_url_credentials(
         engine.fetch(remote, "main", "a" * 40, [SERVER_TOKEN])
 
     assert SERVER_TOKEN not in _messages(raised.value)
+
+
+def test_history_lists_commits_newest_first_with_changed_paths(
+    tmp_path: Path, engine: Pygit2GitEngine
+) -> None:
+    path = tmp_path / "repo"
+    first = init_repo(path, {"a.py": "a = 1\n", "b.py": "b = 1\n"}, message="initial")
+    second = commit_files(path, {"a.py": "a = 2\n"}, message="Fix the value of a")
+    third = commit_files(path, {"b.py": None, "c.py": "c\n"}, message="Replace b by c")
+    engine.fetch(str(path), "main", third, [None])
+    walked = engine.history(str(path), third, None, 10)
+    assert walked is not None
+    assert [(c.oid, c.message.strip(), c.paths) for c in walked] == [
+        (third, "Replace b by c", ("b.py", "c.py")),
+        (second, "Fix the value of a", ("a.py",)),
+    ]  # the root commit has no parent to diff against: not kept
+    since = engine.history(str(path), third, second, 10)
+    assert since is not None and [c.oid for c in since] == [third]
+    assert engine.history(str(path), third, third, 10) == []
+    assert engine.history(str(path), second, third, 10) is None  # not an ancestor
+    assert engine.history(str(path), third, None, 1) == walked[:1]
+    assert first not in {c.oid for c in walked}

@@ -143,6 +143,22 @@ def test_graph_round_trips_and_rejects_corrupt_bytes() -> None:
         decode_graph(b"junk")
 
 
+def test_files_shards_round_trip_into_the_same_graph() -> None:
+    import pytest
+
+    from chalicelib.domain.codecs import decode_graph_files, encode_graph_files
+
+    files = lean_project()
+    back = decode_graph_files(encode_graph_files(files))
+    assert back == [
+        GraphFile(f.path, f.language, tuple(f.symbols), tuple(f.references)) for f in files
+    ]
+    g, h = CodeGraph.build(files), CodeGraph.build(reversed(back))
+    assert (h.nodes, h.edges, h.external) == (g.nodes, g.edges, g.external)
+    with pytest.raises(ValueError, match="corrupt files shard"):
+        decode_graph_files(b"junk")
+
+
 def test_symbol_matching_prefers_exact_then_prefix_then_fuzzy() -> None:
     from chalicelib.domain.symbol_match import match_score
 

@@ -7,8 +7,18 @@ import pytest
 
 from chalicelib.domain import layout
 from chalicelib.domain.codecs import decode_manifest
-from chalicelib.domain.increments import file_records, needs_compaction, plan_increment
-from chalicelib.domain.models import FileRecord, Manifest
+from chalicelib.domain.increments import (
+    SHARDS,
+    Increment,
+    changed_shards,
+    decide_layering,
+    file_records,
+    needs_compaction,
+    plan_increment,
+    shard_of,
+    shard_segment,
+)
+from chalicelib.domain.models import FileRecord, Generation, Manifest
 from chalicelib.domain.planning import PlannedFile
 from tests.harness import REMOTE, REPO_ID, Harness
 
@@ -84,10 +94,47 @@ class TestPlanIncrement:
         assert needs_compaction(["new", "big"], records, base, threshold=0.10)
 
 
+class TestDecideLayering:
+    def test_a_full_increment_writes_a_new_base(self) -> None:
+        inc = plan_increment([planned("a.py", "1")], None, None)
+        assert decide_layering(inc, {"a.py": record("a.py", "1")}, None).new_base
+
+    def test_a_small_change_is_a_delta_of_its_live_paths(self) -> None:
+        base = {f"f{i}": record(f"f{i}", str(i), chunks=10) for i in range(20)}
+        records = {**base, "f1": record("f1", "x"), "bin": record("bin", "b", skipped="binary")}
+        inc = Increment(False, (), ("bin", "f1"), ("f1",))
+        layers = decide_layering(inc, records, base, threshold=0.10)
+        assert not layers.new_base and layers.delta == ("f1",) and layers.tombstones == ("f1",)
+
+    def test_a_delta_past_the_threshold_compacts(self) -> None:
+        base = {f"f{i}": record(f"f{i}", str(i), chunks=10) for i in range(5)}
+        records = {**base, "f1": record("f1", "x", chunks=10)}
+        inc = Increment(False, (), ("f1",), ("f1",))
+        assert decide_layering(inc, records, base, threshold=0.10).new_base
+
+
+class TestShards:
+    def test_a_path_always_lands_in_the_same_shard(self) -> None:
+        assert shard_of("pkg/mod07.py") == shard_of("pkg/mod07.py")
+        assert {shard_of(p) for p in MODULES} <= set(range(SHARDS))
+
+    def test_only_shards_of_added_changed_or_deleted_paths_change(self) -> None:
+        last = {p: record(p, "1") for p in ("a.py", "b.py", "c.py")}
+        files = [planned("a.py", "1"), planned("b.py", "2"), planned("d.py", "1")]
+        assert changed_shards(files, last) == {shard_of(p) for p in ("b.py", "c.py", "d.py")}
+        assert changed_shards(files, None) == set(range(SHARDS))
+
+
 def manifest_of(h: Harness) -> Manifest:
     repo = h.repos.get(REPO_ID)
     assert repo is not None and repo.generation is not None
     return decode_manifest(h.blobs.get(layout.manifest_key(repo.generation.key)))
+
+
+def manifest_generation(h: Harness) -> Generation:
+    repo = h.repos.get(REPO_ID)
+    assert repo is not None and repo.generation is not None
+    return repo.generation
 
 
 def indexed(files: dict[str, str]) -> Harness:
@@ -103,6 +150,13 @@ def assert_same_answers(incremental: Harness, files: dict[str, str]) -> None:
     for query in QUERIES:
         body = {"repositoryId": REPO_ID, "query": query, "k": 20}
         assert incremental.searcher().search(body)["hits"] == fresh.searcher().search(body)["hits"]
+    graphs = [h.loader.load(manifest_generation(h)).graph for h in (incremental, fresh)]
+    assert graphs[0] is not None and graphs[1] is not None
+    assert (graphs[0].nodes, graphs[0].edges, graphs[0].external) == (
+        graphs[1].nodes,
+        graphs[1].edges,
+        graphs[1].external,
+    )
     a, b = manifest_of(incremental), manifest_of(fresh)
     assert a.stats.to_public() | {"blobsParsed": 0, "blobsReused": 0} == (
         b.stats.to_public() | {"blobsParsed": 0, "blobsReused": 0}
@@ -127,6 +181,11 @@ def test_a_one_file_push_writes_a_delta_and_answers_like_a_full_rebuild() -> Non
     assert m.segments["lexical"] == first.segments["lexical"]  # the base is shared
     assert "lexical_delta" in m.segments and m.tombstones == ("pkg/mod07.py",)
     assert m.stats.blobs_parsed == 1
+    shards = {n for n in m.segments if n.startswith("symbols-")}
+    assert len(shards) == SHARDS
+    rewritten = {n for n in shards if m.segments[n] != first.segments[n]}
+    assert rewritten == {shard_segment(shard_of("pkg/mod07.py"))}  # the others are shared
+    assert "graph" not in m.segments  # readers build it from the shards
     assert_same_answers(h, changed)
 
 
@@ -164,3 +223,14 @@ def test_graph_and_sources_follow_the_new_version() -> None:
         {"repositoryId": REPO_ID, "query": "renamed_handler", "mode": "symbol"}
     )["hits"]
     assert symbols[0]["path"] == "pkg/mod01.py"
+
+
+def test_a_compaction_merges_the_old_base_into_the_bytes_of_a_full_build() -> None:
+    h = indexed(MODULES)
+    first = manifest_of(h)
+    changed = {k: v + ("\n# touched\n" if k < "pkg/mod06.py" else "") for k, v in MODULES.items()}
+    push(h, changed)
+    m, fresh = manifest_of(h), manifest_of(fresh_h := indexed(changed))
+    assert m.segments["lexical"] != first.segments["lexical"] and m.tombstones == ()
+    assert h.blobs.get(m.segments["lexical"]) == fresh_h.blobs.get(fresh.segments["lexical"])
+    assert m.stats.blobs_parsed == 6

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chalicelib.domain.lexical import Hit, LexicalSegment, SegmentFile
-from chalicelib.domain.lexical_view import LexicalView
+from chalicelib.domain.lexical_view import LexicalView, compact
 from chalicelib.domain.models import Chunk
 from chalicelib.domain.tokens import term_counts
 
@@ -107,6 +107,19 @@ def test_view_answers_exactly_as_a_full_rebuild(
     base_files = {p: segment_file(p, t, window) for p, t in base_texts.items()}
     live = {p: segment_file(p, t, window) for p, t in live_texts.items()}
     assert_same(incremental(base_files, live, order), rebuild(live), queries, k)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(generations(), st.integers(1, 3))
+def test_compaction_stores_the_bytes_of_a_full_rebuild(
+    gen: tuple[dict[str, str], dict[str, str], list[str]], window: int
+) -> None:
+    base_texts, live_texts, order = gen
+    base_files = {p: segment_file(p, t, window) for p, t in base_texts.items()}
+    live = {p: segment_file(p, t, window) for p, t in live_texts.items()}
+    compacted = incremental(base_files, live, order).compacted()
+    assert compacted.to_bytes() == rebuild(live).to_bytes()
+    assert compact(compacted, None, set()).to_bytes() == compacted.to_bytes()
 
 
 CORPUS = {

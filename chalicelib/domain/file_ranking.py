@@ -1,0 +1,92 @@
+"""File-level signals over a generation's live files: BM25 over whole files, computed from the
+chunk postings of a lexical base (minus tombstones) and delta, and per-file maxima of chunk
+scores (semantic similarity).
+
+A change request names the file to edit less often than it names several things inside it;
+scored as one document, a file collects all of them (on the localization set BM25 over whole
+files beats BM25 over chunks, 0.618 vs 0.594 MRR@10). The file documents are the sums of
+their chunks' term counts, path terms included, so no second index is stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence, Set
+
+import numpy as np
+
+from chalicelib.domain.lexical import Array, LexicalSegment, idf, length_norms, term_scores
+from chalicelib.domain.tokens import query_terms
+
+_EMPTY = LexicalSegment.build(())
+
+
+class LiveFiles:
+    """The live files of base + delta - tombstones (as `LexicalView` sees them), sorted by
+    path, and for every chunk of base then delta, the index of its live file (-1: dead)."""
+
+    def __init__(
+        self, base: LexicalSegment, delta: LexicalSegment | None, tombstones: Set[str]
+    ) -> None:
+        self.delta = _EMPTY if delta is None else delta
+        self.base = base
+        shadowed = set(self.delta.paths)
+        live_base = [p not in tombstones and p not in shadowed for p in base.paths]
+        live = [p for p, ok in zip(base.paths, live_base, strict=True) if ok]
+        self.paths: tuple[str, ...] = tuple(sorted((*live, *self.delta.paths)))
+        index = {p: i for i, p in enumerate(self.paths)}
+        base_files = np.array(
+            [index[p] if ok else -1 for p, ok in zip(base.paths, live_base, strict=True)],
+            dtype=np.int64,
+        )
+        delta_files = np.array([index[p] for p in self.delta.paths], dtype=np.int64)
+        self.chunk_files: tuple[Array, Array] = (
+            base_files[base.chunk_table[:, 0]] if len(base_files) else np.zeros(0, np.int64),
+            delta_files[self.delta.chunk_table[:, 0]]
+            if len(delta_files)
+            else np.zeros(0, np.int64),
+        )
+
+    @property
+    def parts(self) -> tuple[tuple[LexicalSegment, Array], ...]:
+        return ((self.base, self.chunk_files[0]), (self.delta, self.chunk_files[1]))
+
+    def file_max(self, chunk_scores: Sequence[Array]) -> Array:
+        """Each live file's highest chunk score (base scores, then delta scores); -inf for a
+        file without chunks."""
+        best = np.full(len(self.paths), -np.inf)
+        for files, scores in zip(self.chunk_files, chunk_scores, strict=True):
+            live = files >= 0
+            np.maximum.at(best, files[live], scores[live])
+        return best
+
+
+class FileBM25:
+    """Okapi BM25 (the lexical segment's k1, b and idf) with one document per live file."""
+
+    def __init__(self, live: LiveFiles) -> None:
+        self._live = live
+        n = len(live.paths)
+        lengths = np.zeros(n, dtype=np.float64)
+        for segment, files in live.parts:
+            keep = files >= 0
+            lengths += np.bincount(
+                files[keep], weights=segment.chunk_table[keep, 3].astype(np.float64), minlength=n
+            )
+        mean = float(lengths.mean()) if n and lengths.mean() > 0 else 1.0
+        self._norms = length_norms(lengths, mean)
+
+    def scores(self, query: str) -> Array:
+        n = len(self._live.paths)
+        scores = np.zeros(n, dtype=np.float64)
+        for term in query_terms(query):
+            tf = np.zeros(n, dtype=np.float64)
+            for segment, files in self._live.parts:
+                ids, counts = segment.term_postings(term)
+                if len(ids):
+                    f = files[ids]
+                    keep = f >= 0
+                    tf += np.bincount(f[keep], weights=counts[keep], minlength=n)
+            hit = np.flatnonzero(tf)
+            if len(hit):
+                scores[hit] += term_scores(idf(n, len(hit)), tf[hit], self._norms[hit])
+        return scores

@@ -1,0 +1,86 @@
+"""Hybrid ranking of a generation's files: fuse the per-file signals into one score.
+
+Signals (one value per live file, higher is better):
+- `lexical`: BM25 over the whole file (file_ranking.FileBM25);
+- `history`: BM25 over the messages of the commits that changed the file (history.py);
+- `semantic`: the best cosine similarity of the file's chunks to the query's embedding;
+- `symbol`: how strongly the file *defines* what the query names (definitions over mentions).
+
+Each signal is standardised over the generation's files (z-score: the scale of BM25 depends
+on the query's length and of cosines on the model, a z-score on neither), weighted, summed;
+files whose role the query did not ask for (tests, docs, examples, ... see path_roles.py)
+then rank after every file of code. Weights were tuned on ../shared/eval with
+bench/retrieval_bench.py, which prints each signal's contribution (a signal stays only if
+removing it costs MRR@10).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from chalicelib.domain.lexical import Array
+
+DEMOTION = 1000.0  # larger than any spread of fused z-scores: demoted files rank last
+
+
+@dataclass(frozen=True)
+class Weights:
+    lexical: float = 1.0
+    history: float = 1.0
+    semantic: float = 0.5
+    symbol: float = 0.25
+    demote: bool = True
+
+    def of(self, signal: str) -> float:
+        value = getattr(self, signal, 0.0)
+        return float(value) if isinstance(value, int | float) else 0.0
+
+
+DEFAULT_WEIGHTS = Weights()
+
+
+def standardise(values: Array) -> Array:
+    """(v - mean) / std over finite values; non-finite values become the minimum."""
+    v = np.asarray(values, dtype=np.float64).copy()
+    finite = np.isfinite(v)
+    if not finite.any():
+        return np.zeros_like(v)
+    v[~finite] = v[finite].min()
+    sd = float(v.std())
+    out: Array = (v - v.mean()) / sd if sd > 0 else np.zeros_like(v)
+    return out
+
+
+@dataclass(frozen=True)
+class Fused:
+    scores: Array
+    parts: Mapping[str, Array] = field(default_factory=dict)  # weighted z-scores per signal
+
+
+def fuse(signals: Mapping[str, Array], demoted: Sequence[bool], weights: Weights) -> Fused:
+    """Weighted sum of standardised signals, with demoted files moved after the others."""
+    n = len(demoted)
+    total = np.zeros(n, dtype=np.float64)
+    parts: dict[str, Array] = {}
+    for name, values in signals.items():
+        w = weights.of(name)
+        if w == 0.0:
+            continue
+        part = w * standardise(values)
+        parts[name] = part
+        total += part
+    if weights.demote and n:
+        total -= DEMOTION * np.asarray(demoted, dtype=np.float64)
+    return Fused(total, parts)
+
+
+def ranked(scores: Array, k: int, tie_order: Array | None = None) -> list[int]:
+    """Indices of the k best scores, best first; ties by `tie_order` (else index)."""
+    if k <= 0 or not len(scores):
+        return []
+    ties = np.arange(len(scores)) if tie_order is None else tie_order
+    order = np.lexsort((ties, -scores))
+    return [int(i) for i in order[:k]]

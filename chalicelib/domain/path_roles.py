@@ -1,0 +1,79 @@
+"""What a file is for, judged from its path: the code itself, or tests, docs, examples,
+benchmarks, scripts, generated or vendored files around it.
+
+Search ranks the code first unless the query asks for one of the others ("add a test for
+...", "document ..."): a test mentions everything it tests, so plain BM25 puts a test file
+first for a quarter of change requests (bench/retrieval_bench.py measures the penalty).
+Vendored and generated directories are not indexed at all (`languages.is_vendored_or_generated`);
+the roles here cover what slipped through by file name.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from chalicelib.domain.languages import is_vendored_or_generated
+from chalicelib.domain.tokens import tokenize
+
+SOURCE = "source"
+TEST = "test"
+DOCS = "docs"
+EXAMPLE = "example"
+BENCH = "bench"
+SCRIPT = "script"
+GENERATED = "generated"
+VENDORED = "vendored"
+
+_DIRECTORY_ROLES = {
+    TEST: {"test", "tests", "testing", "__tests__", "spec", "specs", "testdata", "fixtures"},
+    DOCS: {"doc", "docs", "documentation", "man", "website", "site"},
+    EXAMPLE: {"example", "examples", "sample", "samples", "demo", "demos", "tutorial"},
+    BENCH: {"bench", "benches", "benchmark", "benchmarks", "perf"},
+    SCRIPT: {"script", "scripts", "tools", "tool", "ci", ".github", "hack", "contrib"},
+}
+_TEST_FILE = re.compile(
+    r"^(test_.*|.*_test\.\w+|.*_tests\.\w+|.*\.(test|spec)\.[cm]?[jt]sx?|conftest\.py|"
+    r"tests?\.\w+|.*Tests?\.(java|kt|cs|swift))$"
+)
+_DOC_SUFFIXES = (".md", ".rst", ".txt", ".adoc", ".markdown")
+_BUILD_FILES = {"setup.py", "noxfile.py", "tox.ini", "makefile", "dodo.py", "fabfile.py"}
+# Query words that ask for each role (matched against the query's terms).
+_ASKS = {
+    TEST: {"test", "tests", "testing", "unittest", "pytest", "spec", "specs", "fixture"},
+    DOCS: {"doc", "docs", "documentation", "readme", "docstring", "changelog", "tutorial"},
+    EXAMPLE: {"example", "examples", "sample", "demo"},
+    BENCH: {"bench", "benchmark", "benchmarks"},
+    SCRIPT: {"script", "scripts", "ci", "workflow", "tooling", "makefile"},
+}
+
+
+def path_role(path: str) -> str:
+    """The role of the file at `path` (one of the module's constants)."""
+    parts = path.strip("/").split("/")
+    lowered = [p.lower() for p in parts[:-1]]
+    name = parts[-1]
+    vendored = is_vendored_or_generated(path)
+    if vendored:
+        return vendored
+    for role, names in _DIRECTORY_ROLES.items():
+        if any(d in names for d in lowered):
+            return role
+    if _TEST_FILE.match(name):
+        return TEST
+    if name.lower().endswith(_DOC_SUFFIXES):
+        return DOCS
+    if name.lower() in _BUILD_FILES:
+        return SCRIPT
+    return SOURCE
+
+
+def asked_roles(query: str) -> frozenset[str]:
+    """The non-source roles a query asks for by name (those are not penalised)."""
+    terms = set(tokenize(query))
+    return frozenset(role for role, words in _ASKS.items() if terms & words)
+
+
+def demoted(roles: Iterable[str], asked: frozenset[str]) -> list[bool]:
+    """For each role: is it ranked after the code (not source and not asked for)?"""
+    return [r != SOURCE and r not in asked for r in roles]

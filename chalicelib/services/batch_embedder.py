@@ -1,0 +1,137 @@
+"""Use case: an embed worker gives the chunks of one parsed batch their vectors.
+
+Parse batch n of a job is followed by embed batch n (counted as batch `total + n` of the job,
+so finalize waits for both). For each live blob of the batch without a vector object for the
+configured model, the worker embeds the chunks whose content hash is not already in the
+vector object of the blob the same path held in the base generation, and writes the blob's
+object (`If-None-Match: *`). A redelivered message finds the objects written and counts
+nothing twice; a deadline stop leaves what is written and lets SQS redeliver the rest.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from chalicelib.domain import layout
+from chalicelib.domain.codecs import decode_artifact, decode_manifest, decode_plan
+from chalicelib.domain.messages import EmbedBatch, FinalizeGeneration
+from chalicelib.domain.models import Job, JobState
+from chalicelib.domain.planning import PlannedFile
+from chalicelib.domain.vectors import (
+    VectorBlock,
+    chunk_texts,
+    decode_vectors,
+    encode_vectors,
+    text_hash,
+    to_float16,
+)
+from chalicelib.errors import DeadlineReached, LeaseLost, MalformedMessage, NotFound
+from chalicelib.parsers import PARSER_VERSION
+from chalicelib.ports import Embedder
+from chalicelib.services.context import IndexConfig, IndexPorts, RemainingMillis, out_of_time
+
+log = logging.getLogger(__name__)
+EMBED_CALL_TEXTS = 32  # texts per model call: bounds memory and a Bedrock burst
+
+
+class BatchEmbedder:
+    def __init__(self, *, ports: IndexPorts, config: IndexConfig) -> None:
+        self._p = ports
+        self._c = config
+
+    def embed(self, msg: EmbedBatch, remaining: RemainingMillis | None = None) -> None:
+        embedder = self._p.embedder
+        job = self._p.jobs.get(msg.job_id)
+        if embedder is None or job is None or job.state is not JobState.PARSING:
+            log.info("embed batch %s of job %s is no longer needed", msg.batch, msg.job_id)
+            return
+        try:
+            self._p.locks.heartbeat(job.lease, self._c.lease_seconds, self._p.clock.now())
+        except LeaseLost:
+            self._p.jobs.transition(job.job_id, JobState.SUPERSEDED, allowed=[JobState.PARSING])
+            return
+        plan = decode_plan(self._p.blobs.get(layout.job_plan_key(job.job_id)))
+        if not 0 <= msg.batch < len(plan.batches):
+            raise MalformedMessage(f"job {job.job_id} has no batch {msg.batch}")
+        before = self._base_oids(job)
+        embedded = reused = 0
+        for f in plan.batches[msg.batch]:
+            if out_of_time(remaining, self._c.deadline_margin_ms):
+                raise DeadlineReached("embed batch stopped before the deadline; SQS redelivers")
+            new, kept = self._embed_blob(embedder, f, before.get(f.path))
+            embedded += new
+            reused += kept
+        outstanding = self._p.jobs.complete_batch(
+            job.job_id,
+            len(plan.batches) + msg.batch,
+            files=0,
+            parsed=0,
+            reused=0,
+            embedded=embedded,
+            vectors_reused=reused,
+        )
+        if outstanding is None:  # a redelivery: re-trigger finalize if it is due
+            current = self._p.jobs.get(job.job_id)
+            outstanding = current.outstanding if current else -1
+        if outstanding == 0:
+            self._p.queue.send(FinalizeGeneration(job_id=job.job_id))
+
+    def _base_oids(self, job: Job) -> Mapping[str, str]:
+        if job.base_generation is None:
+            return {}
+        try:
+            data = self._p.blobs.get(layout.manifest_key(job.base_generation.key))
+        except NotFound:
+            return {}
+        return {f.path: f.oid for f in decode_manifest(data).files}
+
+    def _embed_blob(
+        self, embedder: Embedder, f: PlannedFile, before: str | None
+    ) -> tuple[int, int]:
+        """(chunks embedded, chunk vectors reused) for one blob; (0, 0) when it has its object."""
+        key = layout.blob_vectors_key(embedder.model_id, PARSER_VERSION, f.oid, f.language)
+        if self._p.blobs.exists(key):
+            return 0, 0
+        artifact_key = layout.blob_artifact_key(PARSER_VERSION, f.oid, f.language)
+        artifact = decode_artifact(self._p.blobs.get(artifact_key))
+        if artifact.skipped is not None:
+            return 0, 0
+        texts = chunk_texts(artifact)
+        hashes = [text_hash(t) for t in texts]
+        known = self._known(embedder.model_id, f, before)
+        missing = [i for i, h in enumerate(hashes) if h not in known]
+        fresh = _embed_all(embedder, [texts[i] for i in missing])
+        matrix = np.zeros((len(texts), embedder.dimensions), dtype=np.float16)
+        for row, i in enumerate(missing):
+            matrix[i] = fresh[row]
+        for i, h in enumerate(hashes):
+            if h in known:
+                matrix[i] = known[h]
+        block = VectorBlock(embedder.model_id, matrix, tuple(hashes))
+        self._p.blobs.put(key, encode_vectors(block), if_absent=True)
+        return len(missing), len(texts) - len(missing)
+
+    def _known(self, model: str, f: PlannedFile, before: str | None) -> dict[str, np.ndarray]:
+        """Vectors by chunk hash of the blob this path held before, if it has them."""
+        if before is None or before == f.oid:
+            return {}
+        try:
+            data = self._p.blobs.get(
+                layout.blob_vectors_key(model, PARSER_VERSION, before, f.language)
+            )
+        except NotFound:
+            return {}
+        return decode_vectors(data).by_hash()
+
+
+def _embed_all(embedder: Embedder, texts: Sequence[str]) -> np.ndarray:
+    parts = [
+        to_float16(embedder.embed(texts[i : i + EMBED_CALL_TEXTS]))
+        for i in range(0, len(texts), EMBED_CALL_TEXTS)
+    ]
+    if not parts:
+        return np.zeros((0, embedder.dimensions), dtype=np.float16)
+    return np.concatenate(parts)

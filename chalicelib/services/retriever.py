@@ -1,0 +1,200 @@
+"""Ranked passages of one generation, by mode: lexical (BM25 chunks with definition boosts),
+semantic (nearest chunks by embedding), hybrid (files ranked by fused signals, each shown by
+its best chunk: one passage per file, so near-duplicate chunks of one file do not crowd the
+list) and symbol (definitions by name). Search and chat both retrieve through here.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from chalicelib.domain.hybrid import DEFAULT_WEIGHTS, Weights, fuse, ranked
+from chalicelib.domain.lexical import Array, Hit
+from chalicelib.domain.path_roles import asked_roles, demoted
+from chalicelib.domain.ranking import boost_definitions
+from chalicelib.domain.symbol_match import match_score
+from chalicelib.errors import Conflict
+from chalicelib.ports import Embedder
+from chalicelib.services.generations import LoadedGeneration
+from chalicelib.services.retrieval import SignalCache, Signals
+
+RERANK_POOL = 50
+CHUNK_POOL = 200  # lexical chunks scanned for the best chunk of each ranked file
+_QUERY_CACHE = 256
+
+
+@dataclass(frozen=True)
+class Passage:
+    path: str
+    start_line: int
+    end_line: int
+    score: float
+    language: str
+    snippet: str
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+class QueryVectors:
+    """Query embeddings by text (LRU): chat follow-ups and retries repeat queries."""
+
+    def __init__(self, embedder: Embedder | None) -> None:
+        self.embedder = embedder
+        self._cache: OrderedDict[str, Array] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def clear(self) -> None:
+        with self._lock:
+            self._cache.clear()
+
+    def vector(self, query: str, model: str | None) -> Array | None:
+        """The query's vector if the generation's vectors come from our model, else None."""
+        if self.embedder is None or model is None or model != self.embedder.model_id:
+            return None
+        with self._lock:
+            hit = self._cache.get(query)
+        if hit is None:
+            hit = self.embedder.embed([query])[0].astype(np.float32)
+            with self._lock:
+                self._cache[query] = hit
+                while len(self._cache) > _QUERY_CACHE:
+                    self._cache.popitem(last=False)
+        return hit
+
+
+class Retriever:
+    def __init__(
+        self, signals: SignalCache, queries: QueryVectors, weights: Weights = DEFAULT_WEIGHTS
+    ) -> None:
+        self.signals = signals
+        self.queries = queries
+        self.weights = weights
+
+    def has_vectors(self, loaded: LoadedGeneration) -> bool:
+        s = self.signals.signals(loaded)
+        return self.queries.vector("", s.model) is not None and s.vectors is not None
+
+    def lexical(self, loaded: LoadedGeneration, query: str, k: int) -> list[Passage]:
+        hits = loaded.lexical.search(query, max(k, RERANK_POOL))
+        if loaded.graph is not None:
+            hits = boost_definitions(query, hits, loaded.graph.by_path, k)
+        return [_passage(loaded, h, query) for h in hits[:k]]
+
+    def semantic(self, loaded: LoadedGeneration, query: str, k: int) -> list[Passage]:
+        s = self.signals.signals(loaded)
+        qv = self.queries.vector(query, s.model)
+        sims = None if qv is None else s.chunk_similarities(qv)
+        if sims is None:
+            raise Conflict(
+                "this generation has no vectors of the configured embedding model; "
+                "use mode lexical or hybrid, or re-index"
+            )
+        files = np.concatenate(s.live.chunk_files)
+        scores = np.where(files >= 0, np.concatenate(sims), -np.inf)
+        out = []
+        for row in ranked(scores, k):
+            if not np.isfinite(scores[row]):
+                break
+            path, start, end = _chunk_span(s, row)
+            out.append(_passage(loaded, Hit(path, start, end, float(scores[row]), "", -1), query))
+        return out
+
+    def hybrid(self, loaded: LoadedGeneration, query: str, k: int) -> list[Passage]:
+        return [p for _, p in self.hybrid_many([loaded], query, k)]
+
+    def hybrid_many(
+        self, loaded: Sequence[LoadedGeneration], query: str, k: int
+    ) -> list[tuple[int, Passage]]:
+        """The k best files of several generations (index into `loaded`, passage): signals
+        are standardised over all their files together, so scores compare across them."""
+        signals = [self.signals.signals(g) for g in loaded]
+        vectors = [self.queries.vector(query, s.model) for s in signals]
+        raw = [s.file_signals(query, v) for s, v in zip(signals, vectors, strict=True)]
+        names = set.intersection(*(set(r) for r in raw)) if raw else set()
+        joined = {n: np.concatenate([r[n] for r in raw]) for n in names}
+        asked = asked_roles(query)
+        fused = fuse(joined, [d for s in signals for d in demoted(s.roles, asked)], self.weights)
+        owners = [(g, i) for g, s in enumerate(signals) for i in range(len(s.paths))]
+        out = []
+        best: dict[int, dict[str, tuple[int, int]]] = {}
+        for row in ranked(fused.scores, k):
+            g, i = owners[row]
+            s, v = signals[g], vectors[g]
+            path = s.paths[i]
+            if g not in best:
+                best[g] = _best_lexical_chunks(loaded[g], query)
+            sims = None if v is None else s.chunk_similarities(v)
+            start, end = best[g].get(path) or _best_chunk(s, i, sims)
+            hit = Hit(path, start, end, float(fused.scores[row]), "", -1)
+            parts = {name: round(float(p[row]), 3) for name, p in fused.parts.items()}
+            out.append((g, _passage(loaded[g], hit, query, {"signals": parts})))
+        return out
+
+    def symbol(self, loaded: LoadedGeneration, query: str, k: int) -> list[Passage]:
+        if loaded.graph is None:
+            return []
+        scored = [
+            (match_score(query, n.name.rsplit(".", 1)[-1], n.name), n)
+            for n in loaded.graph.symbols()
+        ]
+        ranked_nodes = sorted(
+            (x for x in scored if x[0] > 0), key=lambda x: (-x[0], len(x[1].name))
+        )
+        out = []
+        for score, n in ranked_nodes[:k]:
+            snippet = loaded.lexical.lines(n.path, n.start_line, min(n.end_line, n.start_line + 7))
+            entry = loaded.files.get(n.path)
+            out.append(
+                Passage(
+                    n.path,
+                    n.start_line,
+                    n.end_line,
+                    score,
+                    entry.language if entry else "text",
+                    snippet or "",
+                    {"symbol": n.name, "kind": n.kind},
+                )
+            )
+        return out
+
+
+def _passage(
+    loaded: LoadedGeneration, hit: Hit, query: str, extra: dict[str, object] | None = None
+) -> Passage:
+    entry = loaded.files.get(hit.path)
+    language = hit.language or (entry.language if entry else "text")
+    snippet = loaded.lexical.snippet(hit, query)
+    return Passage(
+        hit.path, hit.start_line, hit.end_line, hit.score, language, snippet, extra or {}
+    )
+
+
+def _best_lexical_chunks(loaded: LoadedGeneration, query: str) -> dict[str, tuple[int, int]]:
+    best: dict[str, tuple[int, int]] = {}
+    for h in loaded.lexical.search(query, CHUNK_POOL):
+        best.setdefault(h.path, (h.start_line, h.end_line))
+    return best
+
+
+def _chunk_span(s: Signals, row: int) -> tuple[str, int, int]:
+    """(path, start, end) of chunk `row` of base-then-delta storage order."""
+    split = len(s.live.chunk_files[0])
+    segment = s.live.base if row < split else s.live.delta
+    local = row if row < split else row - split
+    f = int(s.live.chunk_files[0 if row < split else 1][local])
+    start, end = (int(v) for v in segment.chunk_table[local, 1:3])
+    return s.paths[f], start, end
+
+
+def _best_chunk(s: Signals, file: int, sims: tuple[Array, Array] | None) -> tuple[int, int]:
+    """The file's most similar chunk, or its first chunk without vectors."""
+    rows = np.flatnonzero(np.concatenate(s.live.chunk_files) == file)
+    if not len(rows):
+        return 1, 1
+    row = int(rows[0] if sims is None else rows[np.argmax(np.concatenate(sims)[rows])])
+    _, start, end = _chunk_span(s, row)
+    return start, end

@@ -1,0 +1,189 @@
+"""Hybrid search on small fixture repositories where the right answer is known by construction,
+the semantic mode, and scopes over several repositories."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from chalicelib.domain.history import CommitChange, HistoryIndex, decode_history, encode_history
+from chalicelib.domain.hybrid import Weights, fuse, standardise
+from chalicelib.domain.path_roles import DOCS, SOURCE, TEST, asked_roles, path_role
+from chalicelib.errors import Conflict, InvalidRequest, NotReady
+from tests.fakes.models import FakeEmbedder
+from tests.harness import REMOTE, REPO_ID, SAMPLE_FILES, Harness
+
+# Two modules say much the same words; only history and definitions tell them apart.
+FILES = {
+    **SAMPLE_FILES,
+    "shop/cart.py": (
+        "def add_item(cart, item):\n    cart.items.append(item)\n    return cart\n\n\n"
+        "def cart_total(cart):\n"
+        '    """The cart total is computed as the sum of the prices of its items."""\n'
+        "    return sum(i.price for i in cart.items)\n"
+    ),
+    "shop/orders.py": (
+        "from shop.cart import cart_total\n\n\n"
+        "def place_order(cart):\n    return {'amount': cart_total(cart), 'state': 'placed'}\n"
+    ),
+    "tests/test_cart.py": (
+        "from shop.cart import add_item, cart_total\n\n\n"
+        "def test_cart_total_of_items():\n"
+        "    cart = make_cart()\n    add_item(cart, item)\n    assert cart_total(cart) == 3\n"
+    ),
+}
+
+
+def hits(h: Harness, query: str, mode: str = "hybrid", **scope: object) -> list[str]:
+    body = {"query": query, "mode": mode, **(scope or {"repositoryId": REPO_ID})}
+    return [hit["path"] for hit in h.searcher().search(body)["hits"]]  # type: ignore[union-attr]
+
+
+@pytest.fixture
+def h() -> Harness:
+    harness = Harness(embedder=FakeEmbedder())
+    harness.git.commit(REMOTE, FILES, message="Initial import")
+    harness.request()
+    harness.run()
+    return harness
+
+
+def test_code_ranks_before_the_test_that_mentions_it_more(h: Harness) -> None:
+    assert hits(h, "cart total of items", mode="lexical")[0] == "tests/test_cart.py"
+    assert hits(h, "cart total of items")[0] == "shop/cart.py"
+
+
+def test_a_query_that_asks_for_tests_gets_them(h: Harness) -> None:
+    assert hits(h, "add a test for the cart total of items")[0] == "tests/test_cart.py"
+
+
+def test_history_finds_the_file_past_commits_changed_for_the_same_reason(h: Harness) -> None:
+    edited = {**FILES, "shop/orders.py": FILES["shop/orders.py"] + "\n# refunds\n"}
+    h.git.commit(REMOTE, edited, message="Refunds: reverse a placed purchase")
+    h.request()
+    h.run()
+    assert hits(h, "refunds of a purchase are reversed twice")[0] == "shop/orders.py"
+
+
+def test_definitions_outrank_mentions(h: Harness) -> None:
+    result = h.searcher().search({"repositoryId": REPO_ID, "query": "cart_total is wrong"})
+    signals = {hit["path"]: hit["signals"] for hit in result["hits"]}  # type: ignore[attr-defined]
+    assert signals["shop/cart.py"]["symbol"] > signals["shop/orders.py"]["symbol"]
+    assert next(iter(signals)) == "shop/cart.py"
+
+
+def test_hybrid_returns_one_passage_per_file_with_signals(h: Harness) -> None:
+    result = h.searcher().search({"repositoryId": REPO_ID, "query": "cart total", "k": 10})
+    paths = [hit["path"] for hit in result["hits"]]  # type: ignore[union-attr]
+    assert len(paths) == len(set(paths))
+    first = result["hits"][0]  # type: ignore[index]
+    assert set(first["signals"]) >= {"lexical", "semantic", "history", "symbol"}
+    assert first["repositoryId"] == REPO_ID and result["mode"] == "hybrid"
+
+
+def test_semantic_mode_finds_the_chunk_with_the_same_meaning(h: Harness) -> None:
+    assert hits(h, "append item to cart items", mode="semantic")[0] == "shop/cart.py"
+
+
+def test_semantic_mode_without_vectors_is_a_conflict() -> None:
+    plain = Harness()
+    plain.git.commit(REMOTE, FILES)
+    plain.request()
+    plain.run()
+    with pytest.raises(Conflict, match="no vectors"):
+        plain.searcher().search({"repositoryId": REPO_ID, "query": "cart", "mode": "semantic"})
+    assert hits(plain, "cart total of items")[0] == "shop/cart.py"  # hybrid still works
+
+
+def test_owner_scope_searches_every_repository_of_the_owner(h: Harness) -> None:
+    invoice = "def invoice_total(invoice):\n    return sum(line.amount for line in invoice)\n"
+    billing = {
+        "invoice.py": invoice,
+        "customers.py": "def find_customer(name):\n    return CUSTOMERS.get(name)\n",
+        "README.md": "# Billing\n\nSends monthly statements to customers.\n",
+    }
+    h.git.commit("https://github.com/acme/billing.git", billing)
+    h.request(repositoryId="github:acme:billing")
+    h.run()
+    result = h.searcher().search({"owner": "acme", "query": "invoice total"})
+    assert result["hits"][0]["repositoryId"] == "github:acme:billing"  # type: ignore[index]
+    assert {r["repositoryId"] for r in result["repositories"]} == {  # type: ignore[attr-defined]
+        REPO_ID,
+        "github:acme:billing",
+    }
+
+
+def test_a_list_scope_reports_repositories_that_cannot_answer(h: Harness) -> None:
+    ids = [REPO_ID, "github:acme:missing"]
+    result = h.searcher().search({"repositoryIds": ids, "query": "cart"})
+    assert result["unavailable"] == [  # type: ignore[comparison-overlap]
+        {
+            "repositoryId": "github:acme:missing",
+            "status": "idle",
+            "message": "this repository has not been indexed; POST /repositories/index",
+        }
+    ]
+    assert all(hit["repositoryId"] == REPO_ID for hit in result["hits"])  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"query": "x"}, "exactly one scope"),
+        ({"repositoryId": REPO_ID, "owner": "acme", "query": "x"}, "exactly one scope"),
+        ({"owner": "ac/me", "query": "x"}, "owner must be"),
+        ({"repositoryIds": [], "query": "x"}, "repositoryIds must be"),
+        ({"repositoryIds": "github:acme:widgets", "query": "x"}, "repositoryIds must be"),
+        ({"repositoryId": REPO_ID, "query": "x", "mode": "vector"}, "mode must be"),
+    ],
+)
+def test_bad_scopes_and_modes_are_refused(
+    h: Harness, body: dict[str, object], message: str
+) -> None:
+    with pytest.raises(InvalidRequest, match=message):
+        h.searcher().search(body)
+
+
+def test_one_unknown_repository_is_not_ready(h: Harness) -> None:
+    with pytest.raises(NotReady):
+        h.searcher().search({"repositoryId": "github:acme:nothing", "query": "x"})
+
+
+def test_chat_retrieves_through_hybrid(h: Harness) -> None:
+    answer = h.chat().ask({"repositoryId": REPO_ID, "question": "how is the cart total computed?"})
+    assert answer["sources"][0]["path"] == "shop/cart.py"  # type: ignore[index]
+
+
+def test_path_roles() -> None:
+    assert path_role("src/flask/app.py") == SOURCE
+    assert path_role("tests/test_app.py") == TEST
+    assert path_role("src/app.test.ts") == TEST
+    assert path_role("pkg/conftest.py") == TEST
+    assert path_role("docs/index.rst") == DOCS
+    assert path_role("README.md") == DOCS
+    assert asked_roles("Add tests for the parser") == {TEST}
+    assert asked_roles("Fix the parser") == frozenset()
+
+
+def test_fusion_standardises_and_demotes() -> None:
+    signals = {"lexical": np.array([10.0, 1.0, 5.0]), "semantic": np.array([0.1, 0.9, 0.5])}
+    fused = fuse(signals, [False, False, True], Weights(lexical=1.0, semantic=1.0))
+    assert fused.scores[2] < min(fused.scores[:2])
+    assert standardise(np.array([1.0, 1.0])).tolist() == [0.0, 0.0]
+    assert (
+        standardise(np.array([-np.inf, 1.0, 3.0])).tolist()[0]
+        == standardise(np.array([1.0, 1.0, 3.0])).tolist()[0]
+    )
+
+
+def test_history_round_trips_and_scores_by_commit_messages() -> None:
+    commits = (
+        CommitChange("a" * 40, "Fix redirect loop on expired session", ("auth.py",)),
+        CommitChange("b" * 40, "Speed up template rendering", ("render.py", "auth.py")),
+    )
+    assert decode_history(encode_history(commits)) == commits
+    index = HistoryIndex(commits, ["auth.py", "render.py", "other.py"])
+    scores = index.scores("session redirect broken")
+    assert scores[0] > 0 and scores[1] == 0 and scores[2] == 0
+    with pytest.raises(ValueError, match="corrupt history"):
+        decode_history(b"not zlib")
