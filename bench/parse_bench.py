@@ -6,9 +6,10 @@
 
 Corpora are source trees already on disk (no network): the eval repositories under
 /work/eval-repos, npm's own JavaScript, the C and C++ headers under /usr/include, the JDK's
-src.zip (java.util), Go/Rust sources wherever a toolchain or doc left some. A language with
-no files prints "no corpus". Files are taken in path order up to --max-mb, and a file whose
-extension does not name the corpus language (C++'s extensionless `<vector>`) is given one.
+src.zip (java.util), Go/Rust sources wherever a toolchain or doc left some, and Lean from the
+PrimeNumberTheoremAnd eval repository (ctags has no Lean parser: no comparison). A language
+with no files prints "no corpus". Files are taken in path order up to --max-mb, and a file
+whose extension does not name the corpus language (C++'s extensionless `<vector>`) is given one.
 
 Per language: files, MB, CPU seconds and MB/s of `parse_blob` (one core, files already in
 memory; grammars loaded before timing), the share of that spent in tree-sitter's own parse,
@@ -78,7 +79,7 @@ def _java_sources() -> list[Path]:
 
 
 # language -> (ctags language, where the corpus comes from, how to list its files)
-CORPORA: dict[str, tuple[str, str, Callable[[], list[Path]]]] = {
+CORPORA: dict[str, tuple[str | None, str, Callable[[], list[Path]]]] = {
     "python": ("Python", "flask, starlette, black (eval repos), then moto",
                lambda: _glob([EVAL / "flask/src", EVAL / "starlette/starlette", EVAL / "black/src",
                               SITE / "moto"], "**/*.py")),
@@ -99,11 +100,14 @@ CORPORA: dict[str, tuple[str, str, Callable[[], list[Path]]]] = {
     "cpp": ("C++", "libstdc++ headers (/usr/include/c++/12)",
             lambda: _glob([Path("/usr/include/c++/12")], "**/*")),
     "markdown": ("Markdown", "*.md in the eval repos", lambda: _glob([EVAL], "**/*.md")),
+    "lean": (None, "PrimeNumberTheoremAnd (eval repo; ctags has no Lean)",
+             lambda: _glob([EVAL / "pnt"], "**/*.lean")),
 }  # fmt: skip
 
 EXTENSIONS = {
     "python": ".py", "javascript": ".js", "typescript": ".ts", "tsx": ".tsx", "go": ".go",
     "rust": ".rs", "java": ".java", "c": ".c", "cpp": ".hpp", "markdown": ".md",
+    "lean": ".lean",
 }  # fmt: skip
 
 
@@ -152,10 +156,11 @@ def ours(language: str, files: list[tuple[Path, bytes]]) -> dict[str, float]:
     }
 
 
-def ctags(ctags_language: str, files: list[tuple[Path, bytes]]) -> float | None:
-    """Best-of-two child CPU seconds of `ctags -R` over the file list, or None without ctags."""
+def ctags(ctags_language: str | None, files: list[tuple[Path, bytes]]) -> float | None:
+    """Best-of-two child CPU seconds of `ctags -R` over the file list, or None without ctags
+    (or without a ctags parser for the language)."""
     binary = shutil.which("ctags")
-    if binary is None:
+    if binary is None or ctags_language is None:
         return None
     with tempfile.NamedTemporaryFile("w", suffix=".list") as listing:
         listing.write("".join(f"{p}\n" for p, _ in files))

@@ -17,15 +17,16 @@ Decisions (the index and query sides must agree, so they live in one place):
   the query keeps at least one other term (so a query for `if` still works). The index keeps
   stopwords, so every query term is a term the index analysis can produce.
 
-Speed: words are found with one compiled regex, and the split of each distinct word is cached,
-so the per-occurrence work is a dictionary lookup (see bench/lexical_microbench.py).
+Speed: ASCII text (most code) is cut into words by byte translation and `bytes.split`, other
+text by one compiled regex; the terms of each distinct word are cached in a dict, so the
+per-occurrence work is a dictionary lookup, and occurrences are counted by `Counter` in C
+(see bench/lexical_microbench.py and bench/parse_bench.py).
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
-from functools import lru_cache
 from itertools import chain
 
 MAX_TERM_LENGTH = 64
@@ -48,8 +49,7 @@ STOPWORDS = frozenset(
 )  # fmt: skip
 
 
-@lru_cache(maxsize=1 << 17)
-def _analyze_word(word: str) -> tuple[str, ...]:
+def _analyze(word: str) -> tuple[str, ...]:
     """Terms of one word: the whole word, then its subwords, all lowercase."""
     whole = word.lower()
     terms: list[str] = []
@@ -62,18 +62,61 @@ def _analyze_word(word: str) -> tuple[str, ...]:
     return tuple(terms)
 
 
+def _analyze_ascii(word: bytes) -> tuple[str, ...]:
+    """`_analyze` of an ASCII word (none for one character). Letters all in one case, or
+    Capitalized, are one term: the shortcut skips the subword regex for most words."""
+    if len(word) < 2:
+        return ()
+    if word.isalpha() and (word.islower() or word.isupper() or word[1:].islower()):
+        return (word.lower().decode("ascii"),) if len(word) <= MAX_TERM_LENGTH else ()
+    return _analyze(word.decode("ascii"))
+
+
+# On ASCII text `\w` is [A-Za-z0-9_]: every other byte becomes a space, so `bytes.split` yields
+# the runs of word characters (runs of one character have no terms, see `_WordCache`).
+_ASCII_WORD_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
+_ASCII_SEPARATORS = bytes(b if b in _ASCII_WORD_BYTES else 32 for b in range(256))
+_CACHE_SIZE = 1 << 17
+
+
+class _WordCache(dict[str | bytes, tuple[str, ...]]):
+    """The terms of each word seen, by the word (`str`, or ASCII `bytes` from `_words`);
+    emptied when full, which only costs recomputing."""
+
+    def __missing__(self, word: str | bytes) -> tuple[str, ...]:
+        if len(self) >= _CACHE_SIZE:
+            self.clear()
+        terms = _analyze_ascii(word) if isinstance(word, bytes) else _analyze(word)
+        self[word] = terms
+        return terms
+
+    def __call__(self, word: str) -> tuple[str, ...]:
+        return self[word]
+
+    def cache_clear(self) -> None:
+        self.clear()
+
+
+_analyze_word = _WordCache()  # callable, with cache_clear() (benchmarks start cold)
+
+
+def _words(text: str) -> list[str] | list[bytes]:
+    """The words of `text` in order (as ASCII bytes when the text is ASCII), plus, on the
+    ASCII path, runs of one word character, which `_analyze_word` maps to no terms."""
+    if text.isascii():
+        return text.encode("ascii").translate(_ASCII_SEPARATORS).split()
+    return _WORD.findall(text)
+
+
 def tokenize(text: str) -> list[str]:
     """Every term occurrence in `text`, in order (see the module docstring for the rules)."""
-    return list(chain.from_iterable(map(_analyze_word, _WORD.findall(text))))
+    return list(chain.from_iterable(map(_analyze_word.__getitem__, _words(text))))
 
 
 def term_counts(text: str) -> dict[str, int]:
-    """How often each term occurs in `text`; equal to counting `tokenize(text)`."""
-    counts: dict[str, int] = {}
-    for word, n in Counter(_WORD.findall(text)).items():
-        for term in _analyze_word(word):
-            counts[term] = counts.get(term, 0) + n
-    return counts
+    """How often each term occurs in `text`; equal to counting `tokenize(text)`, keys in order
+    of first occurrence."""
+    return dict(Counter(chain.from_iterable(map(_analyze_word.__getitem__, _words(text)))))
 
 
 def query_terms(text: str) -> list[str]:

@@ -213,14 +213,10 @@ def _symbols(definitions: Iterable[_Definition]) -> Iterable[Symbol]:
     for d in definitions:
         if d.kind == "impl":
             continue
-        yield Symbol(
-            name=d.parts[-1],
-            qualified_name=d.qualified,
-            kind="module" if d.kind == "package" else d.kind,
-            start_line=d.node.start_point.row + 1,
-            end_line=_end_line(d.node),
-            container=d.container,
-        )
+        kind = "module" if d.kind == "package" else d.kind
+        node = d.node
+        start = node.start_point.row + 1
+        yield Symbol(d.parts[-1], d.qualified, kind, start, _end_line(node), d.container)
 
 
 def _end_line(node: Node) -> int:

@@ -127,15 +127,16 @@ def find_references(captures: dict[str, list[Node]], data: bytes) -> list[Found]
         for node in captures.get(capture, ()):
             found.extend((n.start_byte, _line(n), "import", name) for name, n in read(node) if name)
     for node in captures.get("call", ()):
-        name = callee(data, node.start_byte, node.end_byte)
+        start = node.start_byte
+        name = callee(data, start, node.end_byte)
         if name:
-            found.append((node.start_byte, _line(node), "call", name))
+            found.append((start, node.start_point.row + 1, "call", name))
     for node in captures.get("callsite", ()):
+        start = node.start_byte
         arguments = node.child_by_field_name("arguments")
-        end = arguments.start_byte if arguments is not None else node.end_byte
-        name = callee(data, node.start_byte, end)
+        name = callee(data, start, arguments.start_byte if arguments is not None else node.end_byte)
         if name:
-            found.append((node.start_byte, _line(node), "call", name))
+            found.append((start, node.start_point.row + 1, "call", name))
     found.sort()
     return found
 
@@ -155,5 +156,5 @@ def attach_sources(found: Iterable[Found], scopes: Sequence[Scope]) -> list[Refe
         while stack and stack[-1].end_byte <= position:
             stack.pop()
         source = stack[-1].qualified if stack else None
-        references.append(Reference(name=name, kind=kind, line=line, source=source))
+        references.append(Reference(name, kind, line, source))
     return references

@@ -94,3 +94,25 @@ def test_query_analysis_matches_index_analysis_for_code(text: str) -> None:
 @given(st.text(max_size=100))
 def test_every_query_term_is_an_index_term(text: str) -> None:
     assert set(query_terms(text)) <= set(term_counts(text))
+
+
+# ASCII text is cut into words by byte translation, other text by a regex: "→" (not a word
+# character, not ASCII) sends the same words down the regex path, so both must agree.
+@settings(database=None)  # no example database: unit tests stay off the disk
+@given(st.text(alphabet=st.sampled_from("aAbBzZ_09 .-\n\t\r\x0b\x0c\x1c\x1f"), max_size=300))
+def test_ascii_text_has_the_terms_the_regex_path_finds(text: str) -> None:
+    assert tokenize(text) == tokenize(text + "→")
+    assert list(term_counts(text).items()) == list(term_counts(text + "→").items())
+
+
+@pytest.mark.parametrize(
+    "word", ["ab", "Ab", "AB", "aB", "x" * MAX_TERM_LENGTH, "X" * 65, "Ab" * 40, "a_b", "a1"]
+)
+def test_ascii_words_split_as_other_words_do(word: str) -> None:
+    assert tokenize(word) == tokenize(f"{word}→")
+    assert tokenize(f"é {word}") == tokenize(word)
+
+
+def test_term_counts_keep_terms_in_order_of_first_occurrence() -> None:
+    counts = term_counts("Config parse_config configure PARSE")
+    assert list(counts) == ["config", "parse_config", "parse", "configure"]
