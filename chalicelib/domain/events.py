@@ -101,6 +101,7 @@ def generation_published(generation: Generation, stats: Stats) -> dict[str, obje
             "chunks": stats.chunks,
             "blobsParsed": stats.blobs_parsed,
             "blobsReused": stats.blobs_reused,
+            "chunksEmbedded": stats.chunks_embedded,
         },
     }
 

@@ -33,6 +33,9 @@ class Stats:
     chunks: int = 0
     blobs_parsed: int = 0
     blobs_reused: int = 0
+    chunks_embedded: int = 0  # by this generation's job (0: every vector was cached)
+    vectors_reused: int = 0  # chunk vectors taken over from a changed file's previous blob
+    embedding_model: str | None = None
 
     def to_public(self) -> dict[str, object]:
         return {
@@ -44,6 +47,9 @@ class Stats:
             "chunks": self.chunks,
             "blobsParsed": self.blobs_parsed,
             "blobsReused": self.blobs_reused,
+            "chunksEmbedded": self.chunks_embedded,
+            "vectorsReused": self.vectors_reused,
+            "embeddingModel": self.embedding_model,
         }
 
     def to_dict(self) -> dict[str, object]:
@@ -71,6 +77,9 @@ class Stats:
             chunks=count("chunks"),
             blobs_parsed=count("blobsParsed"),
             blobs_reused=count("blobsReused"),
+            chunks_embedded=count("chunksEmbedded"),
+            vectors_reused=count("vectorsReused"),
+            embedding_model=str(d["embeddingModel"]) if d.get("embeddingModel") else None,
         )
 
 

@@ -77,10 +77,16 @@ class GenerationPublisher:
         if embedder is not None:
             writer = VectorSegmentWriter(self._p.blobs, embedder.model_id, embedder.dimensions)
             extra |= writer.write(manifest.segments, previous, prefix)
+        model = embedder.model_id if embedder else None
+        done = self._p.jobs.get(job.job_id) or job
+        stats = replace(
+            manifest.stats,
+            chunks_embedded=done.chunks_embedded,
+            vectors_reused=done.vectors_reused,
+            embedding_model=model,
+        )
         manifest = replace(
-            manifest,
-            segments={**manifest.segments, **extra},
-            embedding_model=embedder.model_id if embedder else None,
+            manifest, segments={**manifest.segments, **extra}, embedding_model=model, stats=stats
         )
         self._p.blobs.put(layout.manifest_key(prefix), encode_manifest(manifest), if_absent=True)
         generation = Generation(key=prefix, sha=job.sha, fence=job.fence)

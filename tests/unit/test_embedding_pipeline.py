@@ -55,6 +55,8 @@ def test_first_index_embeds_every_chunk_once_and_publishes_vectors(h: Harness) -
     assert np.allclose(np.linalg.norm(block.matrix.astype(np.float32), axis=1), 1.0, atol=1e-2)
     job = h.jobs.jobs[next(iter(h.jobs.jobs))]
     assert job.chunks_embedded == len(embedder(h).calls) and job.outstanding == 0
+    stats = h.repos.get(REPO_ID).stats  # type: ignore[union-attr]
+    assert (stats.chunks_embedded, stats.embedding_model) == (job.chunks_embedded, "fake-bow-64")
 
 
 def test_reindexing_an_unchanged_tree_embeds_nothing(h: Harness) -> None:
@@ -64,6 +66,7 @@ def test_reindexing_an_unchanged_tree_embeds_nothing(h: Harness) -> None:
     h.request(force=True)
     h.run()
     assert len(embedder(h).calls) == before
+    assert h.repos.get(REPO_ID).stats.chunks_embedded == 0  # type: ignore[union-attr]
     assert h.repos.get(REPO_ID).status is Status.READY  # type: ignore[union-attr]
 
 

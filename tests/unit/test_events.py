@@ -117,6 +117,7 @@ def test_an_index_appends_requested_started_and_published() -> None:
         "chunks": 1,
         "blobsParsed": 1,
         "blobsReused": 0,
+        "chunksEmbedded": 0,
     }
 
 
