@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass, field
+from itertools import count
 
 from chalicelib.domain.import_paths import import_candidates
 from chalicelib.domain.models import Reference, Symbol
@@ -87,6 +88,33 @@ def _only(ids: Sequence[int] | None) -> int | None:
     return ids[0] if ids and len(ids) == 1 else None
 
 
+def _ordered(files: Iterable[GraphFile]) -> list[GraphFile]:
+    return sorted(files, key=lambda f: f.path)
+
+
+def _numbered(files: Sequence[GraphFile]) -> Iterator[tuple[Node, Symbol | None]]:
+    """Each file's node, then the nodes of the symbols it defines (examples left out),
+    numbered in order: the node ids of the graph."""
+    ids = count()
+    for f in files:
+        yield Node(next(ids), f.path, "file", f.path, 1, 1), None
+        for s in f.symbols:
+            if s.kind == "example" or s.qualified_name.startswith("example@"):
+                continue
+            span = (s.start_line, s.end_line)
+            yield Node(next(ids), s.qualified_name, s.kind, f.path, *span, s.incomplete), s
+
+
+def definitions_by_path(files: Iterable[GraphFile]) -> dict[str, list[Node]]:
+    """Each file's definitions as the graph's nodes (same ids, names, kinds and spans as
+    `CodeGraph.build(files).by_path`) without resolving references: all search needs."""
+    by_path: dict[str, list[Node]] = {}
+    for node, _ in _numbered(_ordered(files)):
+        if node.kind != "file":
+            by_path.setdefault(node.path, []).append(node)
+    return by_path
+
+
 class _Builder:
     def __init__(self) -> None:
         self.nodes: list[Node] = []
@@ -96,29 +124,14 @@ class _Builder:
         self.local: dict[tuple[str, str], int] = {}
 
     def add_nodes(self, files: Sequence[GraphFile]) -> None:
-        for f in files:
-            fid = self._node(f.path, "file", f.path, (1, 1))
-            self.index.files[f.path] = fid
-            for s in f.symbols:
-                if s.kind == "example" or s.qualified_name.startswith("example@"):
-                    continue
-                sid = self._node(
-                    s.qualified_name,
-                    s.kind,
-                    f.path,
-                    (s.start_line, s.end_line),
-                    incomplete=s.incomplete,
-                )
-                self.index.qualified[s.qualified_name].append(sid)
-                self.index.by_name[s.name].append(sid)
-                self.local.setdefault((f.path, s.name), sid)
-
-    def _node(
-        self, name: str, kind: str, path: str, span: tuple[int, int], *, incomplete: bool = False
-    ) -> int:
-        node = Node(len(self.nodes), name, kind, path, span[0], span[1], incomplete)
-        self.nodes.append(node)
-        return node.id
+        for node, symbol in _numbered(files):
+            self.nodes.append(node)
+            if symbol is None:
+                self.index.files[node.path] = node.id
+                continue
+            self.index.qualified[node.name].append(node.id)
+            self.index.by_name[symbol.name].append(node.id)
+            self.local.setdefault((node.path, symbol.name), node.id)
 
     def add_edges(self, files: Sequence[GraphFile]) -> None:
         for f in files:
@@ -177,7 +190,7 @@ class CodeGraph:
 
     @classmethod
     def build(cls, files: Iterable[GraphFile]) -> CodeGraph:
-        ordered = sorted(files, key=lambda f: f.path)
+        ordered = _ordered(files)
         builder = _Builder()
         builder.add_nodes(ordered)
         builder.add_edges(ordered)

@@ -3,7 +3,7 @@ outranks chunks that only mention it."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from chalicelib.domain.graph import Node
@@ -34,7 +34,7 @@ def definition_boost(query: str, defined: Sequence[Node]) -> float:
 
 
 def boost_definitions(
-    query: str, hits: Sequence[Hit], symbols_by_path: dict[str, list[Node]], k: int
+    query: str, hits: Sequence[Hit], symbols_by_path: Mapping[str, Sequence[Node]], k: int
 ) -> list[Hit]:
     """Re-rank hits with definition boosts; ties keep the lexical order."""
     boosted = []

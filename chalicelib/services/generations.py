@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -12,7 +12,7 @@ from typing import Generic, TypeVar
 from chalicelib.domain import layout
 from chalicelib.domain.codecs import decode_graph, decode_graph_files, decode_manifest
 from chalicelib.domain.freshness import lag_seconds
-from chalicelib.domain.graph import CodeGraph, GraphFile
+from chalicelib.domain.graph import CodeGraph, GraphFile, Node, definitions_by_path
 from chalicelib.domain.increments import SHARD_SEGMENT
 from chalicelib.domain.lexical import LexicalSegment
 from chalicelib.domain.lexical_view import LexicalView
@@ -21,13 +21,63 @@ from chalicelib.errors import NotReady, PermanentError
 from chalicelib.ports import BlobStore, Clock, RepoStore
 
 
+class LazyGraph:
+    """A generation's code graph, made on first use (once, thread-safe): resolving references
+    across files costs far more than search needs. Search reads `definitions`, each file's
+    definitions taken from the shards without resolution."""
+
+    def __init__(
+        self, files: Sequence[GraphFile] | None, stored: Callable[[], CodeGraph] | None = None
+    ) -> None:
+        self._files = files  # decoded files-index shards, or None with a stored graph
+        self._stored = stored  # decodes the graph of a generation written before the shards
+        self._graph: CodeGraph | None = None
+        self._definitions: Mapping[str, Sequence[Node]] | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def built(self) -> bool:
+        return self._graph is not None
+
+    def graph(self) -> CodeGraph:
+        if self._graph is None:
+            with self._lock:
+                if self._graph is None:
+                    self._graph = self._make()
+        return self._graph
+
+    def definitions(self) -> Mapping[str, Sequence[Node]]:
+        # Without the lock: racing threads compute equal values, and either may win.
+        if self._definitions is None:
+            if self._files is None or self._graph is not None:
+                self._definitions = self.graph().by_path  # the same nodes, not a copy
+            else:
+                self._definitions = definitions_by_path(self._files)
+        return self._definitions
+
+    def _make(self) -> CodeGraph:
+        if self._stored is not None:
+            return self._stored()
+        return CodeGraph.build(self._files or ())
+
+
 @dataclass(frozen=True)
 class LoadedGeneration:
     generation: Generation
     manifest: Manifest
     lexical: LexicalSegment | LexicalView
     files: dict[str, FileEntry]
-    graph: CodeGraph | None = None
+    code: LazyGraph | None = None
+
+    @property
+    def graph(self) -> CodeGraph | None:
+        """The resolved code graph (built on first access): graph queries need its edges."""
+        return None if self.code is None else self.code.graph()
+
+    @property
+    def definitions(self) -> Mapping[str, Sequence[Node]] | None:
+        """Each file's definitions (path -> graph nodes), without resolving the graph."""
+        return None if self.code is None else self.code.definitions()
 
 
 @dataclass(frozen=True)
@@ -84,7 +134,7 @@ class GenerationLoader:
     """An LRU of loaded generations keyed by their immutable key (safe to share). Lexical
     segments and files-index shards are cached by object key too: successive generations
     share their base and most shards, so a new generation reads and decodes only what it
-    changed, then builds its code graph from the shards (once, here)."""
+    changed; its code graph is built from the shards on first use (see LazyGraph)."""
 
     def __init__(self, blobs: BlobStore, max_entries: int = 8) -> None:
         self._blobs = blobs
@@ -112,12 +162,12 @@ class GenerationLoader:
             self._shards.put(key, hit)
         return hit
 
-    def _graph(self, manifest: Manifest) -> CodeGraph | None:
-        """The graph of the generation's files-index shards (a stored graph if it has one:
-        generations written before the shards)."""
+    def _graph(self, generation: Generation, manifest: Manifest) -> LazyGraph | None:
+        """The generation's graph, from its files-index shards (read and decoded here, the
+        graph built on first use) or a stored graph (generations written before the shards)."""
         stored = manifest.segments.get("graph")
         if stored is not None:
-            return decode_graph(self._blobs.get(stored))
+            return LazyGraph(None, lambda: self._stored_graph(generation, stored))
         keys: Sequence[str] = [
             k for name, k in sorted(manifest.segments.items()) if name.startswith(SHARD_SEGMENT)
         ]
@@ -125,7 +175,13 @@ class GenerationLoader:
             return None
         with ThreadPoolExecutor(max_workers=_SHARD_THREADS) as pool:
             shards = list(pool.map(self._shard, keys))
-        return CodeGraph.build(f for shard in shards for f in shard)
+        return LazyGraph([f for shard in shards for f in shard])
+
+    def _stored_graph(self, generation: Generation, key: str) -> CodeGraph:
+        try:
+            return decode_graph(self._blobs.get(key))
+        except (ValueError, KeyError) as exc:
+            raise PermanentError(f"generation {generation.sha[:12]} is unreadable") from exc
 
     def _lexical(self, manifest: Manifest) -> LexicalSegment | LexicalView:
         base = self._segment(manifest.segments["lexical"])
@@ -152,7 +208,7 @@ class GenerationLoader:
         try:
             manifest = decode_manifest(self._blobs.get(layout.manifest_key(generation.key)))
             lexical = self._lexical(manifest)
-            graph = self._graph(manifest)
+            graph = self._graph(generation, manifest)
         except (ValueError, KeyError) as exc:
             raise PermanentError(f"generation {generation.sha[:12]} is unreadable") from exc
         files = {f.path: f for f in manifest.files}

@@ -2,7 +2,8 @@
 
 `Signals` are derived once per loaded generation (cached by its immutable key) from the
 segments the loader already holds: the lexical base and delta (file BM25), the change history,
-the vector segments (float16 on S3, float32 in memory) and the code graph's definitions.
+the vector segments (float16 on S3, float32 in memory) and each file's definitions (from the
+files-index shards, without building the code graph).
 """
 
 from __future__ import annotations
@@ -149,11 +150,12 @@ class SignalCache:
 
 
 def _definitions(loaded: LoadedGeneration, paths: tuple[str, ...]) -> dict[str, tuple[int, ...]]:
-    if loaded.graph is None:
+    definitions = loaded.definitions
+    if definitions is None:
         return {}
     index = {p: i for i, p in enumerate(paths)}
     names: dict[str, set[int]] = {}
-    for path, nodes in loaded.graph.by_path.items():
+    for path, nodes in definitions.items():
         i = index.get(path)
         if i is None:
             continue

@@ -80,8 +80,9 @@ class Retriever:
 
     def lexical(self, loaded: LoadedGeneration, query: str, k: int) -> list[Passage]:
         hits = loaded.lexical.search(query, max(k, RERANK_POOL))
-        if loaded.graph is not None:
-            hits = boost_definitions(query, hits, loaded.graph.by_path, k)
+        definitions = loaded.definitions
+        if definitions is not None:
+            hits = boost_definitions(query, hits, definitions, k)
         return [_passage(loaded, h, query) for h in hits[:k]]
 
     def semantic(self, loaded: LoadedGeneration, query: str, k: int) -> list[Passage]:
@@ -135,11 +136,13 @@ class Retriever:
         return out
 
     def symbol(self, loaded: LoadedGeneration, query: str, k: int) -> list[Passage]:
-        if loaded.graph is None:
+        definitions = loaded.definitions  # the graph's symbols, in its order, unresolved
+        if definitions is None:
             return []
         scored = [
             (match_score(query, n.name.rsplit(".", 1)[-1], n.name), n)
-            for n in loaded.graph.symbols()
+            for nodes in definitions.values()
+            for n in nodes
         ]
         ranked_nodes = sorted(
             (x for x in scored if x[0] > 0), key=lambda x: (-x[0], len(x[1].name))

@@ -169,3 +169,29 @@ def test_symbol_matching_prefers_exact_then_prefix_then_fuzzy() -> None:
     assert scores["parse"] > scores["parse_config"] > scores["reparse"] > scores["p_a_r_s_e"]
     assert scores["unrelated"] == 0
     assert match_score("pkg.parse", "parse", "pkg.parse") == 95
+
+
+def test_definitions_by_path_are_the_graph_nodes_without_resolution() -> None:
+    from chalicelib.domain.graph import definitions_by_path
+
+    python = [
+        GraphFile(
+            "pkg/a.py",
+            "python",
+            [sym("pkg.a.parse", "function"), sym("pkg.a.Runner", "class", 4)],
+            [Reference("parse", "call", 6, "pkg.a.Runner")],
+        ),
+        GraphFile("pkg/empty.py", "python", [], [Reference("os", "import", 1, None)]),
+        GraphFile(
+            "Doc.lean",
+            "lean",
+            [sym("example@3", "example", 3), sym("Doc.lemma", line=7, incomplete=True)],
+            [],
+        ),
+    ]
+    files = [*lean_project(), *python]
+    graph = CodeGraph.build(files)
+    view = definitions_by_path(reversed(files))
+    assert view == graph.by_path
+    assert list(view) == list(graph.by_path)  # paths in the graph's order, too
+    assert "pkg/empty.py" not in view and names(view["Doc.lean"]) == ["Doc.lemma"]
