@@ -79,6 +79,7 @@ class StrataSystem:
         self.dump: list[dict[str, Any]] | None = None
         self.name = ""
         self.rid = ""
+        self.branch = "main"
         self.retrievers = {
             label: Retriever(bootstrap.container().retriever.signals, _queries(), weights)
             for label, weights in ABLATIONS.items()
@@ -86,7 +87,7 @@ class StrataSystem:
 
     def index(self, repo_path: str, sha: str) -> None:
         started = time.perf_counter()
-        repo = Repository(id=self.rid, remote=repo_path, branch="main")
+        repo = Repository(id=self.rid, remote=repo_path, branch=self.branch)
         bootstrap.index_requests().request_at(repo, sha, source="api")
         deadline = time.monotonic() + INDEX_TIMEOUT
         while time.monotonic() < deadline:
@@ -205,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
             rows: dict[str, dict[str, Any]] = {}
             for name in names:
                 system.name, system.rid = name, f"github:eval:{name}"
+                system.branch = next(r for r in config["repos"] if r["name"] == name)["branch"]
                 for row in ev.load_rows(name, EVAL)[: args.limit or None]:
                     rows[f"{row['parent']}:{row['query']}"] = row
                 ev.evaluate(
