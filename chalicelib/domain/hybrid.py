@@ -6,12 +6,13 @@ Signals (one value per live file, higher is better):
 - `semantic`: the best cosine similarity of the file's chunks to the query's embedding;
 - `symbol`: how strongly the file *defines* what the query names (definitions over mentions).
 
-Each signal is standardised over the generation's files (z-score: the scale of BM25 depends
-on the query's length and of cosines on the model, a z-score on neither), weighted, summed;
-files whose role the query did not ask for (tests, docs, examples, ... see path_roles.py)
-then rank after every file of code. Weights were tuned on ../shared/eval with
-bench/retrieval_bench.py, which prints each signal's contribution (a signal stays only if
-removing it costs MRR@10).
+Each signal is standardised (z-score: the scale of BM25 depends on the query's length and
+of cosines on the model, a z-score on neither), weighted and summed; files whose role the
+query did not ask for (tests, docs, examples, ... see path_roles.py) rank after every file of
+code, and the code files are standardised among themselves, so a repository with thousands
+of test inputs does not flatten the differences between its code files. Weights were tuned
+on ../shared/eval with bench/retrieval_bench.py, which prints each signal's contribution (a
+signal stays only if removing it costs MRR@10).
 """
 
 from __future__ import annotations
@@ -30,8 +31,8 @@ DEMOTION = 1000.0  # larger than any spread of fused z-scores: demoted files ran
 class Weights:
     lexical: float = 1.0
     history: float = 1.0
-    semantic: float = 0.5
-    symbol: float = 0.25
+    semantic: float = 1.0
+    symbol: float = 0.5
     demote: bool = True
 
     def of(self, signal: str) -> float:
@@ -60,21 +61,29 @@ class Fused:
     parts: Mapping[str, Array] = field(default_factory=dict)  # weighted z-scores per signal
 
 
+def standardise_within(values: Array, group: Array) -> Array:
+    """Standardise the files of `group` among themselves and the others among all files:
+    the code files compete with each other, not with the (often many) tests around them."""
+    out = standardise(values)
+    if 1 < int(group.sum()) < len(values):
+        out[group] = standardise(np.asarray(values, dtype=np.float64)[group])
+    return out
+
+
 def fuse(signals: Mapping[str, Array], demoted: Sequence[bool], weights: Weights) -> Fused:
     """Weighted sum of standardised signals, with demoted files moved after the others."""
     n = len(demoted)
+    down = np.asarray(demoted, dtype=bool) if weights.demote else np.zeros(n, dtype=bool)
     total = np.zeros(n, dtype=np.float64)
     parts: dict[str, Array] = {}
     for name, values in signals.items():
         w = weights.of(name)
         if w == 0.0:
             continue
-        part = w * standardise(values)
+        part = w * standardise_within(values, ~down)
         parts[name] = part
         total += part
-    if weights.demote and n:
-        total -= DEMOTION * np.asarray(demoted, dtype=np.float64)
-    return Fused(total, parts)
+    return Fused(total - DEMOTION * down, parts)
 
 
 def ranked(scores: Array, k: int, tie_order: Array | None = None) -> list[int]:
