@@ -13,7 +13,6 @@ PermanentError whose message says which.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -22,6 +21,7 @@ import numpy as np
 from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 from numpy.typing import NDArray
 
+from chalicelib.domain.vectors import model_key, unit_rows
 from chalicelib.errors import PermanentError, StrataError, TransientError
 
 DEFAULT_MODEL = "amazon.titan-embed-text-v2:0"
@@ -67,7 +67,7 @@ class BedrockEmbedder:
         self._model = model
         self.dimensions = dimensions
         self._concurrency = concurrency
-        self.model_id = _key_segment(f"bedrock-{model}-{dimensions}")
+        self.model_id = model_key(f"bedrock-{model}-{dimensions}")
 
     def embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
         if not texts:
@@ -78,7 +78,7 @@ class BedrockEmbedder:
         else:
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bedrock") as pool:
                 rows = list(pool.map(self._embed_one, texts))
-        return _unit_rows(np.asarray(rows, dtype=np.float32), self.model_id)
+        return unit_rows(np.asarray(rows, dtype=np.float32), self.model_id)
 
     def _embed_one(self, text: str) -> list[float]:
         body = {
@@ -127,15 +127,3 @@ class BedrockEmbedder:
             detail = " ".join(str(exc.response.get("Error", {}).get("Message", "")).split())
             reason += f": {detail[:_DETAIL_CHARS]}" if detail else ""
         return PermanentError(f"{where}: {reason}")
-
-
-def _key_segment(raw: str) -> str:
-    """`raw` lower-cased with every run of characters outside [a-z0-9.-] made one `-`."""
-    return re.sub(r"[^a-z0-9.-]+", "-", raw.lower()).strip("-")
-
-
-def _unit_rows(matrix: NDArray[np.float32], model_id: str) -> NDArray[np.float32]:
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    if not np.all(norms > 0):
-        raise PermanentError(f"{model_id} returned a zero vector")
-    return np.ascontiguousarray(matrix / norms, dtype=np.float32)

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import re
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
@@ -34,6 +33,7 @@ from urllib.parse import urlsplit
 import numpy as np
 from numpy.typing import NDArray
 
+from chalicelib.domain.vectors import model_key, unit_rows
 from chalicelib.errors import PermanentError, StrataError, TransientError
 
 # Most embedding models take 512-8,192 tokens; longer input is cut here rather than refused.
@@ -64,7 +64,7 @@ class OpenAIEmbedder:
         self._max_batch = max_batch
         self.dimensions = dimensions or 0
         suffix = f"-{dimensions}" if dimensions else ""
-        self.model_id = _key_segment(f"openai-{model}{suffix}")
+        self.model_id = model_key(f"openai-{model}{suffix}")
 
     def embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
         if not texts:
@@ -73,7 +73,7 @@ class OpenAIEmbedder:
             self._embed_batch(texts[start : start + self._max_batch])
             for start in range(0, len(texts), self._max_batch)
         ]
-        return _unit_rows(np.concatenate(parts), self._where)
+        return unit_rows(np.concatenate(parts), self._where)
 
     def _embed_batch(self, texts: Sequence[str]) -> NDArray[np.float32]:
         # Servers refuse an empty input string; a blank text embeds as one space.
@@ -180,15 +180,3 @@ def _server_message(payload: bytes) -> str:
 def _reason(exc: Exception) -> str:
     reason = getattr(exc, "reason", None)
     return type(reason if isinstance(reason, Exception) else exc).__name__
-
-
-def _key_segment(raw: str) -> str:
-    """`raw` lower-cased with every run of characters outside [a-z0-9.-] made one `-`."""
-    return re.sub(r"[^a-z0-9.-]+", "-", raw.lower()).strip("-")
-
-
-def _unit_rows(matrix: NDArray[np.float32], where: str) -> NDArray[np.float32]:
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    if not np.all(norms > 0):
-        raise PermanentError(f"{where} returned a zero vector")
-    return np.ascontiguousarray(matrix / norms, dtype=np.float32)

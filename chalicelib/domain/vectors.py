@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ import numpy as np
 
 from chalicelib.domain.lexical import Array
 from chalicelib.domain.models import BlobArtifact, Chunk
+from chalicelib.errors import PermanentError
 
 FORMAT = "strata-vectors-1"
 MAGIC = b"SVEC"
@@ -160,3 +162,18 @@ def assemble(
         else:
             missing.append(f)
     return VectorBlock(model, matrix), missing
+
+
+def model_key(raw: str) -> str:
+    """A model id safe in an S3 key segment: lower-cased, every run of characters outside
+    [a-z0-9.-] made one `-`."""
+    return re.sub(r"[^a-z0-9.-]+", "-", raw.lower()).strip("-")
+
+
+def unit_rows(matrix: Array, who: str) -> Array:
+    """Rows scaled to unit length as float32; a zero row is a broken model answer."""
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    if not np.all(norms > 0):
+        raise PermanentError(f"{who} returned a zero vector")
+    out: Array = np.ascontiguousarray(matrix / norms, dtype=np.float32)
+    return out

@@ -17,7 +17,7 @@ import numpy as np
 
 from chalicelib.domain import layout
 from chalicelib.domain.codecs import decode_artifact, decode_manifest, decode_plan
-from chalicelib.domain.messages import EmbedBatch, FinalizeGeneration
+from chalicelib.domain.messages import EmbedBatch
 from chalicelib.domain.models import Job, JobState
 from chalicelib.domain.planning import PlannedFile
 from chalicelib.domain.vectors import (
@@ -28,9 +28,10 @@ from chalicelib.domain.vectors import (
     text_hash,
     to_float16,
 )
-from chalicelib.errors import DeadlineReached, LeaseLost, MalformedMessage, NotFound
+from chalicelib.errors import DeadlineReached, MalformedMessage, NotFound
 from chalicelib.parsers import PARSER_VERSION
 from chalicelib.ports import Embedder
+from chalicelib.services.batches import finalize_if_last, live_job
 from chalicelib.services.context import IndexConfig, IndexPorts, RemainingMillis, out_of_time
 
 log = logging.getLogger(__name__)
@@ -44,14 +45,10 @@ class BatchEmbedder:
 
     def embed(self, msg: EmbedBatch, remaining: RemainingMillis | None = None) -> None:
         embedder = self._p.embedder
-        job = self._p.jobs.get(msg.job_id)
-        if embedder is None or job is None or job.state is not JobState.PARSING:
-            log.info("embed batch %s of job %s is no longer needed", msg.batch, msg.job_id)
+        if embedder is None:
             return
-        try:
-            self._p.locks.heartbeat(job.lease, self._c.lease_seconds, self._p.clock.now())
-        except LeaseLost:
-            self._p.jobs.transition(job.job_id, JobState.SUPERSEDED, allowed=[JobState.PARSING])
+        job = live_job(self._p, self._c, msg.job_id, (JobState.PARSING,), msg.batch)
+        if job is None:
             return
         plan = decode_plan(self._p.blobs.get(layout.job_plan_key(job.job_id)))
         if not 0 <= msg.batch < len(plan.batches):
@@ -73,11 +70,7 @@ class BatchEmbedder:
             embedded=embedded,
             vectors_reused=reused,
         )
-        if outstanding is None:  # a redelivery: re-trigger finalize if it is due
-            current = self._p.jobs.get(job.job_id)
-            outstanding = current.outstanding if current else -1
-        if outstanding == 0:
-            self._p.queue.send(FinalizeGeneration(job_id=job.job_id))
+        finalize_if_last(self._p, job.job_id, outstanding)
 
     def _base_oids(self, job: Job) -> Mapping[str, str]:
         if job.base_generation is None:

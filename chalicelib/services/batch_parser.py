@@ -11,10 +11,11 @@ import logging
 
 from chalicelib.domain import layout
 from chalicelib.domain.codecs import decode_batch, encode_artifact
-from chalicelib.domain.messages import EmbedBatch, FinalizeGeneration, ParseBatch
+from chalicelib.domain.messages import EmbedBatch, ParseBatch
 from chalicelib.domain.models import JobState
-from chalicelib.errors import LeaseLost, NotFound
+from chalicelib.errors import NotFound
 from chalicelib.parsers import PARSER_VERSION, parse_blob
+from chalicelib.services.batches import finalize_if_last, live_job
 from chalicelib.services.context import IndexConfig, IndexPorts
 from chalicelib.services.index_planner import fail_job
 
@@ -27,14 +28,9 @@ class BatchParser:
         self._c = config
 
     def parse(self, msg: ParseBatch) -> None:
-        job = self._p.jobs.get(msg.job_id)
-        if job is None or job.state not in (JobState.PARSING, JobState.FINALIZING):
-            log.info("batch %s of job %s is no longer needed", msg.batch, msg.job_id)
-            return
-        try:
-            self._p.locks.heartbeat(job.lease, self._c.lease_seconds, self._p.clock.now())
-        except LeaseLost:
-            self._p.jobs.transition(job.job_id, JobState.SUPERSEDED, allowed=[JobState.PARSING])
+        states = (JobState.PARSING, JobState.FINALIZING)
+        job = live_job(self._p, self._c, msg.job_id, states, msg.batch)
+        if job is None:
             return
         try:
             staged = decode_batch(self._p.blobs.get(layout.job_batch_key(job.job_id, msg.batch)))
@@ -56,12 +52,8 @@ class BatchParser:
         outstanding = self._p.jobs.complete_batch(
             job.job_id, msg.batch, files=len(staged), parsed=parsed, reused=reused
         )
-        if outstanding is None:  # a redelivery: the count stands, but re-trigger if due
-            current = self._p.jobs.get(job.job_id)
-            outstanding = current.outstanding if current else -1
-        else:
+        if outstanding is not None:  # not a redelivery: count the progress once
             self._p.repos.add_progress(job.repository_id, job.job_id, len(staged))
         if self._p.embedder is not None:  # also on a redelivery: a duplicate is harmless
             self._p.queue.send(EmbedBatch(job_id=job.job_id, batch=msg.batch))
-        if outstanding == 0:
-            self._p.queue.send(FinalizeGeneration(job_id=job.job_id))
+        finalize_if_last(self._p, job.job_id, outstanding)

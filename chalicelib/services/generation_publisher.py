@@ -78,11 +78,10 @@ class GenerationPublisher:
             writer = VectorSegmentWriter(self._p.blobs, embedder.model_id, embedder.dimensions)
             extra |= writer.write(manifest.segments, previous, prefix)
         model = embedder.model_id if embedder else None
-        done = self._p.jobs.get(job.job_id) or job
         stats = replace(
             manifest.stats,
-            chunks_embedded=done.chunks_embedded,
-            vectors_reused=done.vectors_reused,
+            chunks_embedded=job.chunks_embedded,
+            vectors_reused=job.vectors_reused,
             embedding_model=model,
         )
         manifest = replace(
@@ -122,9 +121,8 @@ class GenerationPublisher:
 
     def _build(self, job: Job, plan: Plan, previous: Manifest | None, prefix: str) -> Manifest:
         built = GenerationBuilder(self._p.blobs, self._c.compact_at).build(plan, previous, prefix)
-        done = self._p.jobs.get(job.job_id) or job
         stats = compute_stats(
-            plan, built.records, parsed=done.blobs_parsed, reused=plan.reused + done.blobs_reused
+            plan, built.records, parsed=job.blobs_parsed, reused=plan.reused + job.blobs_reused
         )
         return Manifest(
             repository_id=job.repository_id,

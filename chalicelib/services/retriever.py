@@ -74,10 +74,6 @@ class Retriever:
         self.queries = queries
         self.weights = weights
 
-    def has_vectors(self, loaded: LoadedGeneration) -> bool:
-        s = self.signals.signals(loaded)
-        return self.queries.vector("", s.model) is not None and s.vectors is not None
-
     def lexical(self, loaded: LoadedGeneration, query: str, k: int) -> list[Passage]:
         hits = loaded.lexical.search(query, max(k, RERANK_POOL))
         definitions = loaded.definitions
