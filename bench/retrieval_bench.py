@@ -129,9 +129,7 @@ class StrataSystem:
 
 def _signals_of(retriever: Retriever, loaded: Any, query: str, key: str) -> dict[str, Any]:
     """Every file's raw signals for one query (for tuning weights offline)."""
-    s = retriever.signals.signals(loaded)
-    vector = retriever.queries.vector(query, s.model)
-    raw = s.file_signals(query, vector)
+    (s,), (raw,), _ = retriever.file_signals([loaded], query)
     return {
         "key": key,
         "paths": list(s.paths),

@@ -18,9 +18,8 @@ import numpy as np
 
 from chalicelib.domain.file_ranking import FileBM25, LiveFiles
 from chalicelib.domain.history import HistoryIndex, decode_history
-from chalicelib.domain.hybrid import Fused, Weights, fuse
 from chalicelib.domain.lexical import Array, LexicalSegment
-from chalicelib.domain.path_roles import asked_roles, demoted, path_role
+from chalicelib.domain.path_roles import path_role
 from chalicelib.domain.tokens import query_terms
 from chalicelib.domain.vectors import VectorBlock, decode_vectors
 from chalicelib.errors import PermanentError
@@ -59,18 +58,12 @@ class Signals:
         base, delta = self.vectors
         return base @ query_vector, delta @ query_vector
 
-    def file_signals(self, query: str, query_vector: Array | None) -> dict[str, Array]:
+    def text_signals(self, query: str) -> dict[str, Array]:
+        """Every file's signals that need no query vector, by name."""
         signals = {"lexical": self.bm25.scores(query), "symbol": self.symbol_scores(query)}
         if self.history is not None:
             signals["history"] = self.history.scores(query)
-        sims = None if query_vector is None else self.chunk_similarities(query_vector)
-        if sims is not None:
-            signals["semantic"] = self.live.file_max(sims)
         return signals
-
-    def rank(self, query: str, query_vector: Array | None, weights: Weights) -> Fused:
-        signals = self.file_signals(query, query_vector)
-        return fuse(signals, demoted(self.roles, asked_roles(query)), weights)
 
 
 class SignalCache:

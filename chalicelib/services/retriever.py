@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -40,12 +41,18 @@ class Passage:
 
 
 class QueryVectors:
-    """Query embeddings by text (LRU): chat follow-ups and retries repeat queries."""
+    """Query embeddings by text (LRU): chat follow-ups and retries repeat queries.
+
+    `pending` embeds on one background thread, so hybrid search scores its text signals
+    while the model runs (the model releases the GIL; Bedrock is a network call): a hybrid
+    query costs about the embedding, not the embedding plus the rest.
+    """
 
     def __init__(self, embedder: Embedder | None) -> None:
         self.embedder = embedder
         self._cache: OrderedDict[str, Array] = OrderedDict()
         self._lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
 
     def clear(self) -> None:
         with self._lock:
@@ -64,6 +71,19 @@ class QueryVectors:
                 while len(self._cache) > _QUERY_CACHE:
                     self._cache.popitem(last=False)
         return hit
+
+    def pending(self, query: str, model: str | None) -> Callable[[], Array | None]:
+        """`vector(query, model)`, started now and collected by calling the result."""
+        if self.embedder is None or model != self.embedder.model_id:
+            return lambda: None
+        with self._lock:
+            hit = self._cache.get(query)
+            if hit is None and self._pool is None:
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix="query-embedding")
+            pool = self._pool
+        if hit is not None or pool is None:
+            return lambda: hit
+        return pool.submit(self.vector, query, model).result
 
 
 class Retriever:
@@ -108,9 +128,7 @@ class Retriever:
     ) -> list[tuple[int, Passage]]:
         """The k best files of several generations (index into `loaded`, passage): signals
         are standardised over all their files together, so scores compare across them."""
-        signals = [self.signals.signals(g) for g in loaded]
-        vectors = [self.queries.vector(query, s.model) for s in signals]
-        raw = [s.file_signals(query, v) for s, v in zip(signals, vectors, strict=True)]
+        signals, raw, sims = self.file_signals(loaded, query)
         names = set.intersection(*(set(r) for r in raw)) if raw else set()
         joined = {n: np.concatenate([r[n] for r in raw]) for n in names}
         asked = asked_roles(query)
@@ -120,16 +138,34 @@ class Retriever:
         best: dict[int, dict[str, tuple[int, int]]] = {}
         for row in ranked(fused.scores, k):
             g, i = owners[row]
-            s, v = signals[g], vectors[g]
+            s = signals[g]
             path = s.paths[i]
             if g not in best:
                 best[g] = _best_lexical_chunks(loaded[g], query)
-            sims = None if v is None else s.chunk_similarities(v)
-            start, end = best[g].get(path) or _best_chunk(s, i, sims)
+            start, end = best[g].get(path) or _best_chunk(s, i, sims[g])
             hit = Hit(path, start, end, float(fused.scores[row]), "", -1)
             parts = {name: round(float(p[row]), 3) for name, p in fused.parts.items()}
             out.append((g, _passage(loaded[g], hit, query, {"signals": parts})))
         return out
+
+    def file_signals(
+        self, loaded: Sequence[LoadedGeneration], query: str
+    ) -> tuple[list[Signals], list[dict[str, Array]], list[tuple[Array, Array] | None]]:
+        """Per generation: its Signals, every file's raw signals by name, and the chunk
+        similarities (None without vectors of our model). The query is embedded while the
+        text signals are scored."""
+        models = {g.manifest.embedding_model for g in loaded}
+        pending = {m: self.queries.pending(query, m) for m in models}
+        signals = [self.signals.signals(g) for g in loaded]
+        raw = [s.text_signals(query) for s in signals]
+        sims = []
+        for g, s, r in zip(loaded, signals, raw, strict=True):
+            vector = pending[g.manifest.embedding_model]()
+            chunk_sims = None if vector is None else s.chunk_similarities(vector)
+            if chunk_sims is not None:
+                r["semantic"] = s.live.file_max(chunk_sims)
+            sims.append(chunk_sims)
+        return signals, raw, sims
 
     def symbol(self, loaded: LoadedGeneration, query: str, k: int) -> list[Passage]:
         definitions = loaded.definitions  # the graph's symbols, in its order, unresolved

@@ -3,13 +3,18 @@ the semantic mode, and scopes over several repositories."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Sequence
+
 import numpy as np
 import pytest
+from numpy.typing import NDArray
 
 from chalicelib.domain.history import CommitChange, HistoryIndex, decode_history, encode_history
 from chalicelib.domain.hybrid import Weights, fuse, standardise
 from chalicelib.domain.path_roles import DOCS, SOURCE, TEST, asked_roles, path_role
 from chalicelib.errors import Conflict, InvalidRequest, NotReady
+from chalicelib.services.retrieval import Signals
 from tests.fakes.models import FakeEmbedder
 from tests.harness import REMOTE, REPO_ID, SAMPLE_FILES, Harness
 
@@ -79,6 +84,42 @@ def test_hybrid_returns_one_passage_per_file_with_signals(h: Harness) -> None:
     first = result["hits"][0]  # type: ignore[index]
     assert set(first["signals"]) >= {"lexical", "semantic", "history", "symbol"}
     assert first["repositoryId"] == REPO_ID and result["mode"] == "hybrid"
+
+
+class GatedEmbedder(FakeEmbedder):
+    """Embeds a query only once the text signals were scored: proves the two overlap."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.text_scored = threading.Event()
+        self.threads: list[str] = []
+
+    def embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        self.threads.append(threading.current_thread().name)
+        if threading.current_thread() is not threading.main_thread():
+            assert self.text_scored.wait(timeout=30), "text signals were not scored meanwhile"
+        return super().embed(texts)
+
+
+def test_the_query_is_embedded_while_the_text_signals_are_scored(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    embedder = GatedEmbedder()
+    gated = Harness(embedder=embedder)
+    gated.git.commit(REMOTE, FILES)
+    gated.request()
+    gated.run()
+    original = Signals.text_signals
+
+    def scored_then_released(self: Signals, query: str) -> dict[str, NDArray[np.float64]]:
+        out = original(self, query)
+        embedder.text_scored.set()
+        return out
+
+    monkeypatch.setattr(Signals, "text_signals", scored_then_released)
+    embedder.threads.clear()
+    assert hits(gated, "cart total of items")[0] == "shop/cart.py"
+    assert embedder.threads == ["query-embedding_0"]
 
 
 def test_semantic_mode_finds_the_chunk_with_the_same_meaning(h: Harness) -> None:
