@@ -4,7 +4,8 @@ A request such as "fix the redirect loop when the session cookie expires" often 
 messages of earlier commits to the file that needs the change. Each generation keeps the
 newest `HISTORY_COMMITS` non-merge commits reachable from its SHA that changed at most
 `MAX_CHANGED_FILES` files (a sweeping commit says little about any one file): message and
-changed paths. Search scores a file by BM25 over the messages of the commits that touched it.
+changed paths. Search scores a file by the best BM25 match of the query among the messages of
+the commits that touched it (`HistoryIndex`).
 
 Stored form (`encode_history`): zlib-compressed JSON `{"format", "commits": [[oid, message,
 [path, ...]], ...]}`, newest first. A new generation walks only the commits since the last
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import json
 import zlib
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -79,43 +79,61 @@ def decode_history(data: bytes) -> tuple[CommitChange, ...]:
 
 
 class HistoryIndex:
-    """BM25 over one document per file: the messages of the commits that changed it."""
+    """Each file's best-matching past change: BM25 of the query over commit messages (one
+    document per commit), and a file scores the best of the commits that changed it.
+
+    "The closest earlier change touched this file" is the signal. A document per file made
+    of all its commits' messages instead favours the files every commit touches (on
+    ../shared/eval: 0.751 MRR@10 against 0.766 for the best commit, black 0.653 against 0.748).
+    """
 
     def __init__(self, commits: Iterable[CommitChange], paths: Sequence[str]) -> None:
         self._paths = tuple(paths)
         index = {p: i for i, p in enumerate(self._paths)}
-        docs: list[Counter[str]] = [Counter() for _ in self._paths]
-        for c in commits:
-            terms = term_counts(c.message[:MAX_MESSAGE_CHARS])
-            for p in c.paths:
-                i = index.get(p)
-                if i is not None:
-                    docs[i].update(terms)
         postings: dict[str, tuple[list[int], list[int]]] = {}
-        for i, doc in enumerate(docs):
-            for term, n in doc.items():
+        lengths: list[int] = []
+        changed_commits: list[int] = []
+        changed_files: list[int] = []
+        for c, commit in enumerate(commits):
+            terms = term_counts(commit.message[:MAX_MESSAGE_CHARS])
+            for term, n in terms.items():
                 ids, tfs = postings.setdefault(term, ([], []))
-                ids.append(i)
+                ids.append(c)
                 tfs.append(n)
+            lengths.append(sum(terms.values()))
+            for p in commit.paths:
+                if p in index:
+                    changed_commits.append(c)
+                    changed_files.append(index[p])
+        self._commits = len(lengths)
         self._postings = {
             t: (np.array(ids, np.int64), np.array(tfs, np.float64))
             for t, (ids, tfs) in postings.items()
         }
-        lengths = np.array([sum(d.values()) for d in docs], dtype=np.float64)
-        mean = float(lengths.mean()) if len(lengths) and lengths.mean() > 0 else 1.0
-        self._norms = length_norms(lengths, mean)
+        mean = float(np.mean(lengths)) if lengths and np.mean(lengths) > 0 else 1.0
+        self._norms = length_norms(np.array(lengths, dtype=np.float64), mean)
+        self._changed_commits = np.array(changed_commits, dtype=np.int64)
+        self._changed_files = np.array(changed_files, dtype=np.int64)
 
     @property
     def paths(self) -> Sequence[str]:
         return self._paths
 
-    def scores(self, query: str) -> Array:
-        """BM25 of every path's history document for `query` (zeros when nothing matches)."""
-        scores = np.zeros(len(self._paths), dtype=np.float64)
+    def commit_scores(self, query: str) -> Array:
+        """BM25 of every commit message for `query`, in the order the commits were given."""
+        scores = np.zeros(self._commits, dtype=np.float64)
         for term in query_terms(query):
             posting = self._postings.get(term)
             if posting is None:
                 continue
             ids, tf = posting
-            scores[ids] += term_scores(idf(len(self._paths), len(ids)), tf, self._norms[ids])
+            scores[ids] += term_scores(idf(self._commits, len(ids)), tf, self._norms[ids])
+        return scores
+
+    def scores(self, query: str) -> Array:
+        """Every path's best commit score for `query` (zero when no commit of it matches)."""
+        scores = np.zeros(len(self._paths), dtype=np.float64)
+        if len(self._changed_files):
+            by_change = self.commit_scores(query)[self._changed_commits]
+            np.maximum.at(scores, self._changed_files, by_change)
         return scores

@@ -2,7 +2,8 @@
 
 Signals (one value per live file, higher is better):
 - `lexical`: BM25 over the whole file (file_ranking.FileBM25);
-- `history`: BM25 over the messages of the commits that changed the file (history.py);
+- `history`: the best BM25 match among the messages of the commits that changed the file
+  (history.py);
 - `semantic`: the best cosine similarity of the file's chunks to the query's embedding;
 - `symbol`: how strongly the file *defines* what the query names (definitions over mentions).
 

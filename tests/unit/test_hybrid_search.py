@@ -228,3 +228,17 @@ def test_history_round_trips_and_scores_by_commit_messages() -> None:
     assert scores[0] > 0 and scores[1] == 0 and scores[2] == 0
     with pytest.raises(ValueError, match="corrupt history"):
         decode_history(b"not zlib")
+
+
+def test_a_file_scores_its_best_matching_commit_not_the_sum_of_its_commits() -> None:
+    # core.py is in every commit, some of which mention "cache"; only one commit is about
+    # the cache eviction the query asks for, and it changed eviction.py (and core.py).
+    commits = [
+        CommitChange(f"{i:040x}", f"Cache warm-up step {i} for the loader", ("core.py",))
+        for i in range(12)
+    ]
+    commits.append(CommitChange("e" * 40, "Fix cache eviction order", ("eviction.py", "core.py")))
+    index = HistoryIndex(commits, ["core.py", "eviction.py", "unrelated.py"])
+    core, eviction, unrelated = index.scores("cache eviction evicts the newest entry")
+    assert core == pytest.approx(eviction) and eviction > 0 and unrelated == 0
+    assert index.commit_scores("eviction").argmax() == len(commits) - 1
