@@ -26,6 +26,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import re
 import zipfile
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
@@ -413,10 +414,22 @@ def best_window(
     span = (lines or [])[max(hit.start_line - 1, 0) : hit.end_line]
     if max_lines <= 0 or not span:
         return ""
-    line_scores = [sum(weights.get(t, 0.0) for t in set(tokenize(line))) for line in span]
+    line_scores = _line_scores(span, weights)
     best = max(range(len(span)), key=lambda i: (line_scores[i], -i))
     first = min(max(best - (max_lines - 1) // 2, 0), max(len(span) - max_lines, 0))
     return "\n".join(span[first : first + max_lines])
+
+
+def _line_scores(lines: Sequence[str], weights: Mapping[str, float]) -> list[float]:
+    """Each line's summed weights of its distinct terms. Every term of a line is a substring
+    of the lowercased line, so a line containing no weighted term is not tokenized."""
+    if not weights:
+        return [0.0] * len(lines)
+    present = re.compile("|".join(re.escape(t) for t in weights)).search
+    return [
+        sum(weights.get(t, 0.0) for t in set(tokenize(line))) if present(line.lower()) else 0.0
+        for line in lines
+    ]
 
 
 def top_k(scores: Array, k: int, ranks: Array | None = None) -> Array:

@@ -7,10 +7,18 @@ import zipfile
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from chalicelib.domain.lexical import CorruptSegment, Hit, LexicalSegment, SegmentFile
+from chalicelib.domain.lexical import (
+    CorruptSegment,
+    Hit,
+    LexicalSegment,
+    SegmentFile,
+    _line_scores,
+)
 from chalicelib.domain.models import Chunk
-from chalicelib.domain.tokens import term_counts
+from chalicelib.domain.tokens import term_counts, tokenize
 
 
 def one_chunk_file(path: str, text: str, language: str = "python") -> SegmentFile:
@@ -263,3 +271,15 @@ class TestText:
     ) -> None:
         [hit] = segment.search("notes", k=1)
         assert segment.snippet(hit, "notes", max_lines=2) == "line 1\nline 2"
+
+
+@given(
+    line=st.text(alphabet=st.sampled_from("aAbBzZ_09 .,(-)éÉßİ\u03a3\u03c3\t"), max_size=40),
+    terms=st.lists(st.text(alphabet=st.sampled_from("abz_09éß\u03c3"), min_size=2, max_size=4)),
+)
+def test_a_line_is_skipped_only_when_no_query_term_can_be_in_it(
+    line: str, terms: list[str]
+) -> None:
+    weights = {t: 1.0 + i for i, t in enumerate(terms)}
+    full = sum(weights.get(t, 0.0) for t in set(tokenize(line)))
+    assert _line_scores([line], weights) == [full]
