@@ -78,12 +78,10 @@ class QueryVectors:
             return lambda: None
         with self._lock:
             hit = self._cache.get(query)
-            if hit is None and self._pool is None:
-                self._pool = ThreadPoolExecutor(1, thread_name_prefix="query-embedding")
-            pool = self._pool
-        if hit is not None or pool is None:
-            return lambda: hit
-        return pool.submit(self.vector, query, model).result
+            if hit is None:
+                self._pool = self._pool or ThreadPoolExecutor(1, "query-embedding")
+                return self._pool.submit(self.vector, query, model).result
+        return lambda: hit
 
 
 class Retriever:
