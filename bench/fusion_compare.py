@@ -20,6 +20,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np
 from _env import ROOT
+from retrieval_bench import score_mode
 
 from chalicelib.domain.hybrid import DEFAULT_WEIGHTS, DEMOTION, fuse, ranked
 
@@ -60,19 +61,12 @@ def main(argv: list[str] | None = None) -> int:
     }
     report: dict[str, Any] = {"queries": len(queries), "pooled": {}}
     for label, method in methods.items():
-        records = []
+        ranked_paths = {}
         for q in queries:
             signals = {n: np.array(v, dtype=float) for n, v in q["signals"].items()}
             order = ranked(method(signals, q["demoted"]), 10)
-            paths = [q["paths"][i] for i in order]
-            row = rows[q["key"]]
-            records.append(
-                {"id": row["id"], "name": row["name"], "targets": row["targets"],
-                 "ranked": paths, "index_s": 0.0, "query_s": 0.0,
-                 **ev.score(paths, row["targets"], 10)}
-            )  # fmt: skip
-        names = sorted({r["name"] for r in records})
-        summary = ev.summarize(records, names)
+            ranked_paths[q["key"]] = [q["paths"][i] for i in order]
+        summary = score_mode(ev, rows, ranked_paths)
         report["pooled"][label] = summary["ALL (pooled)"]
         print(ev.table(summary, label))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
