@@ -13,7 +13,7 @@ import boto3
 import pytest
 
 from chalicelib.local.api_client import exchange
-from chalicelib.local.stack import LocalStack, StackOptions
+from chalicelib.local.stack import DEFAULT_WORKERS, LocalStack, StackOptions
 from chalicelib.settings import Settings
 
 T = TypeVar("T")
@@ -39,7 +39,7 @@ def running_stack(
             state_dir=state_dir,
             port=0,
             visibility_timeout=visibility_timeout,
-            workers={"index": 1, "parse": 2, "embed": 1} if workers is None else workers,
+            workers=dict(DEFAULT_WORKERS) if workers is None else workers,
             settings=Settings(resource_prefix="e2e-local", parse_batch_files=3, embedder=embedder),
             save_on_stop=save_on_stop,
         )

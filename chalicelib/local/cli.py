@@ -135,14 +135,14 @@ def wait_for_index(
 
 def cmd_serve(api: StrataApi, args: argparse.Namespace) -> int:
     from chalicelib.local.serve import serve
-    from chalicelib.local.stack import StackOptions
+    from chalicelib.local.stack import DEFAULT_WORKERS, StackOptions
 
     options = StackOptions(
         state_dir=Path(args.state_dir),
         port=args.port,
         aws_port=args.aws_port,
         visibility_timeout=args.visibility_timeout,
-        workers={"index": 1, "parse": args.workers},
+        workers={**DEFAULT_WORKERS, "parse": args.workers},
     )
     return serve(options, demo=not args.no_demo, verbose=args.verbose)
 

@@ -39,6 +39,8 @@ ROOT = Path(__file__).resolve().parents[2]  # the Strata checkout (where app.py 
 _JOIN_SECONDS = 60.0
 # moto's backends are process-wide: two stacks in one process would share (and reset) them.
 _ONE_PER_PROCESS = threading.Lock()
+# Pump threads per queue: one per worker function, parse wider (its batches are the most).
+DEFAULT_WORKERS = {"index": 1, "parse": 2, "embed": 1}
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,7 @@ class StackOptions:
     port: int = 8000  # 0: any free port
     aws_port: int = 0
     visibility_timeout: int = 30
-    workers: dict[str, int] = field(default_factory=lambda: {"index": 1, "parse": 2, "embed": 1})
+    workers: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_WORKERS))
     poll_wait_seconds: int = 1
     settings: Settings | None = None  # base settings; None reads the environment
     save_on_stop: bool = True

@@ -185,12 +185,12 @@ def test_strata_serve_runs_the_stack_and_stops_cleanly_on_sigterm(
     repo: Path, tmp_path: Path
 ) -> None:
     state = tmp_path / "state"
-    # No embeddings: this test is about serving and stopping (test_semantic_search.py embeds).
+    # The embedder `make run` uses (the local model): every worker of the stack must run.
     env = {
         **os.environ,
         "STRATA_PORT": str(_free_port()),
         "PYTHONUNBUFFERED": "1",
-        "STRATA_EMBEDDER": "none",
+        "STRATA_EMBEDDER": "minilm",
     }
     serve = [*_strata(), "serve", "--no-demo", "--state-dir", str(state)]
     server = subprocess.Popen(serve, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
@@ -210,7 +210,10 @@ def test_strata_serve_runs_the_stack_and_stops_cleanly_on_sigterm(
             timeout=120,
         )
         assert client.returncode == 0, client.stderr
-        assert json.loads(client.stdout)["status"] == "ready"
+        indexed = json.loads(client.stdout)
+        assert indexed["status"] == "ready"
+        assert indexed["stats"]["chunksEmbedded"] > 0
+        assert indexed["stats"]["embeddingModel"] == "all-minilm-l6-v2"
 
         second = subprocess.run(
             serve,
