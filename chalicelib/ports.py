@@ -92,11 +92,18 @@ class RepoStore(Protocol):
         """Upsert the item for a new index request: status indexing, requested/head SHA."""
         ...
 
-    def start_job(self, repository_id: str, job: Job, lease: Lease, now: float) -> None:
-        """Point the item at a running job and reset progress (fenced)."""
+    def start_job(
+        self, repository_id: str, job: Job, lease: Lease, now: float, *, embedding: bool
+    ) -> None:
+        """Point the item at a running job and reset progress (fenced): the job's files
+        processed so far count as parsed, and as embedded when it embeds (else None)."""
         ...
 
-    def add_progress(self, repository_id: str, job_id: str, files: int) -> None: ...
+    def add_progress(
+        self, repository_id: str, job_id: str, *, parsed: int = 0, embedded: int = 0
+    ) -> None:
+        """Count files parsed and embedded by `job_id`; nothing once another job runs."""
+        ...
 
     def publish(
         self, repository_id: str, generation: Generation, stats: Stats, lease: Lease, now: float

@@ -55,6 +55,7 @@ class RepositoryItem(Model):
     error = UnicodeAttribute(null=True)
     files_processed = NumberAttribute(null=True)
     num_files = NumberAttribute(null=True)
+    files_embedded = NumberAttribute(null=True)
     job_id = UnicodeAttribute(null=True)
     sealed_token = UnicodeAttribute(null=True)
     # Absent: the default for its kind (remote yes, local path no); see domain/sweep.py.

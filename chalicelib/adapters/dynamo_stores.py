@@ -77,6 +77,7 @@ def _repository(item: RepositoryItem) -> Repository:
         error=item.error,
         files_processed=int(item.files_processed or 0),
         num_files=int(item.num_files or 0),
+        files_embedded=None if item.files_embedded is None else int(item.files_embedded),
         job_id=item.job_id,
         sealed_token=item.sealed_token,
         auto_refresh=item.auto_refresh,
@@ -130,24 +131,34 @@ class DynamoRepoStore:
             item.update(actions=actions)
         return _repository(item)
 
-    def start_job(self, repository_id: str, job: Job, lease: Lease, now: float) -> None:
+    def start_job(
+        self, repository_id: str, job: Job, lease: Lease, now: float, *, embedding: bool
+    ) -> None:
         m = self._model
         actions: list[Action] = [
             m.job_id.set(job.job_id),
             m.status.set(Status.INDEXING.value),
             m.files_processed.set(job.files_processed),  # files reused from the base count
             m.num_files.set(job.num_files),
+            m.files_embedded.set(job.files_processed) if embedding else m.files_embedded.remove(),
             m.force_requested.set(False),
             m.updated_at.set(now),
         ]
         self._fenced(repository_id, actions, lease, None, m.repository_id.exists())
 
-    def add_progress(self, repository_id: str, job_id: str, files: int) -> None:
+    def add_progress(
+        self, repository_id: str, job_id: str, *, parsed: int = 0, embedded: int = 0
+    ) -> None:
         m = self._model
+        actions: list[Action] = []
+        if parsed:
+            actions.append(m.files_processed.add(parsed))
+        if embedded:
+            actions.append(m.files_embedded.add(embedded))
+        if not actions:
+            return
         try:
-            m(repository_id).update(
-                actions=[m.files_processed.add(files)], condition=m.job_id == job_id
-            )
+            m(repository_id).update(actions=actions, condition=m.job_id == job_id)
         except DYNAMO_ERRORS as exc:
             if is_condition_failure(exc):
                 return  # a superseded job: its progress no longer shows

@@ -50,6 +50,10 @@ def status_view(repo: Repository, now: float) -> dict[str, object]:
         "headSha": repo.head_sha,
         "lagSeconds": lag_seconds(repo, now),
         "stats": stats.to_public(),
-        "progress": {"filesProcessed": repo.files_processed, "numFiles": repo.num_files},
+        "progress": {
+            "filesProcessed": repo.files_processed,
+            "numFiles": repo.num_files,
+            "filesEmbedded": repo.files_embedded,
+        },
         "error": repo.error,
     }

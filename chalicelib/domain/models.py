@@ -113,6 +113,7 @@ class Repository:
     error: str | None = None
     files_processed: int = 0
     num_files: int = 0
+    files_embedded: int | None = None  # None: the running job embeds nothing
     job_id: str | None = None
     sealed_token: str | None = field(default=None, repr=False)
     auto_refresh: bool | None = None  # None: the default for its kind (remote yes, local no)

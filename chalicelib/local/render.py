@@ -38,6 +38,28 @@ def _short(sha: object) -> str:
     return str(sha)[:12] if sha else "-"
 
 
+def indexing_phase(progress: Mapping[str, Any]) -> str | None:
+    """What the files are being: parsed, then embedded; then finalizing; None while planning."""
+    total = progress.get("numFiles") or 0
+    if not total:
+        return None
+    if (progress.get("filesProcessed") or 0) < total:
+        return "parsed"
+    embedded = progress.get("filesEmbedded")
+    if embedded is not None and embedded < total:
+        return "embedded"
+    return "finalizing"
+
+
+def progress_text(progress: Mapping[str, Any]) -> str:
+    phase = indexing_phase(progress)
+    if phase is None:
+        return "planning"
+    parsed = f"{progress.get('filesProcessed', 0)}/{progress['numFiles']} files parsed"
+    embedded = progress.get("filesEmbedded")
+    return parsed if embedded is None else f"{parsed}, {embedded} embedded"
+
+
 def status_text(status: Mapping[str, Any]) -> str:
     lines = [f"{status.get('repositoryId')}: {status.get('status')}"]
     if status.get("branch"):
@@ -45,11 +67,8 @@ def status_text(status: Mapping[str, Any]) -> str:
             f"  branch {status['branch']}, indexed {_short(status.get('indexedSha'))}"
             f" at {status.get('indexedAt') or '-'} (head {_short(status.get('headSha'))})"
         )
-    progress = status.get("progress") or {}
     if status.get("status") == "indexing":
-        lines.append(
-            f"  progress: {progress.get('filesProcessed', 0)}/{progress.get('numFiles', 0)}"
-        )
+        lines.append(f"  progress: {progress_text(status.get('progress') or {})}")
     if status.get("indexedSha"):
         lines.extend(stats_lines(status.get("stats") or {}))
     if status.get("error"):
@@ -106,11 +125,17 @@ class Progress:
     @staticmethod
     def _line(status: Mapping[str, Any]) -> str:
         progress = status.get("progress") or {}
-        done, total = progress.get("filesProcessed", 0), progress.get("numFiles", 0)
         state = str(status.get("status"))
-        if state == "indexing" and not total:
-            return "indexing: planning..."
-        if not total:
-            return state
-        filled = min(_BAR, int(_BAR * done / total))
-        return f"{state}: [{'#' * filled}{'.' * (_BAR - filled)}] {done}/{total} files"
+        total = int(progress.get("numFiles") or 0)
+        if state != "indexing":
+            return f"{state}: {_bar(total, total)} {total}/{total} files" if total else state
+        phase = indexing_phase(progress)
+        if phase is None or phase == "finalizing":
+            return f"indexing: {phase or 'planning'}..."
+        done = int(progress.get("filesEmbedded" if phase == "embedded" else "filesProcessed") or 0)
+        return f"indexing: {_bar(done, total)} {done}/{total} files {phase}"
+
+
+def _bar(done: int, total: int) -> str:
+    filled = min(_BAR, int(_BAR * done / total))
+    return f"[{'#' * filled}{'.' * (_BAR - filled)}]"

@@ -70,6 +70,9 @@ class BatchEmbedder:
             embedded=embedded,
             vectors_reused=reused,
         )
+        if outstanding is not None:  # not a redelivery: count the progress once
+            files = len(plan.batches[msg.batch])
+            self._p.repos.add_progress(job.repository_id, job.job_id, embedded=files)
         finalize_if_last(self._p, job.job_id, outstanding)
 
     def _base_oids(self, job: Job) -> Mapping[str, str]:

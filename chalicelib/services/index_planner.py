@@ -100,7 +100,9 @@ class IndexPlanner:
             job.job_id, total_batches=rounds * len(plan.batches), num_files=len(plan.files)
         )
         started = replace(job, num_files=len(plan.files), files_processed=plan.reused)
-        self._p.repos.start_job(repo.id, started, lease, self._p.clock.now())
+        self._p.repos.start_job(
+            repo.id, started, lease, self._p.clock.now(), embedding=self._p.embedder is not None
+        )
         record(self._p, repo.id, EventType.INDEX_STARTED, index_started(job))
         if not plan.batches:
             self._p.queue.send(FinalizeGeneration(job.job_id))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from chalicelib.domain.models import Generation, Job, JobState, Lease, Repository, Stats, Status
@@ -148,7 +150,7 @@ def test_pending_force_survives_an_unforced_request_until_a_job_starts(stores: S
     request_index(stores, force=True)
     assert request_index(stores, SHA2).force_requested is True
     lease = stores.locks.acquire(REPO_ID, "a", TTL, T0)
-    stores.repos.start_job(REPO_ID, make_job(lease, num_files=4), lease, T0 + 1)
+    stores.repos.start_job(REPO_ID, make_job(lease, num_files=4), lease, T0 + 1, embedding=False)
     repo = stores.repos.get(REPO_ID)
     assert repo is not None and repo.force_requested is False
 
@@ -161,10 +163,15 @@ def test_record_request_keeps_the_sealed_token_when_none_is_given(stores: StoreS
 def test_start_job_points_at_the_job_and_resets_progress(stores: StoreSet) -> None:
     request_index(stores)
     lease = stores.locks.acquire(REPO_ID, "a", TTL, T0)
-    stores.repos.start_job(REPO_ID, make_job(lease, num_files=9, files_processed=2), lease, T0)
+    job = make_job(lease, num_files=9, files_processed=2)
+    stores.repos.start_job(REPO_ID, job, lease, T0, embedding=False)
     repo = stores.repos.get(REPO_ID)
     assert repo is not None
     assert (repo.job_id, repo.num_files, repo.files_processed) == ("job-1", 9, 2)
+    assert repo.files_embedded is None
+    stores.repos.start_job(REPO_ID, replace(job, job_id="job-2"), lease, T0, embedding=True)
+    repo = stores.repos.get(REPO_ID)
+    assert repo is not None and (repo.job_id, repo.files_embedded) == ("job-2", 2)
 
 
 def test_start_job_by_a_stale_holder_raises_lease_lost(stores: StoreSet) -> None:
@@ -172,25 +179,26 @@ def test_start_job_by_a_stale_holder_raises_lease_lost(stores: StoreSet) -> None
     stale = stores.locks.acquire(REPO_ID, "a", TTL, T0)
     stores.locks.acquire(REPO_ID, "b", TTL, T0 + TTL + 1)
     with pytest.raises(LeaseLost, match="stale"):
-        stores.repos.start_job(REPO_ID, make_job(stale), stale, T0 + TTL + 2)
+        stores.repos.start_job(REPO_ID, make_job(stale), stale, T0 + TTL + 2, embedding=False)
 
 
 def test_progress_counts_only_for_the_current_job(stores: StoreSet) -> None:
     request_index(stores)
     lease = stores.locks.acquire(REPO_ID, "a", TTL, T0)
-    stores.repos.start_job(REPO_ID, make_job(lease, num_files=9), lease, T0)
-    stores.repos.add_progress(REPO_ID, "job-1", 3)
-    stores.repos.add_progress(REPO_ID, "superseded-job", 100)
-    stores.repos.add_progress("unknown:repo", "job-1", 100)
+    stores.repos.start_job(REPO_ID, make_job(lease, num_files=9), lease, T0, embedding=True)
+    stores.repos.add_progress(REPO_ID, "job-1", parsed=3)
+    stores.repos.add_progress(REPO_ID, "job-1", parsed=2, embedded=3)
+    stores.repos.add_progress(REPO_ID, "superseded-job", parsed=100, embedded=100)
+    stores.repos.add_progress("unknown:repo", "job-1", parsed=100)
     repo = stores.repos.get(REPO_ID)
-    assert repo is not None and repo.files_processed == 3
+    assert repo is not None and (repo.files_processed, repo.files_embedded) == (5, 3)
     assert stores.repos.get("unknown:repo") is None
 
 
 def test_publish_by_the_current_holder_makes_the_generation_current(stores: StoreSet) -> None:
     request_index(stores)
     lease = stores.locks.acquire(REPO_ID, "a", TTL, T0)
-    stores.repos.start_job(REPO_ID, make_job(lease, num_files=3), lease, T0)
+    stores.repos.start_job(REPO_ID, make_job(lease, num_files=3), lease, T0, embedding=False)
     stores.repos.publish(REPO_ID, generation(lease), STATS, lease, T0 + 5)
     repo = stores.repos.get(REPO_ID)
     assert repo is not None

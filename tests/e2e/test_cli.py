@@ -240,14 +240,18 @@ def test_progress_is_one_updating_line_on_a_terminal() -> None:
     out = io.StringIO()
     progress = Progress(out, tty=True)
     progress.update({"status": "indexing", "progress": {"filesProcessed": 0, "numFiles": 0}})
-    progress.update({"status": "indexing", "progress": {"filesProcessed": 5, "numFiles": 10}})
+    for parsed, embedded in [(5, 0), (10, 3), (10, 10)]:
+        counts = {"filesProcessed": parsed, "numFiles": 10, "filesEmbedded": embedded}
+        progress.update({"status": "indexing", "progress": counts})
     progress.update(
         {"status": "ready", "progress": {"filesProcessed": 10, "numFiles": 10}}, final=True
     )
     frames = out.getvalue().split("\r")[1:]
     assert [f.strip() for f in frames] == [
         "indexing: planning...",
-        f"indexing: [{'#' * 15}{'.' * 15}] 5/10 files",
+        f"indexing: [{'#' * 15}{'.' * 15}] 5/10 files parsed",
+        f"indexing: [{'#' * 9}{'.' * 21}] 3/10 files embedded",
+        "indexing: finalizing...",
         f"ready: [{'#' * 30}] 10/10 files",
     ]
     assert out.getvalue().endswith("\n") and out.getvalue().count("\n") == 1

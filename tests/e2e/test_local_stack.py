@@ -89,7 +89,7 @@ def test_status_goes_from_idle_through_indexing_to_ready(stack: LocalStack, tmp_
     status = wait_until(ready, 60, "the seedlings to be ready")
     assert set(seen) <= {"indexing", "ready"}
     assert status["stats"]["totalFiles"] == 7  # type: ignore[index]
-    assert status["progress"] == {"filesProcessed": 7, "numFiles": 7}
+    assert status["progress"] == {"filesProcessed": 7, "numFiles": 7, "filesEmbedded": None}
     assert status["indexedSha"] == status["headSha"]
 
 

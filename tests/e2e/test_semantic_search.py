@@ -61,6 +61,7 @@ def test_semantic_and_hybrid_search_with_the_local_model(stack: Stack, rid: str)
     stack.pump.drain()
     status = stack.get(f"/repositories/{rid}/status").json_body
     assert status["status"] == "ready", status
+    assert status["progress"] == {"filesProcessed": 3, "numFiles": 3, "filesEmbedded": 3}
     # No word in common with the code: only the embedding can find it.
     assert search(stack, rid, "parse a link into its components", "semantic")[0] == "net/urls.py"
     assert search(stack, rid, "making a loaf at home", "semantic")[0] == "kitchen/bread.py"
@@ -80,6 +81,8 @@ def test_embed_failures_are_retried_then_land_in_the_dlq(stack: Stack, rid: str)
     assert stack.queue_depth(names.dead_letter_queues["embed"]) == 1
     status = stack.get(f"/repositories/{rid}/status").json_body
     assert status["status"] == "indexing" and status["indexedSha"] is None
+    # Parsed, never embedded: status says so rather than showing a finished bar.
+    assert status["progress"] == {"filesProcessed": 3, "numFiles": 3, "filesEmbedded": 0}
 
 
 def test_poison_embed_messages_are_acknowledged(stack: Stack) -> None:

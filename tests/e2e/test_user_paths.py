@@ -62,7 +62,7 @@ def test_index_status_search_chat(stack: Stack, repo_path: Path) -> None:
     assert status["stats"]["languages"] == {"markdown": 2, "python": 2}
     assert status["stats"]["extensions"] == {".md": 2, ".py": 2}
     assert status["stats"]["skipped"] == {"binary": 1}
-    assert status["progress"] == {"filesProcessed": 5, "numFiles": 5}
+    assert status["progress"] == {"filesProcessed": 5, "numFiles": 5, "filesEmbedded": None}
 
     found = stack.post("/search", {"repositoryId": rid, "query": "sha256 hexdigest", "k": 3})
     assert found.status_code == 200

@@ -109,7 +109,7 @@ def test_one_failing_record_does_not_fail_its_batch(stack: Stack, tmp_path: Path
     parse_queue = stack.settings.names.queues["parse"]
     assert stack.queue_depth(parse_queue) == 1  # only the failed record comes back
     progress = stack.get(f"/repositories/{rid}/status").json_body["progress"]
-    assert progress == {"filesProcessed": 3, "numFiles": 4}
+    assert progress == {"filesProcessed": 3, "numFiles": 4, "filesEmbedded": None}
     bootstrap.configure(stack.settings)  # the fault clears
     stack.pump.drain()
     assert stack.get(f"/repositories/{rid}/status").json_body["status"] == "ready"

@@ -106,7 +106,9 @@ class FakeRepoStore:
         self.items[repo.id] = updated
         return updated
 
-    def start_job(self, repository_id: str, job: Job, lease: Lease, now: float) -> None:
+    def start_job(
+        self, repository_id: str, job: Job, lease: Lease, now: float, *, embedding: bool
+    ) -> None:
         repo = self._fenced(repository_id, lease)
         self.items[repository_id] = replace(
             repo,
@@ -114,14 +116,22 @@ class FakeRepoStore:
             status=Status.INDEXING,
             files_processed=job.files_processed,
             num_files=job.num_files,
+            files_embedded=job.files_processed if embedding else None,
             force_requested=False,
             updated_at=now,
         )
 
-    def add_progress(self, repository_id: str, job_id: str, files: int) -> None:
+    def add_progress(
+        self, repository_id: str, job_id: str, *, parsed: int = 0, embedded: int = 0
+    ) -> None:
         repo = self.items.get(repository_id)
-        if repo is not None and repo.job_id == job_id:
-            self.items[repository_id] = replace(repo, files_processed=repo.files_processed + files)
+        if repo is None or repo.job_id != job_id:
+            return
+        self.items[repository_id] = replace(
+            repo,
+            files_processed=repo.files_processed + parsed,
+            files_embedded=None if repo.files_embedded is None else repo.files_embedded + embedded,
+        )
 
     def publish(
         self, repository_id: str, generation: Generation, stats: Stats, lease: Lease, now: float

@@ -105,6 +105,28 @@ def test_duplicate_delivery_counts_and_embeds_once(h: Harness) -> None:
     assert h.repos.get(REPO_ID).status is Status.READY  # type: ignore[union-attr]
 
 
+def test_status_counts_files_parsed_then_embedded_once_each(h: Harness) -> None:
+    h.request()
+    seen: list[tuple[int, int | None]] = []
+
+    def watch(msg: Message) -> bool:
+        repo = h.repos.get(REPO_ID)
+        assert repo is not None
+        seen.append((repo.files_processed, repo.files_embedded))
+        return True
+
+    h.run(duplicate=True, keep=watch)
+    repo = h.repos.get(REPO_ID)
+    assert repo is not None and repo.status is Status.READY
+    assert (repo.files_processed, repo.files_embedded) == (repo.num_files, repo.num_files)
+    parsed = [p for p, _ in seen]
+    embedded = [0 if e is None else e for _, e in seen]
+    assert parsed == sorted(parsed) and embedded == sorted(embedded)
+    assert any(
+        p == repo.num_files and e < repo.num_files for p, e in zip(parsed, embedded, strict=True)
+    )
+
+
 def test_a_failed_embed_call_is_retried_and_loses_nothing(h: Harness) -> None:
     h.request()
     embedder(h).fail_next = 1
