@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 import time
@@ -213,6 +214,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.json = getattr(args, "json", False)
     try:
         code: int = args.run(StrataApi(args.api), args)
+        sys.stdout.flush()  # a closed pipe fails here, inside the handler, not at exit
+    except BrokenPipeError:  # `strata search ... | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # what a shell reports for a command ended by SIGPIPE
     except UsageError as exc:
         print(f"strata: {exc}", file=sys.stderr)
         return 2

@@ -29,6 +29,11 @@ def stats_lines(stats: Mapping[str, Any]) -> list[str]:
         f"(parsed {stats.get('blobsParsed', 0)}, reused {stats.get('blobsReused', 0)})",
         f"  languages: {counts(stats.get('languages') or {})}",
     ]
+    if stats.get("embeddingModel"):
+        lines.append(
+            f"  vectors: {stats['embeddingModel']}, {stats.get('chunksEmbedded', 0)} chunks "
+            f"embedded, {stats.get('vectorsReused', 0)} reused"
+        )
     if stats.get("skipped"):
         lines.append(f"  skipped: {counts(stats['skipped'])}")
     return lines

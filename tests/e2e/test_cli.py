@@ -20,7 +20,7 @@ from typing import IO, Any
 import pytest
 
 from chalicelib.local.cli import UsageError, index_body, main
-from chalicelib.local.render import Progress
+from chalicelib.local.render import Progress, stats_lines
 from chalicelib.local.stack import LocalStack
 from tests.gitrepo import init_repo
 from tests.localstack import running_stack, wait_until
@@ -66,6 +66,13 @@ def indexed(stack: LocalStack, repo: Path) -> str:
 
 def _id_hash(path: Path) -> str:
     return hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:8]
+
+
+def test_a_closed_pipe_ends_the_command_quietly(stack: LocalStack, indexed: str) -> None:
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # like `strata search ... | head` once head has exited
+    with open(write_end, "w") as closed, contextlib.redirect_stdout(closed):
+        assert main(["--api", stack.api_url, "search", indexed, "pear", "-k", "50"]) == 141
 
 
 def test_index_shows_progress_then_the_stats(
@@ -255,3 +262,10 @@ def test_progress_is_one_updating_line_on_a_terminal() -> None:
         f"ready: [{'#' * 30}] 10/10 files",
     ]
     assert out.getvalue().endswith("\n") and out.getvalue().count("\n") == 1
+
+
+def test_stats_name_the_embedding_model_only_when_there_are_vectors() -> None:
+    stats = {"totalFiles": 2, "totalSize": 10, "chunks": 3, "languages": {"python": 2}}
+    assert not any("vectors" in line for line in stats_lines(stats))
+    embedded = {**stats, "embeddingModel": "m-1", "chunksEmbedded": 1, "vectorsReused": 2}
+    assert "  vectors: m-1, 1 chunks embedded, 2 reused" in stats_lines(embedded)
