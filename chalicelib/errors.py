@@ -2,23 +2,37 @@
 
     StrataError
     ├── InvalidRequest            the client sent something we refuse (400)
-    │   └── PayloadTooLarge       body over the configured cap (413)
+    │   ├── PayloadTooLarge       body over the configured cap (413)
+    │   └── RemoteRefused         the remote is not allowed or cannot be reached (one generic
+    │                             message for every case: no host, address or path)
     ├── NotFound                  a named thing does not exist (404)
     │   └── RemoteNotFound        the git remote or branch does not exist
-    ├── Unauthenticated           the caller did not prove who it is (bad webhook signature) (401)
-    ├── AccessDenied              credentials missing or refused (403)
+    │       ├── BranchNotFound    the branch is not on the remote
+    │       └── CommitNotOnBranch the requested commit is not on the branch (carries its head)
+    ├── Unauthenticated           the caller did not prove who it is (no, bad or revoked API
+    │                             key; bad webhook signature) (401)
+    ├── AccessDenied              not allowed: the key's scope is too low, or git credentials
+    │   │                         were refused (403)
+    │   └── QuotaExceeded         a registration would pass one of the tenant's caps (403)
+    ├── RateLimited               the key sent more requests than its rate allows (429; carries
+    │                             retry_after, whole seconds >= 1)
     ├── Conflict                  a precondition on shared state did not hold (409)
     │   ├── LeaseHeld             another worker holds the repository lease
     │   ├── LeaseLost             our lease expired or was taken over (stale fence)
     │   └── AlreadyExists         an immutable object exists already
     ├── NotReady                  the repository has no generation to serve yet
-    ├── TransientError            retry later (SQS redelivery, then the DLQ)
+    ├── TransientError            retry later (SQS redelivery, then the DLQ) (503)
+    │   ├── RemoteUnreachable     an allowed remote did not answer (RemoteRefused's text)
     │   └── DeadlineReached       the function must stop before its deadline
     └── PermanentError            retrying cannot help; record the failure, acknowledge
-        └── MalformedMessage      a queue message we cannot decode
+        ├── MalformedMessage      a queue message we cannot decode
+        └── RepositoryUnreadable  the repository cannot be indexed as it is (a shallow clone,
+                                  missing objects)
 
 `NotReady` carries the repository status so the chat route can answer 202 or 400.
 No SDK types appear here: adapters translate (`raise NotFound(...) from exc`).
+The messages of BranchNotFound, CommitNotOnBranch and RepositoryUnreadable are written for
+users (no path, URL, key, token or library text): they are stored as a repository's `error`.
 """
 
 from __future__ import annotations
@@ -42,6 +56,10 @@ class PayloadTooLarge(InvalidRequest):
     code = "payload_too_large"
 
 
+class RemoteRefused(InvalidRequest):
+    code = "remote_refused"
+
+
 class NotFound(StrataError):
     code = "not_found"
 
@@ -56,6 +74,18 @@ class Unauthenticated(StrataError):
 
 class AccessDenied(StrataError):
     code = "access_denied"
+
+
+class QuotaExceeded(AccessDenied):
+    code = "quota_exceeded"
+
+
+class RateLimited(StrataError):
+    code = "rate_limited"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, int(retry_after))
 
 
 class Conflict(StrataError):
@@ -86,6 +116,13 @@ class TransientError(StrataError):
     code = "unavailable"
 
 
+class RemoteUnreachable(TransientError):
+    """An allowed remote did not answer (connection failed or timed out): retried. Its text
+    is the same as RemoteRefused's, so an answer never tells a closed port from a refusal."""
+
+    code = "remote_unreachable"
+
+
 class DeadlineReached(TransientError):
     code = "deadline_reached"
 
@@ -96,3 +133,21 @@ class PermanentError(StrataError):
 
 class MalformedMessage(PermanentError):
     code = "malformed_message"
+
+
+class BranchNotFound(RemoteNotFound):
+    code = "branch_not_found"
+
+
+class CommitNotOnBranch(RemoteNotFound):
+    """`branch_head` is the branch's head on the remote when known (None otherwise)."""
+
+    code = "commit_not_on_branch"
+
+    def __init__(self, message: str, branch_head: str | None = None) -> None:
+        super().__init__(message)
+        self.branch_head = branch_head
+
+
+class RepositoryUnreadable(PermanentError):
+    code = "repository_unreadable"

@@ -1,91 +1,94 @@
 """GitEngine over pygit2 (libgit2): reads remotes through a bounded LRU cache of bare clones.
 
 AWS resources: none; IAM actions: none. It writes only under the configured cache directory
-(/tmp on Lambda) and talks to git hosts over outbound HTTPS (HTTP and absolute local paths are
-accepted too: tests, and the local stack when the service allows local remotes).
+(/tmp on Lambda) and talks to git hosts over outbound HTTPS, only through the egress proxy
+(git_egress_proxy: allow-listed host names, public addresses, the address it checked): every
+operation that connects (ls-remote in `resolve_head`, `fetch`) passes libgit2 `proxy=`, and
+libgit2 sends each connection there, one that follows a redirect too. Plain HTTP cannot go
+through that proxy, so it is refused. An absolute local path is read only when it lies under
+one of `local_roots` once its symlinks are resolved (the local stack); none are allowed by
+default. Every refusal, and every remote the proxy cannot reach, is RemoteRefused with one
+generic message (pygit2_remote_calls).
 
 Cache layout: `<cache_dir>/<sha256(remote)[:24]>/` is one bare clone per remote, never checked
 out, with a `strata-last-used` marker whose mtime orders eviction; `<cache_dir>/scratch.git`
 is an empty bare repository that hosts the anonymous remotes of `resolve_head` (ls-remote).
-Tokens are tried in order and never appear in an exception message.
+Tokens are tried in order and never appear in an exception message (pygit2_remote_calls).
+
+Exception messages are written for users and stored as a repository's `error`: they never
+name the remote, a path or libgit2's own text (those go to the log). A condition a retry
+cannot fix fails at once: a shallow remote, missing objects, a missing branch, a commit not
+on its branch (RepositoryUnreadable, BranchNotFound, CommitNotOnBranch).
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TypeVar
 from urllib.parse import urlsplit
 
 import pygit2
-from pygit2.enums import CredentialType, FileMode
+from pygit2.enums import FileMode
 from pygit2.remotes import RemoteHead
 
+from chalicelib.adapters.git_egress_proxy import EgressProxy
 from chalicelib.adapters.pygit2_history import walk_history
+from chalicelib.adapters.pygit2_remote_calls import (
+    MISSING_OBJECTS,
+    REMOTE_NOT_FOUND,
+    CertificateTrust,
+    authenticated,
+    display,
+    libgit2_verdict,
+)
 from chalicelib.domain.history import CommitChange
 from chalicelib.domain.models import TreeEntry
+from chalicelib.domain.remote_policy import REFUSED_REMOTE, under_roots
 from chalicelib.errors import (
-    AccessDenied,
+    BranchNotFound,
+    CommitNotOnBranch,
     InvalidRequest,
     RemoteNotFound,
-    StrataError,
+    RemoteRefused,
+    RepositoryUnreadable,
     TransientError,
 )
 
-T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 _MARKER = "strata-last-used"
 _SCRATCH = "scratch.git"
 _CLONE_NAME = re.compile(r"[0-9a-f]{24}")
 _OBJECT_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
-_TOKEN_USER = "x-access-token"  # GitHub's convention; other hosts ignore the user name
-
-# libgit2 reports failures as text; these fragments are stable across 1.x releases.
-_AUTH_FAILURES = ("authentication required", "status code: 401", "status code: 403", "replays")
-_NOT_FOUND = (
-    "status code: 404",
-    "status code: 410",
-    "could not find repository",
-    "repository not found",
-    "failed to resolve path",
-)
-
-
-class _CredentialRejected(Exception):
-    """Raised from the credentials callback so libgit2 stops asking for this token."""
-
-
-class _TokenCallbacks(pygit2.RemoteCallbacks):
-    """Offers one token, once: libgit2 asks again when the server refuses it."""
-
-    def __init__(self, token: str | None) -> None:
-        super().__init__()
-        self._token = token
-        self._offered = False
-
-    def credentials(
-        self, url: str, username_from_url: str | None, allowed_types: CredentialType
-    ) -> pygit2.UserPass:
-        if not self._token or self._offered:
-            raise _CredentialRejected("credential refused")
-        if not allowed_types & CredentialType.USERPASS_PLAINTEXT:
-            raise _CredentialRejected("the remote wants a credential other than a token")
-        self._offered = True
-        return pygit2.UserPass(_TOKEN_USER, self._token)
+SHALLOW = "the repository is a shallow clone; Strata needs its full history"
+NOT_FETCHED = "the commit has not been fetched into the git cache"
+CACHE_UNREADABLE = "the git cache could not be read"
 
 
 class Pygit2GitEngine:
     """Implements ports.GitEngine. Safe for threads fetching different remotes."""
 
-    def __init__(self, cache_dir: str, max_cache_bytes: int) -> None:
+    def __init__(
+        self,
+        cache_dir: str,
+        max_cache_bytes: int,
+        *,
+        egress: EgressProxy,
+        local_roots: Sequence[str] = (),
+        certificate_trust: CertificateTrust = libgit2_verdict,  # tests only: self-signed
+    ) -> None:
         self._root = Path(cache_dir)
         self._max_bytes = max_cache_bytes
+        self._egress = egress
+        self._local_roots = tuple(local_roots)
+        self._trust = certificate_trust
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
         self._evicting = threading.Lock()  # one pass at a time: stale totals over-evict
@@ -95,29 +98,35 @@ class Pygit2GitEngine:
     ) -> tuple[str, str]:
         if branch is not None:
             _check_branch(branch)
-        _check_remote(remote)
+        proxy = self._check_remote(remote)
 
         def list_heads(callbacks: pygit2.RemoteCallbacks) -> dict[str, RemoteHead]:
             anonymous = self._scratch().remotes.create_anonymous(remote)
-            heads = anonymous.list_heads(callbacks=callbacks)
+            heads = anonymous.list_heads(callbacks=callbacks, proxy=proxy)
             return {head.name: head for head in heads if head.name}
 
-        heads = _authenticated(remote, credentials, list_heads)
-        return _pick_branch(remote, heads, branch)
+        heads = authenticated(remote, credentials, list_heads, self._trust)
+        return _pick_branch(heads, branch)
 
     def fetch(self, remote: str, branch: str, sha: str, credentials: Sequence[str | None]) -> None:
         _check_branch(branch)
         _check_object_id(sha)
-        _check_remote(remote)
+        proxy = self._check_remote(remote)
         path = self._clone_path(remote)
         with self._lock_for(path):
             repo = _open_or_init(path)
             if not _has_commit(repo, sha):  # already here: no network at all
+                _refuse_shallow_source(remote)
                 refspec = f"+refs/heads/{branch}:refs/heads/{branch}"
                 anonymous = repo.remotes.create_anonymous(remote)
-                _authenticated(
-                    remote, credentials, lambda cb: anonymous.fetch([refspec], callbacks=cb)
+                authenticated(
+                    remote,
+                    credentials,
+                    lambda cb: anonymous.fetch([refspec], callbacks=cb, proxy=proxy),
+                    self._trust,
                 )
+                if _is_shallow(repo):
+                    raise RepositoryUnreadable(SHALLOW)
                 _require_commit(repo, remote, branch, sha)
             _touch(path)
         self._evict(keep=path)
@@ -128,8 +137,9 @@ class Pygit2GitEngine:
         repo = self._open_cached(remote)
         commit = repo.get(sha)
         if not isinstance(commit, pygit2.Commit):
-            raise RemoteNotFound(f"commit {sha} has not been fetched from {_display(remote)}")
-        return _guarded_walk(repo, commit.tree, remote)
+            log.warning("commit %s of %s is not in the git cache", sha, display(remote))
+            raise RemoteNotFound(NOT_FETCHED)
+        return _guarded_walk(repo, commit, remote)
 
     def read_blob(self, remote: str, oid: str) -> bytes:
         _check_object_id(oid)
@@ -137,9 +147,11 @@ class Pygit2GitEngine:
         try:
             blob = repo.get(oid)
         except pygit2.GitError as exc:
-            raise TransientError(f"cannot read the cache of {_display(remote)}") from exc
+            log.warning("cannot read blob %s of %s: %s", oid, display(remote), exc)
+            raise TransientError(CACHE_UNREADABLE) from exc
         if not isinstance(blob, pygit2.Blob):
-            raise RemoteNotFound(f"blob {oid} has not been fetched from {_display(remote)}")
+            log.warning("blob %s of %s is not in the git cache", oid, display(remote))
+            raise RemoteNotFound("the blob has not been fetched into the git cache")
         return bytes(blob.data)
 
     def history(
@@ -152,7 +164,46 @@ class Pygit2GitEngine:
         try:
             return walk_history(repo, sha, since, limit)
         except (pygit2.GitError, KeyError, ValueError) as exc:
-            raise TransientError(f"cannot read the history of {_display(remote)}") from exc
+            raise _unreadable(repo, remote, "history", exc) from exc
+
+    def is_ancestor(self, remote: str, ancestor: str, descendant: str) -> bool | None:
+        """From the git cache alone (no network): True when `ancestor` is `descendant` or
+        reachable from it, False when not, None when either commit is not in the cache."""
+        _check_object_id(ancestor)
+        _check_object_id(descendant)
+        path = self._clone_path(remote)
+        if not (path / "HEAD").is_file():
+            return None
+        try:
+            repo = pygit2.Repository(str(path))
+            if not (_has_commit(repo, ancestor) and _has_commit(repo, descendant)):
+                return None
+            return ancestor == descendant or bool(repo.descendant_of(descendant, ancestor))
+        except (pygit2.GitError, KeyError, ValueError) as exc:  # evicted, or a broken clone
+            log.warning("cannot compare commits of %s: %s", display(remote), exc)
+            return None
+
+    def _check_remote(self, remote: str) -> str | None:
+        """Refuse a remote this engine must not read; the proxy libgit2 must use for it (None
+        for a local path: no network)."""
+        if os.path.isabs(remote):
+            if not under_roots(os.path.realpath(remote), self._local_roots):
+                log.warning("refused %s: not under a local root", remote)
+                raise RemoteRefused(REFUSED_REMOTE)
+            # libgit2 reports a missing local path as "unsupported URL protocol"
+            if not os.path.isdir(remote):
+                log.warning("no directory at %s", remote)
+                raise RemoteNotFound(REMOTE_NOT_FOUND)
+            return None
+        parts = urlsplit(remote)
+        if parts.scheme == "http":  # libgit2 proxies only https (CONNECT): never direct
+            log.warning(
+                "refused %s: plain http cannot go through the egress proxy", display(remote)
+            )
+            raise RemoteRefused(REFUSED_REMOTE)
+        if parts.scheme != "https" or not parts.hostname:
+            raise InvalidRequest("unsupported remote: use https or a local path")
+        return self._egress.url
 
     def _clone_path(self, remote: str) -> Path:
         return self._root / hashlib.sha256(remote.encode()).hexdigest()[:24]
@@ -169,12 +220,14 @@ class Pygit2GitEngine:
     def _open_cached(self, remote: str) -> pygit2.Repository:
         path = self._clone_path(remote)
         if not (path / "HEAD").is_file():
-            raise RemoteNotFound(f"{_display(remote)} has not been fetched")
+            log.warning("%s is not in the git cache", display(remote))
+            raise RemoteNotFound("the repository has not been fetched into the git cache")
         _touch(path)
         try:
             return pygit2.Repository(str(path))
         except pygit2.GitError as exc:
-            raise TransientError(f"cannot open the cache of {_display(remote)}") from exc
+            log.warning("cannot open the git cache of %s: %s", display(remote), exc)
+            raise TransientError(CACHE_UNREADABLE) from exc
 
     def _evict(self, keep: Path) -> None:
         """Delete least recently used clones, never `keep`, until the cache fits."""
@@ -194,45 +247,7 @@ class Pygit2GitEngine:
                     lock.release()
 
 
-def _authenticated(
-    remote: str, credentials: Sequence[str | None], action: Callable[[pygit2.RemoteCallbacks], T]
-) -> T:
-    """Run `action` with each credential in turn, moving on only when one is refused.
-
-    A 404 while another credential remains also moves on: GitHub hides a private
-    repository from a token without access behind 404, not 403."""
-    secrets = [token for token in credentials if token]
-    refused: BaseException | None = None
-    attempts = list(credentials or (None,))
-    for n, token in enumerate(attempts):
-        try:
-            return action(_TokenCallbacks(token))
-        except _CredentialRejected as exc:
-            refused = exc
-        except (pygit2.GitError, OSError) as exc:
-            error = _translate(exc, remote, secrets)
-            hidden = isinstance(error, RemoteNotFound) and n + 1 < len(attempts)
-            if not (isinstance(error, AccessDenied) or hidden):
-                raise error from exc
-            refused = exc
-    raise AccessDenied(f"{_display(remote)} refused every credential offered") from refused
-
-
-def _translate(exc: Exception, remote: str, secrets: Sequence[str]) -> StrataError:
-    message = str(exc)
-    lowered = message.lower()
-    where = _display(remote)
-    if isinstance(exc, pygit2.AuthError) or any(s in lowered for s in _AUTH_FAILURES):
-        return AccessDenied(f"{where} refused the credential")
-    if any(s in lowered for s in _NOT_FOUND):
-        return RemoteNotFound(f"no git repository at {where}")
-    message = message.replace(remote, where)  # libgit2 may echo the URL and its password
-    for secret in secrets:  # a token must never reach a log line
-        message = message.replace(secret, "***")
-    return TransientError(f"cannot reach {where}: {message}")
-
-
-def _pick_branch(remote: str, heads: dict[str, RemoteHead], branch: str | None) -> tuple[str, str]:
+def _pick_branch(heads: dict[str, RemoteHead], branch: str | None) -> tuple[str, str]:
     if branch is not None:
         candidates = [f"refs/heads/{branch}"]
     elif "HEAD" in heads and heads["HEAD"].symref_target:
@@ -242,23 +257,58 @@ def _pick_branch(remote: str, heads: dict[str, RemoteHead], branch: str | None) 
     for ref in candidates:
         if ref in heads:
             return ref.removeprefix("refs/heads/"), str(heads[ref].oid)
-    wanted = f"branch {branch!r}" if branch else "default branch (is it empty?)"
-    raise RemoteNotFound(f"{_display(remote)} has no {wanted}")
+    if branch:
+        raise BranchNotFound(f"branch {branch!r} was not found on the remote")
+    raise BranchNotFound("the remote has no default branch (is it empty?)")
 
 
 def _require_commit(repo: pygit2.Repository, remote: str, branch: str, sha: str) -> None:
     if _has_commit(repo, sha):
         return
-    if repo.references.get(f"refs/heads/{branch}") is None:
-        raise RemoteNotFound(f"{_display(remote)} has no branch {branch!r}")
-    raise RemoteNotFound(f"commit {sha} is not on branch {branch!r} of {_display(remote)}")
+    ref = repo.references.get(f"refs/heads/{branch}")
+    if ref is None:
+        raise BranchNotFound(f"branch {branch!r} was not found on the remote")
+    head = str(ref.target)
+    log.warning("%s: %s is not on %s (head %s)", display(remote), sha, branch, head)
+    raise CommitNotOnBranch(f"commit {sha[:12]} is not on branch {branch!r}", branch_head=head)
 
 
-def _guarded_walk(repo: pygit2.Repository, tree: pygit2.Tree, remote: str) -> Iterator[TreeEntry]:
+def _refuse_shallow_source(remote: str) -> None:
+    """A shallow local clone as the remote: libgit2 fetches what it has and the history walk
+    then misses parents. Found before fetching, with a message that says what to do."""
+    if not os.path.isabs(remote):
+        return
     try:
-        yield from _walk(repo, repo.odb, tree, "")
-    except (pygit2.GitError, KeyError) as exc:  # e.g. the clone was evicted meanwhile
-        raise TransientError(f"cannot read the cache of {_display(remote)}") from exc
+        source = pygit2.Repository(remote)
+    except pygit2.GitError:
+        return  # not a repository: the fetch reports it
+    if _is_shallow(source):
+        log.warning("%s is a shallow clone", remote)
+        raise RepositoryUnreadable(SHALLOW)
+
+
+def _is_shallow(repo: pygit2.Repository) -> bool:
+    return bool(repo.is_shallow) or (Path(repo.path) / "info" / "grafts").is_file()
+
+
+def _unreadable(
+    repo: pygit2.Repository, remote: str, what: str, exc: Exception
+) -> RepositoryUnreadable | TransientError:
+    """A missing object while reading a clone: transient if the clone was evicted meanwhile
+    (a retry fetches it again), else the repository itself lacks it (permanent)."""
+    log.warning("reading the %s of %s failed: %s", what, display(remote), exc)
+    if not (Path(repo.path) / "HEAD").is_file():
+        return TransientError(CACHE_UNREADABLE)
+    return RepositoryUnreadable(MISSING_OBJECTS)
+
+
+def _guarded_walk(
+    repo: pygit2.Repository, commit: pygit2.Commit, remote: str
+) -> Iterator[TreeEntry]:
+    try:
+        yield from _walk(repo, repo.odb, commit.tree, "")
+    except (pygit2.GitError, KeyError) as exc:
+        raise _unreadable(repo, remote, "tree", exc) from exc
 
 
 def _walk(
@@ -277,17 +327,6 @@ def _walk(
             yield TreeEntry(path=path, oid=str(entry.id), mode=mode, size=int(size))
 
 
-def _check_remote(remote: str) -> None:
-    if os.path.isabs(remote):
-        # libgit2 reports a missing local path as "unsupported URL protocol"
-        if not os.path.isdir(remote):
-            raise RemoteNotFound(f"no git repository at {remote}")
-        return
-    parts = urlsplit(remote)
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise InvalidRequest(f"unsupported remote {_display(remote)}: use https or a local path")
-
-
 def _check_branch(branch: str) -> None:
     # Also keeps refspec syntax (":", "+", "*") out of the fetch refspec.
     if not pygit2.reference_is_valid_name(f"refs/heads/{branch}") or "*" in branch:
@@ -299,21 +338,14 @@ def _check_object_id(oid: str) -> None:
         raise InvalidRequest(f"invalid object id {oid!r}: expected full lowercase hex")
 
 
-def _display(remote: str) -> str:
-    """The remote without any user:password part, safe for messages."""
-    parts = urlsplit(remote)
-    if parts.username is None and parts.password is None:
-        return remote
-    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
-
-
 def _open_or_init(path: Path) -> pygit2.Repository:
     try:
         if (path / "HEAD").is_file():
             return pygit2.Repository(str(path))
         return pygit2.init_repository(str(path), bare=True)
     except pygit2.GitError as exc:
-        raise TransientError(f"cannot prepare the git cache at {path}") from exc
+        log.warning("cannot prepare the git cache at %s: %s", path, exc)
+        raise TransientError("the git cache could not be prepared") from exc
 
 
 def _has_commit(repo: pygit2.Repository, sha: str) -> bool:

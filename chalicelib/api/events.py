@@ -5,14 +5,19 @@ from __future__ import annotations
 from chalice.app import Blueprint, Response
 
 from chalicelib import bootstrap
-from chalicelib.api.http import handles_errors, json_response
+from chalicelib.api.http import Incoming, Int, Text, endpoint, json_response
+from chalicelib.domain.events import DEFAULT_LIMIT, MAX_LIMIT
 
 bp = Blueprint(__name__)
 
 
-@bp.route("/repositories/{repository_id}/events", methods=["GET"])
-@handles_errors
-def repository_events(repository_id: str) -> Response:
-    query: dict[str, str] = dict(bp.current_request.query_params or {})
-    page = bootstrap.event_queries().list(repository_id, query.get("limit"), query.get("cursor"))
+@endpoint(
+    bp,
+    "/repositories/{repository_id}/events",
+    query={"limit": Int(1, MAX_LIMIT, DEFAULT_LIMIT), "cursor": Text(200)},
+)
+def repository_events(req: Incoming) -> Response:
+    q = req.query
+    queries = bootstrap.event_queries(req.identity)
+    page = queries.list(req.path["repository_id"], q["limit"], q["cursor"])
     return json_response(page)

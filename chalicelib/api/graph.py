@@ -2,51 +2,44 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-from urllib.parse import unquote
-
 from chalice.app import Blueprint, Response
 
 from chalicelib import bootstrap
-from chalicelib.api.http import handles_errors, json_response
-from chalicelib.api.readiness import not_ready_response
-from chalicelib.errors import NotReady
+from chalicelib.api.http import Incoming, Int, Text, endpoint, json_response
+from chalicelib.services.graph_queries import MAX_DEPTH, MAX_LIMIT, MAX_NAME
 
 bp = Blueprint(__name__)
 
 
-def _params() -> dict[str, str]:
-    return dict(bp.current_request.query_params or {})
+@endpoint(
+    bp,
+    "/repositories/{repository_id}/symbols",
+    query={"q": Text(MAX_NAME, ""), "kind": Text(50), "limit": Int(1, MAX_LIMIT, 20)},
+)
+def symbols(req: Incoming) -> Response:
+    q = req.query
+    graph = bootstrap.graph(req.identity)
+    found = graph.symbols(req.path["repository_id"], q["q"], q["kind"], q["limit"])
+    return json_response(found)
 
 
-def _answer(repository_id: str, run: Callable[[], dict[str, Any]]) -> Response:
-    try:
-        return json_response(run())
-    except NotReady as exc:
-        return not_ready_response(exc, repository_id)
+@endpoint(
+    bp,
+    "/repositories/{repository_id}/graph/nodes/{name}",
+    query={"direction": Text(20, "dependencies"), "depth": Int(1, MAX_DEPTH, 1)},
+)
+def graph_node(req: Incoming) -> Response:
+    q = req.query
+    rid, name = req.path["repository_id"], req.path["name"]
+    graph = bootstrap.graph(req.identity)
+    return json_response(graph.node(rid, name, q["direction"], q["depth"]))
 
 
-@bp.route("/repositories/{repository_id}/symbols", methods=["GET"])
-@handles_errors
-def symbols(repository_id: str) -> Response:
-    return _answer(repository_id, lambda: bootstrap.graph().symbols(repository_id, _params()))
+@endpoint(bp, "/repositories/{repository_id}/graph/waves")
+def graph_waves(req: Incoming) -> Response:
+    return json_response(bootstrap.graph(req.identity).waves(req.path["repository_id"]))
 
 
-@bp.route("/repositories/{repository_id}/graph/nodes/{name}", methods=["GET"])
-@handles_errors
-def graph_node(repository_id: str, name: str) -> Response:
-    node = unquote(name)
-    return _answer(repository_id, lambda: bootstrap.graph().node(repository_id, node, _params()))
-
-
-@bp.route("/repositories/{repository_id}/graph/waves", methods=["GET"])
-@handles_errors
-def graph_waves(repository_id: str) -> Response:
-    return _answer(repository_id, lambda: bootstrap.graph().waves(repository_id))
-
-
-@bp.route("/repositories/{repository_id}/graph/sorry", methods=["GET"])
-@handles_errors
-def graph_sorry(repository_id: str) -> Response:
-    return _answer(repository_id, lambda: bootstrap.graph().sorry(repository_id))
+@endpoint(bp, "/repositories/{repository_id}/graph/sorry")
+def graph_sorry(req: Incoming) -> Response:
+    return json_response(bootstrap.graph(req.identity).sorry(req.path["repository_id"]))

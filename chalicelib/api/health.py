@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from chalice.app import Blueprint, Response
 
-from chalicelib.api.http import json_response
+from chalicelib.api.http import Incoming, endpoint, json_response
 
 bp = Blueprint(__name__)
 
 
-@bp.route("/health", methods=["GET"])
-def health() -> Response:
+@endpoint(bp, "/health", scope=None)
+def health(req: Incoming) -> Response:
     return json_response({"status": "ok", "service": "strata"})

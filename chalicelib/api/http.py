@@ -1,26 +1,52 @@
-"""The HTTP boundary: body parsing and the one table mapping errors to status codes."""
+"""The HTTP boundary: every route is declared through `endpoint`, which authenticates the
+caller, then parses the request (path ids decoded once, declared query parameters only,
+bounded JSON bodies) before the route body runs, and maps errors to status codes in one table.
+
+    @endpoint(bp, "/repositories/{repository_id}/events", query={"limit": Int(1, 100, 20)})
+    def repository_events(req: Incoming) -> Response: ...
+
+`scope` (default `Scope.READ`) is what the route needs; `None` makes it open (`/health`, and
+the webhook, which has its own signature). Before anything else is read, the API key of
+`Authorization: Bearer <key>` is checked (401 with `WWW-Authenticate: Bearer` when missing,
+malformed, unknown, wrong or revoked), then its scope (403), then its rate (429 with
+`Retry-After`); the route gets the `Caller` on `Incoming.caller`.
+
+A route body never sees raw input: a path parameter is percent-decoded once, valid Unicode
+and bounded (and `repository_id` is a valid id); a query parameter was declared, given once,
+and is an int in range or bounded text; a body is a JSON object of bounded size and depth
+whose strings are valid Unicode. Chalice's own refusals (415, 405, an unhandled error) are
+rewritten by `uniform_errors` into the same `{"error": {code, message}}` shape.
+"""
 
 from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import unquote
 
-from chalice.app import Response
+from chalice.app import Blueprint, Request, Response
 
-from chalicelib.domain.validation import json_object
+from chalicelib import bootstrap
+from chalicelib.domain.identity import Caller, Scope
+from chalicelib.domain.ids import validate_repository_id
+from chalicelib.domain.validation import bounded_int, is_valid_text, json_object
 from chalicelib.errors import (
     AccessDenied,
     Conflict,
     InvalidRequest,
     NotFound,
+    NotReady,
     PayloadTooLarge,
+    RateLimited,
     StrataError,
     TransientError,
     Unauthenticated,
 )
+from chalicelib.services.generations import estimated_seconds
 
 log = logging.getLogger(__name__)
 
@@ -31,53 +57,264 @@ STATUS_BY_ERROR: tuple[tuple[type[StrataError], int], ...] = (
     (NotFound, 404),
     (Unauthenticated, 401),
     (AccessDenied, 403),
+    (RateLimited, 429),
     (Conflict, 409),
     (TransientError, 503),
 )
 
 JSON: dict[str, str | list[str]] = {"Content-Type": "application/json"}
+MAX_PATH_PARAM = 500
+JSON_TYPES = ["application/json"]
 
 
-def error_response(http_status: int, code: str, message: str, **extra: object) -> Response:
+@dataclass(frozen=True)
+class Int:
+    """A query parameter holding an integer in [low, high], in ASCII digits."""
+
+    low: int
+    high: int
+    default: int
+
+
+@dataclass(frozen=True)
+class Text:
+    """A query parameter holding text of at most `max_length` characters."""
+
+    max_length: int
+    default: str | None = None
+
+
+Param = Int | Text
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A request that passed the boundary's checks."""
+
+    path: Mapping[str, str] = field(default_factory=dict)
+    query: Mapping[str, Any] = field(default_factory=dict)
+    body: dict[str, Any] = field(default_factory=dict)
+    raw_body: bytes = b""
+    headers: Mapping[str, str] = field(default_factory=dict)
+    caller: Caller | None = None  # None only on the open routes
+
+    @property
+    def identity(self) -> Caller:
+        """The authenticated caller: what a route hands the use cases that must know who asks."""
+        if self.caller is None:
+            raise AssertionError("an open route has no caller")
+        return self.caller
+
+    @property
+    def actor(self) -> str:
+        """The audit trail's name for the caller (`key:<id>`)."""
+        return self.identity.actor
+
+
+def error_response(
+    http_status: int,
+    code: str,
+    message: str,
+    headers: Mapping[str, str] | None = None,
+    **extra: object,
+) -> Response:
     return Response(
         body={"error": {"code": code, "message": message}, **extra},
         status_code=http_status,
-        headers=JSON,
+        headers={**JSON, **(headers or {})},
     )
 
 
-def json_response(body: dict[str, Any], status: int = 200) -> Response:
-    return Response(body=body, status_code=status, headers=JSON)
+def json_response(
+    body: dict[str, Any], status: int = 200, headers: Mapping[str, str] | None = None
+) -> Response:
+    return Response(body=body, status_code=status, headers={**JSON, **(headers or {})})
 
 
-def parse_json_object(raw: str | bytes | None, max_bytes: int) -> dict[str, Any]:
-    if isinstance(raw, str):
-        raw = raw.encode()
-    if raw is not None and len(raw) > max_bytes:
-        raise PayloadTooLarge(f"request body is larger than {max_bytes} bytes")
-    if not raw:
+def endpoint(
+    bp: Blueprint,
+    path: str,
+    method: str = "GET",
+    *,
+    query: Mapping[str, Param] | None = None,
+    body: Literal["json", "raw"] | None = None,
+    content_types: list[str] | None = None,
+    scope: Scope | None = Scope.READ,
+) -> Callable[[Callable[[Incoming], Response]], Callable[[Incoming], Response]]:
+    """Register `route` on `bp` behind the boundary's checks and the error table."""
+    params = dict(query or {})
+    types = content_types or (JSON_TYPES if body == "json" else None)
+
+    def register(route: Callable[[Incoming], Response]) -> Callable[[Incoming], Response]:
+        @functools.wraps(route)
+        def view(**path_params: str) -> Response:
+            incoming: Incoming | None = None
+            try:
+                request = bp.current_request
+                caller = authorize(request, scope) if scope is not None else None
+                incoming = _parse(request, path_params, params, body, caller)
+                return route(incoming)
+            except NotReady as exc:
+                return not_ready_response(exc, _repository_of(incoming))
+            except StrataError as exc:
+                return _error(exc, challenge=scope is not None)
+            except Exception:
+                log.exception("request failed unexpectedly")
+                return error_response(500, "internal", "internal error")
+
+        view.strata_boundary = True  # type: ignore[attr-defined]  # checked by a test
+        view.strata_scope = scope  # type: ignore[attr-defined]  # checked by a test
+        options: dict[str, Any] = {"methods": [method], "name": route.__name__}
+        if types:
+            options["content_types"] = types
+        bp.route(path, **options)(view)
+        return route
+
+    return register
+
+
+def not_ready_response(exc: NotReady, repository_id: str) -> Response:
+    """202 while a first index is built; 400 when there is nothing to answer from."""
+    if exc.status == "indexing":
+        repo = bootstrap.repo_store().get(repository_id) if repository_id else None
+        wait = estimated_seconds(repo) if repo else 30
+        return json_response(
+            {"status": "indexing", "message": exc.message, "estimatedTime": wait}, status=202
+        )
+    body = {
+        "status": exc.status,
+        "message": exc.message,
+        "error": {"code": f"repository_{exc.status}", "message": exc.message},
+    }
+    return json_response(body, status=400)
+
+
+def authorize(request: Request, needed: Scope) -> Caller:
+    """The caller of a request that needs `needed`: its key checked, then its scope, then
+    its rate. Reads only the Authorization header (nothing else is parsed before this)."""
+    header = request.headers.get("authorization") if request.headers else None
+    caller = bootstrap.authenticator().authenticate(header)
+    if not caller.allows(needed):
+        raise AccessDenied(
+            f"this needs a key with the {needed.label} scope (this key has {caller.scope.label})"
+        )
+    bootstrap.rate_limiter().take(caller.key_id)
+    return caller
+
+
+def _error(exc: StrataError, *, challenge: bool = False) -> Response:
+    """`challenge`: the route takes API keys, so a 401 says how to authenticate."""
+    headers: dict[str, str] = {}
+    if challenge and isinstance(exc, Unauthenticated):
+        headers["WWW-Authenticate"] = 'Bearer realm="strata"'
+    if isinstance(exc, RateLimited):
+        headers["Retry-After"] = str(exc.retry_after)
+    for cls, status in STATUS_BY_ERROR:
+        if isinstance(exc, cls):
+            return error_response(status, exc.code, exc.message, headers)
+    log.error("request failed: %s", exc.code, exc_info=exc)
+    return error_response(500, exc.code, "internal error")
+
+
+def _repository_of(incoming: Incoming | None) -> str:
+    if incoming is None:
+        return ""
+    rid = incoming.path.get("repository_id") or incoming.body.get("repositoryId")
+    return rid if isinstance(rid, str) else ""
+
+
+def _parse(
+    request: Request,
+    path_params: Mapping[str, str],
+    params: Mapping[str, Param],
+    body: Literal["json", "raw"] | None,
+    caller: Caller | None,
+) -> Incoming:
+    path = {name: _path_param(name, value) for name, value in path_params.items()}
+    query = _query(request, params)
+    raw = _raw_body(request) if body else b""
+    if body == "json" and not raw:
         raise InvalidRequest("request body must be a JSON object")
-    return json_object(raw, "request body")
+    return Incoming(
+        path=path,
+        query=query,
+        body=json_object(raw, "request body") if body == "json" else {},
+        raw_body=raw,
+        # The key stays here: a route body has the Caller, never the credential.
+        headers={k: v for k, v in (request.headers or {}).items() if k.lower() != "authorization"},
+        caller=caller,
+    )
 
 
-def handles_errors(route: Callable[..., Response]) -> Callable[..., Response]:
-    """Turn StrataErrors into JSON errors; an unexpected failure is a 500 without details."""
+def _path_param(name: str, value: str) -> str:
+    """Percent-decoded exactly once (clients encode ':' as %3A; a literal ':' works too)."""
+    try:
+        decoded = unquote(value, errors="strict")
+    except UnicodeDecodeError as exc:
+        raise InvalidRequest(f"{name} is not valid UTF-8") from exc
+    if not decoded or len(decoded) > MAX_PATH_PARAM or not is_valid_text(decoded):
+        raise InvalidRequest(f"{name} must be 1 to {MAX_PATH_PARAM} characters of valid text")
+    return validate_repository_id(decoded) if name == "repository_id" else decoded
 
-    @functools.wraps(route)
-    def wrapper(*args: Any, **kwargs: Any) -> Response:
+
+def _query(request: Request, params: Mapping[str, Param]) -> dict[str, Any]:
+    given = request.query_params
+    names = set(given or ())
+    unknown = names - set(params)
+    if unknown:
+        shown = ", ".join(sorted(n if is_valid_text(n) else "?" for n in unknown))[:200]
+        raise InvalidRequest(f"unknown query parameters: {shown}")
+    out: dict[str, Any] = {}
+    for name, spec in params.items():
+        values = given.getlist(name) if given is not None and name in names else []
+        if len(values) > 1:
+            raise InvalidRequest(f"give the query parameter {name} once")
+        raw = values[0] if values else None
+        if raw is not None and not is_valid_text(raw):
+            raise InvalidRequest(f"{name} is not valid text")
+        if isinstance(spec, Int):
+            out[name] = bounded_int(raw, name, spec.low, spec.high, spec.default)
+        elif raw is None or raw == "":
+            out[name] = spec.default
+        elif len(raw) > spec.max_length:
+            raise InvalidRequest(f"{name} must be at most {spec.max_length} characters")
+        else:
+            out[name] = raw
+    return out
+
+
+def _raw_body(request: Request) -> bytes:
+    raw = request.raw_body or b""
+    if isinstance(raw, str):
         try:
-            return route(*args, **kwargs)
-        except StrataError as exc:
-            for cls, status in STATUS_BY_ERROR:
-                if isinstance(exc, cls):
-                    return error_response(status, exc.code, exc.message)
-            log.exception("request failed")
-            return error_response(500, exc.code, "internal error")
-        except Exception:
-            log.exception("request failed unexpectedly")
-            return error_response(500, "internal", "internal error")
+            raw = raw.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InvalidRequest("request body is not UTF-8") from exc
+    limit = bootstrap.settings().max_body_bytes
+    if len(raw) > limit:
+        raise PayloadTooLarge(f"request body is larger than {limit} bytes")
+    return raw
 
-    return wrapper
+
+def uniform_errors(event: Any, get_response: Callable[[Any], Response]) -> Response:
+    """HTTP middleware: Chalice's own error answers (415, 405, 500) in Strata's error shape."""
+    response = get_response(event)
+    body = response.body
+    if response.status_code >= 400 and isinstance(body, dict) and "Code" in body:
+        code = "internal" if response.status_code >= 500 else _snake(str(body["Code"]))
+        message = "internal error" if response.status_code >= 500 else str(body.get("Message"))
+        headers = {**response.headers, **JSON}
+        return Response(
+            body={"error": {"code": code, "message": message}},
+            status_code=response.status_code,
+            headers=headers,
+        )
+    return response
+
+
+def _snake(name: str) -> str:
+    name = name.removesuffix("Error")
+    return "".join(f"_{c.lower()}" if c.isupper() and i else c.lower() for i, c in enumerate(name))
 
 
 def iso_time(ts: float | None) -> str | None:

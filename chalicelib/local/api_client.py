@@ -32,12 +32,21 @@ def repository_path(repository_id: str, suffix: str = "") -> str:
 
 
 def exchange(
-    base_url: str, method: str, path: str, body: object = None, timeout: float = 60.0
+    base_url: str,
+    method: str,
+    path: str,
+    body: object = None,
+    timeout: float = 60.0,
+    *,
+    api_key: str | None = None,
 ) -> tuple[int, Any]:
-    """One request: (status, decoded body) for any HTTP answer, errors included. Raises
-    urllib.error.URLError / OSError when nothing answers."""
+    """One request: (status, decoded body) for any HTTP answer, errors included; `api_key`
+    goes in `Authorization: Bearer`. Raises urllib.error.URLError / OSError when nothing
+    answers."""
     data = None if body is None else json.dumps(body).encode()
     headers = {"Content-Type": "application/json"} if data is not None else {}
+    if api_key:
+        headers["Authorization"] = f"Bearer {api_key}"
     request = urllib.request.Request(
         base_url.rstrip("/") + path, data=data, headers=headers, method=method
     )
@@ -49,9 +58,10 @@ def exchange(
 
 
 class StrataApi:
-    def __init__(self, base_url: str, timeout: float = 60.0) -> None:
+    def __init__(self, base_url: str, timeout: float = 60.0, api_key: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self._timeout = timeout
+        self._api_key = api_key
 
     def get(self, path: str) -> Reply:
         return self._send("GET", path)
@@ -59,13 +69,18 @@ class StrataApi:
     def post(self, path: str, body: dict[str, Any]) -> Reply:
         return self._send("POST", path, body)
 
+    def delete(self, path: str) -> Reply:
+        return self._send("DELETE", path)
+
     def _send(self, method: str, path: str, body: object = None) -> Reply:
         try:
-            status, answer = exchange(self.base_url, method, path, body, self._timeout)
+            status, answer = exchange(
+                self.base_url, method, path, body, self._timeout, api_key=self._api_key
+            )
         except (urllib.error.URLError, OSError) as exc:
             raise ApiError(self._unreachable(exc)) from None
         if status >= 400:
-            raise ApiError(_reason(status, answer), status, answer)
+            raise ApiError(_reason(status, answer) + _hint(status, self._api_key), status, answer)
         return Reply(status, answer)
 
     def _unreachable(self, exc: Exception) -> str:
@@ -82,6 +97,15 @@ def _json(raw: bytes) -> Any:
         return json.loads(raw) if raw else None
     except ValueError:
         return raw.decode("utf-8", "replace")
+
+
+def _hint(status: int, api_key: str | None) -> str:
+    """What to do about a 401 the CLI can explain."""
+    if status != 401:
+        return ""
+    if not api_key:
+        return "; set STRATA_API_KEY, or run `strata serve` here once to make .strata/api-key"
+    return "; check STRATA_API_KEY (or .strata/api-key)"
 
 
 def _reason(status: int, body: Any) -> str:

@@ -1,28 +1,19 @@
-"""The parts of a snapshot that go through the AWS APIs: DynamoDB items, SQS message sends and
-Secrets Manager values. There are few of each; the bulk (S3) and what the APIs cannot show
-(messages in flight, key material) go through moto_state. Names map logical -> physical.
+"""The parts of a restore that go through the AWS APIs: SQS message sends, Secrets Manager
+values and, for state dirs of format 1 (binary attributes as bytes), DynamoDB items. There are
+few of each; the bulk (S3), what the APIs cannot show (messages in flight, key material) and
+whatever a capture reads under the write gate go through moto_state. Names map logical ->
+physical.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from chalicelib.local.embedded import EmbeddedAws
 
 _BATCH_WRITE = 25  # DynamoDB BatchWriteItem limit
 _SEND_BATCH = 10  # SQS SendMessageBatch limit
-
-
-def _scan(dynamodb: Any, table: str) -> Iterator[dict[str, Any]]:
-    for page in dynamodb.get_paginator("scan").paginate(TableName=table, ConsistentRead=True):
-        yield from page.get("Items", [])
-
-
-def scan_tables(aws: EmbeddedAws, tables: Mapping[str, str]) -> dict[str, list[Any]]:
-    """Logical table -> every item (typed JSON, as the API returns them)."""
-    dynamodb = aws.client("dynamodb")
-    return {logical: list(_scan(dynamodb, name)) for logical, name in tables.items()}
 
 
 def put_items(aws: EmbeddedAws, tables: Mapping[str, str], saved: Mapping[str, Any]) -> int:
@@ -61,16 +52,6 @@ def send_messages(
                 raise RuntimeError(f"{len(failed)} messages were not restored to {queue}")
         count += len(bodies)
     return count
-
-
-def secret_values(aws: EmbeddedAws, secrets: Mapping[str, str]) -> dict[str, str]:
-    if not secrets:
-        return {}
-    client = aws.client("secretsmanager")
-    return {
-        logical: client.get_secret_value(SecretId=name)["SecretString"]
-        for logical, name in secrets.items()
-    }
 
 
 def put_secret_values(

@@ -1,12 +1,15 @@
 """`strata`: the command line for a Strata API (the local stack by default).
 
-    strata serve [--port P] [--no-demo]          run the local stack (what `make run` does)
+    strata serve [--port P] [--no-demo] [--no-durability]   run the local stack (`make run`)
     strata index PATH|URL|OWNER/REPO|ID [--branch B] [--force]
     strata status ID
     strata search ID QUERY [-k N]
     strata ask ID QUESTION [--conversation C]
+    strata keys create --tenant T --scope read|index|admin [--name N] | list | revoke ID
 
 `--api URL` (or STRATA_API) points at another deployment; `--json` prints the raw response.
+Requests carry the API key of STRATA_API_KEY, else the one `strata serve` saved in
+`.strata/api-key` (STRATA_STATE_DIR), as `Authorization: Bearer`.
 Errors print one line on stderr and exit non-zero (2 for a usage error). Only the standard
 library is used here; `serve` imports the stack when it runs.
 """
@@ -25,6 +28,7 @@ from typing import Any
 
 from chalicelib.local.api_client import ApiError, Reply, StrataApi, repository_path
 from chalicelib.local.config import LocalConfig
+from chalicelib.local.key_commands import add_key_commands
 from chalicelib.local.render import Progress, answer_text, hits_text, stats_lines, status_text
 
 _ID = re.compile(r"^(github|git|local):\S+$")
@@ -144,8 +148,9 @@ def cmd_serve(api: StrataApi, args: argparse.Namespace) -> int:
         aws_port=args.aws_port,
         visibility_timeout=args.visibility_timeout,
         workers={**DEFAULT_WORKERS, "parse": args.workers},
+        durable=not args.no_durability,
     )
-    return serve(options, demo=not args.no_demo, verbose=args.verbose)
+    return serve(options, demo=not args.no_demo, verbose=args.verbose, api_key=args.preset_key)
 
 
 def build_parser(config: LocalConfig) -> argparse.ArgumentParser:
@@ -171,8 +176,13 @@ def build_parser(config: LocalConfig) -> argparse.ArgumentParser:
         "--visibility-timeout", type=int, default=30, metavar="S", help="queues' (infra: 900/300)"
     )
     serve.add_argument("--workers", type=int, default=2, help="parse worker threads")
+    serve.add_argument(
+        "--no-durability",
+        action="store_true",
+        help="save state only on a clean stop (acknowledged work is lost on a crash)",
+    )
     serve.add_argument("--verbose", action="store_true", help="log requests and worker activity")
-    serve.set_defaults(run=cmd_serve)
+    serve.set_defaults(run=cmd_serve, preset_key=config.api_key)  # STRATA_API_KEY
 
     index = sub.add_parser("index", parents=[common], help="index a repository, wait, show stats")
     index.add_argument("target", metavar="PATH|URL|OWNER/REPO|ID")
@@ -197,6 +207,7 @@ def build_parser(config: LocalConfig) -> argparse.ArgumentParser:
     ask.add_argument("question")
     ask.add_argument("--conversation", help="continue a conversation (its id)")
     ask.set_defaults(run=cmd_ask)
+    add_key_commands(sub, common)
     return parser
 
 
@@ -213,7 +224,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.api = getattr(args, "api", config.api_url)
     args.json = getattr(args, "json", False)
     try:
-        code: int = args.run(StrataApi(args.api), args)
+        code: int = args.run(StrataApi(args.api, api_key=config.client_api_key()), args)
         sys.stdout.flush()  # a closed pipe fails here, inside the handler, not at exit
     except BrokenPipeError:  # `strata search ... | head`: the reader has what it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

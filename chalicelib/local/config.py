@@ -4,6 +4,8 @@
     STRATA_AWS_PORT    port of the embedded AWS endpoint (0: any free port)
     STRATA_STATE_DIR   where `strata serve` keeps its snapshot and git cache (.strata)
     STRATA_API         the API the CLI talks to (http://127.0.0.1:$STRATA_PORT)
+    STRATA_API_KEY     the CLI's API key (else the one in $STRATA_STATE_DIR/api-key); for
+                       `strata serve`, the local admin key to use instead of making one
 
 Like chalicelib/settings.py for the service, nothing else in local mode reads os.environ,
 and a command-line option beats the variable.
@@ -13,9 +15,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 DEFAULT_PORT = 8000
+KEY_FILE = "api-key"  # in the state directory: the local admin key `strata serve` made
 
 
 @dataclass(frozen=True)
@@ -24,6 +28,7 @@ class LocalConfig:
     aws_port: int = 0
     state_dir: str = ".strata"
     api_url: str = f"http://127.0.0.1:{DEFAULT_PORT}"
+    api_key: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> LocalConfig:
@@ -34,4 +39,18 @@ class LocalConfig:
             aws_port=int(e.get("STRATA_AWS_PORT") or 0),
             state_dir=e.get("STRATA_STATE_DIR") or cls.state_dir,
             api_url=(e.get("STRATA_API") or f"http://127.0.0.1:{port}").rstrip("/"),
+            api_key=(e.get("STRATA_API_KEY") or "").strip() or None,
         )
+
+    @property
+    def key_path(self) -> Path:
+        return Path(self.state_dir) / KEY_FILE
+
+    def client_api_key(self) -> str | None:
+        """The key the CLI sends: STRATA_API_KEY, else the local stack's saved admin key."""
+        if self.api_key:
+            return self.api_key
+        try:
+            return self.key_path.read_text(encoding="utf-8").strip() or None
+        except (FileNotFoundError, NotADirectoryError, PermissionError):
+            return None

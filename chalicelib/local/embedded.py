@@ -12,7 +12,7 @@ import logging
 import os
 import socket
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
@@ -31,7 +31,13 @@ WORKERS = (
     ("index", "index_worker", 1, 900.0),
     ("parse", "parse_worker", 5, 300.0),
     ("embed", "embed_worker", 1, 900.0),
+    ("index-dlq", "index_dlq_worker", 10, 60.0),
+    ("parse-dlq", "parse_dlq_worker", 10, 60.0),
+    ("embed-dlq", "embed_dlq_worker", 10, 60.0),
 )
+
+
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
 @dataclass(frozen=True)
@@ -51,18 +57,41 @@ def reset_moto(endpoint_url: str) -> None:
         pass
 
 
+class _WrappedMotoServer(ThreadedMotoServer):
+    """moto's threaded server with its WSGI app wrapped (e.g. behind the write gate)."""
+
+    def __init__(self, port: int, wrap: Callable[[WsgiApp], WsgiApp]) -> None:
+        super().__init__(ip_address="127.0.0.1", port=port, verbose=False)
+        self._wrap = wrap
+
+    def start(self) -> None:
+        super().start()
+        assert self._server is not None
+        # Swapped before any request: werkzeug reads `app` per request.
+        self._server.app = self._wrap(self._server.app)
+
+
 @contextmanager
 def embedded_aws(
-    settings: Settings, port: int = 0, *, visibility_timeout: int | None = None
+    settings: Settings,
+    port: int = 0,
+    *,
+    visibility_timeout: int | None = None,
+    wrap: Callable[[WsgiApp], WsgiApp] | None = None,
 ) -> Iterator[EmbeddedAws]:
     """Start moto's server on loopback, provision Strata's resources, configure bootstrap.
 
-    `visibility_timeout` overrides the queues' (see provision); None keeps infra/'s."""
+    `visibility_timeout` overrides the queues' (see provision); None keeps infra/'s. `wrap`
+    wraps moto's WSGI app (the durable stack puts it behind its write gate)."""
     for key, value in (("AWS_ACCESS_KEY_ID", "local"), ("AWS_SECRET_ACCESS_KEY", "local")):
         os.environ.setdefault(key, value)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per AWS call otherwise
     _require_free_port(port)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server = (
+        ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        if wrap is None
+        else _WrappedMotoServer(port, wrap)
+    )
     server.start()
     endpoint = None
     try:
@@ -101,8 +130,10 @@ def _client(settings: Settings, service: str) -> Any:
 
 def worker_pump(app: Any, aws: EmbeddedAws, retry_delay_seconds: int | None = None) -> WorkerPump:
     routes = {}
+    names = aws.settings.names
+    queues = {**names.queues, **{f"{q}-dlq": n for q, n in names.dead_letter_queues.items()}}
     for name, function, batch, timeout in WORKERS:
-        url = aws.sqs.get_queue_url(QueueName=aws.settings.names.queues[name])["QueueUrl"]
+        url = aws.sqs.get_queue_url(QueueName=queues[name])["QueueUrl"]
         attrs = aws.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
         routes[name] = Route(
             url,

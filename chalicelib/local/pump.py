@@ -8,6 +8,12 @@ timeout, so SQS itself moves them to the DLQ after maxReceiveCount.
 Each route carries its function's timeout (the Lambda context's deadline). A pump running
 under a stop event reports no time left once the event is set, so a long handler winds down
 the way it would near Lambda's deadline (the index worker re-enqueues the rest of its work).
+
+The durable local stack hands the pump two more things (durability.py, gate.py):
+`before_ack`, called after a handler succeeded and before its records are deleted, which
+returns once the handler's effects are on disk (if it raises, nothing is deleted and SQS
+redelivers); and `sends`, a signal of messages sent, on which an idle pump sleeps between
+polls that do not wait (a long poll would hold the write gate for its whole wait).
 """
 
 from __future__ import annotations
@@ -18,11 +24,18 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[dict[str, Any], Any], Any]
+
+
+class SendSignal(Protocol):
+    @property
+    def sends(self) -> int: ...
+
+    def wait_for_send(self, seen: int, timeout: float) -> None: ...
 
 
 @dataclass
@@ -77,10 +90,20 @@ def sqs_event(messages: list[dict[str, Any]], route: Route, region: str) -> dict
 
 
 class WorkerPump:
-    def __init__(self, sqs: Any, routes: Mapping[str, Route], region: str) -> None:
+    def __init__(
+        self,
+        sqs: Any,
+        routes: Mapping[str, Route],
+        region: str,
+        *,
+        before_ack: Callable[[], None] | None = None,
+        sends: SendSignal | None = None,
+    ) -> None:
         self._sqs = sqs
         self._routes = dict(routes)
         self._region = region
+        self._before_ack = before_ack
+        self._sends = sends
 
     @property
     def routes(self) -> Mapping[str, Route]:
@@ -113,6 +136,8 @@ class WorkerPump:
             log.exception("%s failed on a whole batch", route.function_name)
             failed = {m["MessageId"] for m in messages}
         done = [m for m in messages if m["MessageId"] not in failed]
+        if done and not self._made_durable(route):
+            return
         if done:
             self._sqs.delete_message_batch(
                 QueueUrl=route.queue_url,
@@ -129,6 +154,16 @@ class WorkerPump:
                         VisibilityTimeout=route.retry_delay_seconds,
                     )
 
+    def _made_durable(self, route: Route) -> bool:
+        if self._before_ack is None:
+            return True
+        try:
+            self._before_ack()
+        except Exception:
+            log.exception("%s: not acknowledged, SQS will redeliver", route.function_name)
+            return False
+        return True
+
     def drain(self, max_rounds: int = 10_000) -> int:
         """Poll every queue until all are empty (for tests and one-shot runs)."""
         total = 0
@@ -142,7 +177,12 @@ class WorkerPump:
     def run_forever(self, stop: threading.Event, name: str, wait_seconds: int = 1) -> None:
         while not stop.is_set():
             try:
-                self.poll(name, wait_seconds, stop)
+                if self._sends is None:
+                    self.poll(name, wait_seconds, stop)
+                    continue
+                seen = self._sends.sends
+                if not self.poll(name, 0, stop):
+                    self._sends.wait_for_send(seen, wait_seconds)
             except Exception:  # keep pumping: one broken receive must not stop the stack
                 log.exception("pump for %s failed; retrying", name)
                 stop.wait(1.0)

@@ -1,9 +1,13 @@
 """`strata serve`: run the local stack in the foreground until Ctrl-C or SIGTERM.
 
 Prints where it listens; on the very first start (no snapshot yet) it asks the stack to index
-the Strata checkout itself, through the API like any client, and prints a query to try.
-SIGINT/SIGTERM stop the pumps and the timer, the HTTP server, save the snapshot and stop the
-embedded AWS; a second Ctrl-C while that runs interrupts it (the last snapshot stays intact).
+the Strata checkout itself, through the API like any client, and prints a query to try. The
+local admin API key (admin_key.py: STRATA_API_KEY, else `<state dir>/api-key`, else a new
+one, printed once) is what the demonstration and the `strata` command use.
+SIGINT/SIGTERM stop the HTTP server, the pumps and the timer, commit the state a last time and
+stop the embedded AWS; a second Ctrl-C while that runs interrupts it (the last commit stays
+intact). The state is durable while it runs (stack.py): after a crash or kill -9, the next
+start restores what was acknowledged and resumes the queued work.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import sys
 import threading
 from types import FrameType
 
+from chalicelib.local.admin_key import AdminKey, provide_admin_key
 from chalicelib.local.api_client import ApiError, StrataApi
 from chalicelib.local.stack import ROOT, LocalStack, StackOptions
 
@@ -48,12 +53,13 @@ def _install_signal_handlers(stop: threading.Event) -> None:
     signal.signal(signal.SIGTERM, on_signal)
 
 
-def start_demo(api_url: str) -> str | None:
+def start_demo(api_url: str, api_key: str | None = None) -> str | None:
     """Ask for an index of the Strata checkout; its repository id, or None if not possible."""
     if not (ROOT / ".git").exists():
         return None
     try:
-        reply = StrataApi(api_url).post("/repositories/index", {"url": str(ROOT)})
+        api = StrataApi(api_url, api_key=api_key)
+        reply = api.post("/repositories/index", {"url": str(ROOT)})
     except ApiError as exc:  # e.g. a checkout without a commit: no demonstration then
         log.info("no demonstration index: %s", exc.message)
         return None
@@ -61,7 +67,7 @@ def start_demo(api_url: str) -> str | None:
     return rid
 
 
-def announce(stack: LocalStack, demo: bool) -> None:
+def announce(stack: LocalStack, demo: bool, admin: AdminKey | None = None) -> None:
     print(f"Strata API on {stack.api_url} (embedded AWS on {stack.aws_url})", flush=True)
     state = stack.options.state_dir
     restored = stack.restored
@@ -72,11 +78,14 @@ def announce(stack: LocalStack, demo: bool) -> None:
         )
     else:
         print(f"New state in {state}")
-    rid = start_demo(stack.api_url) if demo and restored is None else None
+    key = admin.token if admin else None
+    rid = start_demo(stack.api_url, key) if demo and restored is None else None
     if rid is not None:
         print(f"Indexing the Strata checkout as {rid} in the background. Try:")
         print(f"  strata status {rid}")
         print(f'  strata search {rid} "{DEMO_QUERY}"')
+    if admin is not None:
+        print(admin.banner(rid, DEMO_QUERY))
     print("Press Ctrl-C to stop.", flush=True)
 
 
@@ -90,8 +99,10 @@ def serve(
     demo: bool = True,
     verbose: bool = False,
     stop: threading.Event | None = None,
+    api_key: str | None = None,
 ) -> int:
-    """Run until `stop` is set (by SIGINT/SIGTERM when none is given); the exit status."""
+    """Run until `stop` is set (by SIGINT/SIGTERM when none is given); the exit status.
+    `api_key` (STRATA_API_KEY) becomes the local admin key."""
     configure_logging(verbose)
     if stop is None:
         stop = threading.Event()
@@ -99,11 +110,13 @@ def serve(
     stack = LocalStack(options)
     try:
         stack.start()
+        admin = provide_admin_key(options.state_dir, api_key)  # AdminKeyRefused: RuntimeError
     except (OSError, RuntimeError) as exc:
+        stack.stop()
         print(f"strata: cannot start the local stack: {_why(exc)}", file=sys.stderr)
         return 1
     try:
-        announce(stack, demo)
+        announce(stack, demo, admin)
         while not stop.wait(0.5):
             pass
         print("Stopping...", flush=True)

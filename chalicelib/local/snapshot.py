@@ -1,64 +1,52 @@
-"""The local stack's memory: the embedded AWS's state saved on shutdown, restored on start.
+"""The embedded AWS's state as the local stack keeps it: what a capture holds, how a restore
+puts it back. store.py lays it out on disk; durability.py decides when to commit.
 
-Layout under the state directory (`.strata/` by default):
+A capture is a point-in-time cut (the write gate is held while it runs) of:
+- S3: the objects of every bucket written or deleted since the last commit (moto notes which
+  keys change; objects are compared by moto's handle, which a put replaces), so a commit
+  costs what is new, not the size of the index;
+- DynamoDB: every item of every table, whole (local tables hold few items);
+- SQS: every message of every queue (DLQs too) with the time until which it is hidden, so
+  work under way resumes after a restart where it stopped: a message that was being worked on
+  comes back when its visibility timeout ends, as SQS would redeliver it after a consumer
+  died (by then the dead worker's lease has expired: lease < visibility). A restored message
+  starts again at receive count 0;
+- KMS key material (sealed tokens still open) and Secrets Manager values (generated once,
+  kept for good).
 
-    CURRENT                       the name of the newest complete snapshot
-    snapshots/<name>/meta.json    format, time, counts
-                    /s3.pack      every object of the index bucket, end to end
-                    /s3.json      [key, offset, size] for each object in s3.pack
-                    /dynamodb.json  logical table -> items (typed JSON, as the API returns them)
-                    /sqs.json     logical queue (DLQs too) -> message bodies
-                    /kms.json     key id -> key material (base64), so sealed tokens still open
-                    /secrets.json logical secret -> its value (generated once, kept for good)
+What a capture covers is fixed when the stack starts (Resources), so an edit of
+infra/resources.json while it runs cannot make a capture look for resources it does not have.
 
-Atomic: a snapshot is written under a hidden name, fsynced, renamed, and only then does
-CURRENT (replaced with os.replace) point at it; older snapshots are deleted afterwards. A
-crash at any moment leaves CURRENT naming a complete snapshot.
-
-Mechanism: S3, SQS and KMS through moto's in-process backends (see moto_state for the
-measurements); DynamoDB (scan / BatchWriteItem: its tables hold few items) and Secrets Manager
-through the API. Measured by bench/local_stack_bench.py (2 cores): 300 MB shaped like an index
-(78k objects, mostly small blob artifacts) saves in 1.7 s and restores in 3.6 s (5.1 s with the
-machine busy); restoring costs ~50 us per object in moto and little per byte. What a snapshot
-covers is fixed when the stack starts (Resources), so an edit of infra/resources.json while it
-runs cannot make the save look for resources the running stack does not have.
-
-Messages in flight: the pumps are stopped (each finishing its batch) before a save, and every
-message is saved, including those received and awaiting redelivery, so work under way
-resumes after a restart where it stopped. A restored message starts again at receive
-count 0; the DLQs are saved and restored too.
+State dirs written before the durable store (format 1: CURRENT naming snapshots/<name>/) are
+restored once from that layout; the first commit then writes the store and they are deleted.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import mmap
-import os
 import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from chalicelib.local.api_state import (
-    put_items,
-    put_secret_values,
-    scan_tables,
-    secret_values,
-    send_messages,
-)
+from chalicelib.local.api_state import put_items, put_secret_values, send_messages
 from chalicelib.local.embedded import EmbeddedAws
-from chalicelib.local.moto_state import MotoState
+from chalicelib.local.gate import WriteGate
+from chalicelib.local.moto_state import MotoState, ObjectHandle
 from chalicelib.local.provision import INDEX_BUCKET, load_resources, physical_name
+from chalicelib.local.store import Changes, StateStore
 from chalicelib.settings import Settings
 
-FORMAT = 1
-CURRENT = "CURRENT"
+_LEGACY_CURRENT = "CURRENT"
+_LEGACY_SNAPSHOTS = "snapshots"
 
 
 @dataclass(frozen=True)
 class SnapshotInfo:
+    """What one restore or commit held."""
+
     path: Path
     objects: int
     object_bytes: int
@@ -68,12 +56,12 @@ class SnapshotInfo:
 
     @property
     def disk_bytes(self) -> int:
-        return sum(f.stat().st_size for f in self.path.iterdir())
+        return sum(f.stat().st_size for f in self.path.iterdir() if f.is_file())
 
 
 @dataclass(frozen=True)
 class Resources:
-    """Logical -> physical names of everything a snapshot holds."""
+    """Logical -> physical names of everything the durable state holds."""
 
     buckets: dict[str, str]
     tables: dict[str, str]
@@ -104,143 +92,156 @@ def moto_state(aws: EmbeddedAws) -> MotoState:
     return MotoState(str(account), aws.settings.region)
 
 
-def current_snapshot(state_dir: Path) -> Path | None:
+@dataclass(frozen=True)
+class Capture:
+    changes: Changes
+    covers: int  # the gate's mutation count when it was taken
+    handles: dict[str, ObjectHandle | None]  # the objects it looked at, None: gone
+
+
+class Capturer:
+    """Takes captures of one embedded AWS, each relative to the last one committed.
+
+    Objects are looked at only where moto noted a change (MotoState.take_s3_changes), and
+    compared by handle with what the last commit saw; a capture that is not committed hands
+    its names back (`uncommitted`) to the next one."""
+
+    def __init__(self, state: MotoState, names: Resources) -> None:
+        self._state = state
+        self._names = names
+        self._known: dict[str, ObjectHandle] = {}
+        self._retry: set[str] = set()
+
+    def mark_current(self, names: set[str]) -> None:
+        """Take the current objects called `names` as committed already (after a restore)."""
+        current = self._all_handles()
+        self._known = {n: h for n, h in current.items() if n in names}
+
+    def capture(self, gate: WriteGate, everything: bool = False) -> Capture:
+        """A consistent capture; `everything` looks at every object (for measurements)."""
+        with gate.exclusive() as covers:
+            if everything:
+                handles: dict[str, ObjectHandle | None] = {**self._all_handles()}
+                handles.update({n: None for n in self._known if n not in handles})
+            else:
+                handles = {n: self._handle(n) for n in self._changed()}
+            puts, deletes = [], []
+            for name, handle in handles.items():
+                if handle is None:
+                    if name in self._known:
+                        deletes.append(name)
+                elif self._known.get(name) is not handle:
+                    puts.append((name, self._state.s3_bytes(handle)))
+            small = self._small()
+        return Capture(Changes(puts, deletes, small), covers, handles)
+
+    def committed(self, capture: Capture) -> None:
+        for name, handle in capture.handles.items():
+            if handle is None:
+                self._known.pop(name, None)
+            else:
+                self._known[name] = handle
+
+    def uncommitted(self, capture: Capture) -> None:
+        self._retry.update(capture.handles)
+
+    def _changed(self) -> set[str]:
+        changed, self._retry = self._retry, set()
+        for logical, bucket in self._names.buckets.items():
+            changed.update(f"{logical}/{key}" for key in self._state.take_s3_changes(bucket))
+        return changed
+
+    def _handle(self, name: str) -> ObjectHandle | None:
+        logical, _, key = name.partition("/")
+        return self._state.s3_handle(self._names.buckets[logical], key)
+
+    def _all_handles(self) -> dict[str, ObjectHandle]:
+        handles = {}
+        for logical, bucket in self._names.buckets.items():
+            for key, handle in self._state.s3_handles(bucket).items():
+                handles[f"{logical}/{key}"] = handle
+        return handles
+
+    def _small(self) -> dict[str, Any]:
+        state, names = self._state, self._names
+        return {
+            "tables": {t: state.dynamodb_items(name) for t, name in names.tables.items()},
+            "queues": {
+                q: [[body, until] for body, until in state.queue_messages(name)]
+                for q, name in names.queues.items()
+            },
+            "kms": {k: base64.b64encode(v).decode() for k, v in state.kms_keys().items()},
+            "secrets": state.secret_strings(names.secrets),
+        }
+
+
+def restore(aws: EmbeddedAws, store: StateStore, names: Resources) -> SnapshotInfo | None:
+    """Load the committed state into a freshly provisioned embedded AWS; None if there is none."""
+    if store.small is None:
+        return None
+    started = time.perf_counter()
+    state = moto_state(aws)
+    small = store.small
+    put_secret_values(aws, names.secrets, small["secrets"])
+    state.restore_kms_keys({k: base64.b64decode(v) for k, v in small["kms"].items()})
+    count = total = 0
+    for name, data in store.objects():
+        logical, _, key = name.partition("/")
+        bucket = names.buckets.get(logical)
+        if bucket is not None:  # else the resources file no longer defines it
+            state.put_s3_object(bucket, key, data)
+            count, total = count + 1, total + len(data)
+    items = sum(
+        state.put_dynamodb_items(names.tables[t], rows)
+        for t, rows in small["tables"].items()
+        if t in names.tables
+    )
+    messages = sum(
+        state.put_queue_messages(names.queues[q], [(body, until) for body, until in saved])
+        for q, saved in small["queues"].items()
+        if q in names.queues
+    )
+    seconds = time.perf_counter() - started
+    return SnapshotInfo(store.directory, count, total, items, messages, round(seconds, 3))
+
+
+# -- format 1: whole snapshots written on a clean stop --------------------------------------
+
+
+def legacy_snapshot(state_dir: Path) -> Path | None:
     try:
-        name = (state_dir / CURRENT).read_text(encoding="utf-8").strip()
+        name = (state_dir / _LEGACY_CURRENT).read_text(encoding="utf-8").strip()
     except FileNotFoundError:
         return None
-    path = state_dir / "snapshots" / name
+    path = state_dir / _LEGACY_SNAPSHOTS / name
     return path if name and (path / "meta.json").is_file() else None
 
 
-def save(aws: EmbeddedAws, state_dir: Path, resources: Resources | None = None) -> SnapshotInfo:
-    """Write a new snapshot of the embedded AWS and make it CURRENT."""
+def restore_legacy(aws: EmbeddedAws, path: Path, names: Resources) -> SnapshotInfo:
     started = time.perf_counter()
-    snapshots = state_dir / "snapshots"
-    snapshots.mkdir(parents=True, exist_ok=True)
-    name = time.strftime("%Y%m%dT%H%M%S") + f"-{time.time_ns() % 10**9:09d}"
-    partial = snapshots / f".{name}.partial"
-    partial.mkdir()
-    try:
-        counts = _write(aws, resources or Resources.of(aws.settings), partial)
-        _write_json(partial / "meta.json", {"format": FORMAT, "savedAt": time.time(), **counts})
-        _fsync_dir(partial)
-        final = snapshots / name
-        partial.rename(final)
-        _write_text_atomically(state_dir / CURRENT, name)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
-    _prune(snapshots, keep=name)
-    return _info(final, counts, time.perf_counter() - started)
-
-
-def restore(
-    aws: EmbeddedAws, state_dir: Path, resources: Resources | None = None
-) -> SnapshotInfo | None:
-    """Load the CURRENT snapshot into a freshly provisioned embedded AWS; None if there is none."""
-    path = current_snapshot(state_dir)
-    if path is None:
-        return None
-    started = time.perf_counter()
-    meta = json.loads((path / "meta.json").read_text(encoding="utf-8"))
-    if meta.get("format") != FORMAT:
-        raise ValueError(f"snapshot {path} has format {meta.get('format')}, expected {FORMAT}")
-    names = resources or Resources.of(aws.settings)
     state = moto_state(aws)
     put_secret_values(aws, names.secrets, _read_json(path / "secrets.json"))
-    state.restore_kms_keys(
-        {k: base64.b64decode(v) for k, v in _read_json(path / "kms.json").items()}
-    )
-    objects, object_bytes = _restore_objects(state, names, path)
+    keys = _read_json(path / "kms.json")
+    state.restore_kms_keys({k: base64.b64decode(v) for k, v in keys.items()})
+    count = total = 0
+    index: dict[str, list[list[Any]]] = _read_json(path / "s3.json")
+    pack = (path / "s3.pack").read_bytes()
+    for logical, entries in index.items():
+        bucket = names.buckets.get(logical)
+        if bucket is None:  # the resources file no longer defines it
+            continue
+        for key, offset, size in entries:
+            state.put_s3_object(bucket, key, pack[offset : offset + size])
+            count, total = count + 1, total + size
     items = put_items(aws, names.tables, _read_json(path / "dynamodb.json"))
     messages = send_messages(aws, names.queues, _read_json(path / "sqs.json"))
-    counts = {"objects": objects, "objectBytes": object_bytes, "items": items}
-    return _info(path, {**counts, "messages": messages}, time.perf_counter() - started)
+    seconds = round(time.perf_counter() - started, 3)
+    return SnapshotInfo(path, count, total, items, messages, seconds)
 
 
-def _info(path: Path, counts: dict[str, int], seconds: float) -> SnapshotInfo:
-    return SnapshotInfo(
-        path=path,
-        objects=counts["objects"],
-        object_bytes=counts["objectBytes"],
-        items=counts["items"],
-        messages=counts["messages"],
-        seconds=round(seconds, 3),
-    )
-
-
-def _write(aws: EmbeddedAws, names: Resources, into: Path) -> dict[str, int]:
-    state = moto_state(aws)
-    objects, object_bytes = _save_objects(state, names, into)
-    tables = scan_tables(aws, names.tables)
-    queues = {q: state.queue_bodies(name) for q, name in names.queues.items()}
-    keys = {k: base64.b64encode(v).decode() for k, v in state.kms_keys().items()}
-    _write_json(into / "dynamodb.json", tables)
-    _write_json(into / "sqs.json", queues)
-    _write_json(into / "kms.json", keys)
-    _write_json(into / "secrets.json", secret_values(aws, names.secrets))
-    return {
-        "objects": objects,
-        "objectBytes": object_bytes,
-        "items": sum(len(items) for items in tables.values()),
-        "messages": sum(len(bodies) for bodies in queues.values()),
-    }
-
-
-def _save_objects(state: MotoState, names: Resources, into: Path) -> tuple[int, int]:
-    index: dict[str, list[tuple[str, int, int]]] = {}
-    offset = 0
-    with (into / "s3.pack").open("wb") as pack:
-        for logical, bucket in names.buckets.items():
-            entries = index.setdefault(logical, [])
-            for key, data in state.s3_objects(bucket):
-                pack.write(data)
-                entries.append((key, offset, len(data)))
-                offset += len(data)
-        pack.flush()
-        os.fsync(pack.fileno())
-    _write_json(into / "s3.json", index)
-    return sum(len(e) for e in index.values()), offset
-
-
-def _restore_objects(state: MotoState, names: Resources, path: Path) -> tuple[int, int]:
-    index: dict[str, list[list[Any]]] = _read_json(path / "s3.json")
-    count = total = 0
-    with (path / "s3.pack").open("rb") as f, _mapped(f) as pack:
-        for logical, entries in index.items():
-            bucket = names.buckets.get(logical)
-            if bucket is None:  # the resources file no longer defines it
-                continue
-            for key, offset, size in entries:
-                state.put_s3_object(bucket, key, pack[offset : offset + size])
-                count += 1
-                total += size
-    return count, total
-
-
-class _mapped:
-    """A read-only memory map of a file, or empty bytes for an empty file (mmap refuses)."""
-
-    def __init__(self, f: Any) -> None:
-        self._f = f
-        self._map: mmap.mmap | None = None
-
-    def __enter__(self) -> Any:
-        if os.fstat(self._f.fileno()).st_size == 0:
-            return b""
-        self._map = mmap.mmap(self._f.fileno(), 0, access=mmap.ACCESS_READ)
-        return self._map
-
-    def __exit__(self, *exc: object) -> None:
-        if self._map is not None:
-            self._map.close()
-
-
-def _encode_bytes(value: object) -> object:
-    if isinstance(value, bytes | bytearray):
-        return {"__bytes__": base64.b64encode(value).decode()}
-    raise TypeError(f"cannot store {type(value).__name__} in a snapshot")
+def remove_legacy(state_dir: Path) -> None:
+    (state_dir / _LEGACY_CURRENT).unlink(missing_ok=True)
+    shutil.rmtree(state_dir / _LEGACY_SNAPSHOTS, ignore_errors=True)
 
 
 def _decode_bytes(d: dict[str, Any]) -> Any:
@@ -249,38 +250,6 @@ def _decode_bytes(d: dict[str, Any]) -> Any:
     return d
 
 
-def _write_json(path: Path, value: object) -> None:
-    with path.open("w", encoding="utf-8") as f:
-        json.dump(value, f, default=_encode_bytes, separators=(",", ":"))
-        f.flush()
-        os.fsync(f.fileno())
-
-
 def _read_json(path: Path) -> Any:
     with path.open(encoding="utf-8") as f:
         return json.load(f, object_hook=_decode_bytes)
-
-
-def _write_text_atomically(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as f:
-        f.write(text + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _prune(snapshots: Path, keep: str) -> None:
-    """Delete every snapshot but `keep`, and partial ones a crash may have left behind."""
-    for entry in snapshots.iterdir():
-        if entry.name != keep and entry.is_dir():
-            shutil.rmtree(entry, ignore_errors=True)

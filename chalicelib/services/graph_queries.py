@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from chalicelib.domain.graph import CodeGraph, Node
 from chalicelib.domain.graph_analysis import blocked_by_incomplete, waves
+from chalicelib.domain.identity import Caller
 from chalicelib.domain.ids import validate_repository_id
 from chalicelib.domain.symbol_match import match_score
 from chalicelib.errors import InvalidRequest, NotFound
@@ -26,32 +25,26 @@ def node_view(n: Node, **extra: object) -> dict[str, object]:
     }
 
 
-def _int_param(params: Mapping[str, str], name: str, default: int, high: int) -> int:
-    raw = params.get(name)
-    if raw is None or raw == "":
-        return default
-    if not raw.isdigit() or not 1 <= int(raw) <= high:
-        raise InvalidRequest(f"{name} must be an integer from 1 to {high}")
-    return int(raw)
-
-
 class GraphQueries:
-    def __init__(self, *, pointers: PointerCache, loader: GenerationLoader) -> None:
+    def __init__(self, *, pointers: PointerCache, loader: GenerationLoader, caller: Caller) -> None:
         self._pointers = pointers
         self._loader = loader
+        self._caller = caller
 
     def _graph(self, repository_id: str) -> tuple[Serving, CodeGraph]:
-        serve = serving(self._pointers, self._loader, validate_repository_id(repository_id))
+        rid = validate_repository_id(repository_id)
+        serve = serving(self._pointers, self._loader, rid, self._caller)
         if serve.loaded.graph is None:
             raise NotFound("this generation has no graph; re-index with force to build one")
         return serve, serve.loaded.graph
 
-    def symbols(self, repository_id: str, params: Mapping[str, str]) -> dict[str, object]:
-        query = params.get("q", "")
-        kind = params.get("kind")
+    def symbols(
+        self, repository_id: str, query: str, kind: str | None, limit: int
+    ) -> dict[str, object]:
         if len(query) > MAX_NAME:
             raise InvalidRequest(f"q must be at most {MAX_NAME} characters")
-        limit = _int_param(params, "limit", 20, MAX_LIMIT)
+        if not 1 <= limit <= MAX_LIMIT:
+            raise InvalidRequest(f"limit must be an integer from 1 to {MAX_LIMIT}")
         serve, graph = self._graph(repository_id)
         scored = [
             (match_score(query, n.name.rsplit(".", 1)[-1], n.name), n)
@@ -65,11 +58,11 @@ class GraphQueries:
         hits = [node_view(n, score=score) for score, n in ranked[:limit]]
         return {"repositoryId": repository_id, "symbols": hits, **serve.freshness()}
 
-    def node(self, repository_id: str, name: str, params: Mapping[str, str]) -> dict[str, object]:
-        direction = params.get("direction", "dependencies")
+    def node(self, repository_id: str, name: str, direction: str, depth: int) -> dict[str, object]:
         if direction not in ("dependencies", "dependents"):
             raise InvalidRequest("direction must be 'dependencies' or 'dependents'")
-        depth = _int_param(params, "depth", 1, MAX_DEPTH)
+        if not 1 <= depth <= MAX_DEPTH:
+            raise InvalidRequest(f"depth must be an integer from 1 to {MAX_DEPTH}")
         if not name or len(name) > MAX_NAME:
             raise InvalidRequest("a node name is required")
         serve, graph = self._graph(repository_id)

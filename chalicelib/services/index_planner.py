@@ -7,7 +7,6 @@ by one batch; a deadline stop re-enqueues the rest as StageBatches.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import uuid
 from dataclasses import replace
@@ -18,23 +17,20 @@ from chalicelib.domain.events import EventType, index_started
 from chalicelib.domain.history import CommitChange, decode_history, encode_history, merge_history
 from chalicelib.domain.messages import FinalizeGeneration, IndexRepository, ParseBatch, StageBatches
 from chalicelib.domain.models import Job, JobState, Lease, Manifest, Repository
-from chalicelib.domain.planning import Plan, credential_order, plan_tree
-from chalicelib.errors import (
-    AccessDenied,
-    InvalidRequest,
-    LeaseHeld,
-    LeaseLost,
-    NotFound,
-    PermanentError,
-    StrataError,
-)
+from chalicelib.domain.planning import Plan, plan_tree
+from chalicelib.errors import CommitNotOnBranch, LeaseHeld, LeaseLost, PermanentError
 from chalicelib.services.context import IndexConfig, IndexPorts, RemainingMillis, out_of_time
-from chalicelib.services.events import record, record_failure
+from chalicelib.services.credentials import repository_credentials
+from chalicelib.services.events import record
+from chalicelib.services.job_endings import (
+    PERMANENT,
+    acquire_lease,
+    fail_job,
+    finish_lease,
+    public_message,
+)
 
 log = logging.getLogger(__name__)
-
-# Failures that a retry cannot fix: the job ends in `error` and the message is acknowledged.
-PERMANENT: tuple[type[StrataError], ...] = (PermanentError, NotFound, AccessDenied, InvalidRequest)
 
 
 class IndexPlanner:
@@ -48,16 +44,18 @@ class IndexPlanner:
         if repo is None or not repo.requested_sha:
             raise PermanentError(f"no index was requested for {msg.repository_id}")
         job_id = uuid.uuid4().hex
-        now = self._p.clock.now()
         try:
-            lease = self._p.locks.acquire(repo.id, job_id, self._c.lease_seconds, now)
+            lease = acquire_lease(self._p, repo.id, job_id, self._c.lease_seconds)
         except LeaseHeld:
             log.info("lease held for %s; the holder re-checks requests on release", repo.id)
             return None
         try:
             return self._plan(repo, lease, msg.force, remaining)
         except PERMANENT as exc:
-            fail_job(self._p, repo.id, job_id, lease, exc.message)
+            log.warning("index of %s failed for good", repo.id, exc_info=True)
+            head = exc.branch_head if isinstance(exc, CommitNotOnBranch) else None
+            why = public_message(exc)
+            fail_job(self._p, repo.id, job_id, lease, why, sha=repo.requested_sha, head_sha=head)
             return None
         except LeaseLost:
             self._p.jobs.transition(job_id, JobState.SUPERSEDED, allowed=list(JobState))
@@ -176,23 +174,4 @@ class IndexPlanner:
             self._p.queue.send(ParseBatch(job_id=job.job_id, batch=n))
 
     def _credentials(self, repo: Repository) -> list[str | None]:
-        token = self._p.vault.open(repo.sealed_token) if repo.sealed_token else None
-        return credential_order(token, self._c.server_git_token)
-
-
-def finish_lease(ports: IndexPorts, repository_id: str, lease: Lease, built_sha: str) -> None:
-    """Release, then look again: a request that arrived while we held the lease was
-    acknowledged without work, so we enqueue it now (a duplicate is harmless)."""
-    ports.locks.release(lease)
-    repo = ports.repos.get(repository_id)
-    if repo and (repo.requested_sha != built_sha or repo.force_requested):
-        ports.queue.send(IndexRepository(repository_id=repository_id, force=repo.force_requested))
-
-
-def fail_job(ports: IndexPorts, repository_id: str, job_id: str, lease: Lease, why: str) -> None:
-    log.warning("index of %s failed: %s", repository_id, why)
-    with contextlib.suppress(LeaseLost):  # a newer job owns the repository now
-        ports.repos.mark_failed(repository_id, why, lease, ports.clock.now())
-    ports.jobs.transition(job_id, JobState.FAILED, allowed=list(JobState))
-    ports.locks.release(lease)
-    record_failure(ports, repository_id, job_id, why)
+        return repository_credentials(self._p, self._c, repo)

@@ -1,4 +1,6 @@
-"""SQS handlers for the indexing pipeline: plan/stage/finalize (index queue), parse, embed."""
+"""SQS handlers for the indexing pipeline: plan/stage/finalize (index queue), parse, embed,
+and one consumer per dead-letter queue, which ends the job of a message that exhausted its
+retries (so no repository stays `indexing` for ever)."""
 
 from __future__ import annotations
 
@@ -8,10 +10,12 @@ from chalice.app import Blueprint
 
 from chalicelib import bootstrap
 from chalicelib.settings import Settings
-from chalicelib.workers.sqs_batch import process
+from chalicelib.workers.sqs_batch import process, process_dead_letters
 
 bp = Blueprint(__name__)
-_QUEUES = Settings.from_env().names.queues
+_NAMES = Settings.from_env().names
+_QUEUES = _NAMES.queues
+_DEAD = _NAMES.dead_letter_queues
 
 
 @bp.on_sqs_message(queue=_QUEUES["index"], batch_size=1, name="index_worker")
@@ -27,3 +31,18 @@ def parse_worker(event: Any) -> dict[str, Any]:
 @bp.on_sqs_message(queue=_QUEUES["embed"], batch_size=1, name="embed_worker")
 def embed_worker(event: Any) -> dict[str, Any]:
     return process(event, lambda msg, left: bootstrap.pipeline().handle(msg, "embed", left))
+
+
+@bp.on_sqs_message(queue=_DEAD["index"], batch_size=10, name="index_dlq_worker")
+def index_dlq_worker(event: Any) -> dict[str, Any]:
+    return process_dead_letters(event, lambda msg: bootstrap.pipeline().dead_letter(msg, "index"))
+
+
+@bp.on_sqs_message(queue=_DEAD["parse"], batch_size=10, name="parse_dlq_worker")
+def parse_dlq_worker(event: Any) -> dict[str, Any]:
+    return process_dead_letters(event, lambda msg: bootstrap.pipeline().dead_letter(msg, "parse"))
+
+
+@bp.on_sqs_message(queue=_DEAD["embed"], batch_size=10, name="embed_dlq_worker")
+def embed_dlq_worker(event: Any) -> dict[str, Any]:
+    return process_dead_letters(event, lambda msg: bootstrap.pipeline().dead_letter(msg, "embed"))

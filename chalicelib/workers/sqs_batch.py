@@ -2,6 +2,8 @@
 
 Transient errors and bugs fail the record (SQS redelivers it, then moves it to the DLQ);
 permanent errors are logged and the record acknowledged, since a retry cannot help.
+Dead letters (`process_dead_letters`) fail their record only on a transient error: a DLQ
+has no DLQ of its own, so anything else is logged and acknowledged.
 """
 
 from __future__ import annotations
@@ -20,11 +22,12 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from chalicelib.domain.messages import Message, decode
 from chalicelib.errors import TransientError
 from chalicelib.services.context import RemainingMillis
-from chalicelib.services.index_planner import PERMANENT
+from chalicelib.services.job_endings import PERMANENT
 
 log = logging.getLogger(__name__)
 
 Handle = Callable[[Message, RemainingMillis | None], None]
+HandleDead = Callable[[Message], None]
 
 
 def remaining_millis(context: Any) -> RemainingMillis | None:
@@ -45,6 +48,24 @@ def process(event: Any, handle: Handle) -> dict[str, Any]:
         except PERMANENT as exc:
             log.warning("dropping message %s: %s", record.message_id, exc.message)
 
+    return _partial_response(event, on_record)
+
+
+def process_dead_letters(event: Any, handle: HandleDead) -> dict[str, Any]:
+    """Run `handle` on every dead letter of a Chalice SQSEvent (see the module docstring)."""
+
+    def on_record(record: SQSRecord) -> None:
+        try:
+            handle(decode(record.body))
+        except TransientError:
+            raise  # back in the DLQ after its visibility timeout, to try again
+        except Exception:
+            log.exception("dead letter %s cannot be handled; dropping it", record.message_id)
+
+    return _partial_response(event, on_record)
+
+
+def _partial_response(event: Any, on_record: Callable[[SQSRecord], None]) -> dict[str, Any]:
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
     response: dict[str, Any] = dict(
         process_partial_response(

@@ -14,6 +14,7 @@ import pytest
 
 from chalicelib.local.pump import LambdaContext
 from chalicelib.local.stack import LocalStack
+from chalicelib.services.job_endings import RETRIES_EXHAUSTED
 from tests.gitrepo import init_repo
 from tests.localstack import (
     VISIBILITY_SECONDS,
@@ -128,7 +129,7 @@ def _break_git_cache(stack: LocalStack, repository: Path) -> None:
     (clone / "HEAD").write_text("this is not a git HEAD\n")
 
 
-def test_a_failing_index_message_is_retried_then_lands_in_the_dlq(
+def test_a_failing_index_message_is_retried_then_its_dlq_consumer_ends_the_job(
     stack: LocalStack, tmp_path: Path
 ) -> None:
     path = tmp_path / "brittle"
@@ -137,17 +138,13 @@ def test_a_failing_index_message_is_retried_then_lands_in_the_dlq(
     code, body = http(stack.api_url, "POST", "/repositories/index", {"url": str(path)})
     assert code == 200, body
     names = stack.settings.names
-    dlq = names.dead_letter_queues["index"]
-    # Five receives, VISIBILITY_SECONDS apart, then SQS moves the message on the sixth.
-    wait_until(lambda: queue_messages(stack, dlq) or None, 40, "the message in the index DLQ")
-    assert queue_messages(stack, names.queues["index"]) == 0
-    client = sqs(stack)
-    url = client.get_queue_url(QueueName=dlq)["QueueUrl"]
-    message = client.receive_message(QueueUrl=url, AttributeNames=["All"])["Messages"][0]
-    assert json.loads(message["Body"])["repository_id"] == body["repositoryId"]
-    assert int(message["Attributes"]["ApproximateReceiveCount"]) >= 5
-    status = status_of(stack, body["repositoryId"])
-    assert status["status"] == "indexing" and status["indexedSha"] is None
+    # Five receives, VISIBILITY_SECONDS apart, then SQS moves the message on the sixth,
+    # and the index DLQ's consumer ends the request in error.
+    status = wait_until_indexed(stack, body["repositoryId"], timeout=60)
+    assert (status["status"], status["indexedSha"]) == ("error", None)
+    assert status["error"] == RETRIES_EXHAUSTED and str(tmp_path) not in status["error"]
+    for queue in (names.queues["index"], names.dead_letter_queues["index"]):
+        assert queue_messages(stack, queue) == 0
 
 
 def test_queues_take_the_local_visibility_timeout_and_keep_their_redrive(

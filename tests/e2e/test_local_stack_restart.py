@@ -8,10 +8,18 @@ from pathlib import Path
 
 import pytest
 
+from chalicelib.local.admin_key import provide_admin_key
 from chalicelib.local.serve import DEMO_QUERY, announce
 from chalicelib.local.stack import LocalStack, StackOptions
 from tests.gitrepo import init_repo
-from tests.localstack import http, queue_messages, running_stack, status_of, wait_until_indexed
+from tests.localstack import (
+    ADMIN_KEY,
+    http,
+    queue_messages,
+    running_stack,
+    status_of,
+    wait_until_indexed,
+)
 
 
 def test_work_in_flight_and_indexes_survive_restarts(tmp_path: Path) -> None:
@@ -55,13 +63,14 @@ def test_only_a_first_start_offers_the_demonstration(
 ) -> None:
     state = tmp_path / "state"
     with running_stack(state, workers={}) as first:
-        announce(first, demo=True)
+        announce(first, demo=True, admin=provide_admin_key(state, ADMIN_KEY))
         out = capsys.readouterr().out
         assert f"Strata API on {first.api_url} (embedded AWS on {first.aws_url})" in out
         demo = status_of(first, out.split("strata status ")[1].split()[0])
         assert demo["repositoryId"].startswith("local:") and demo["status"] == "indexing"
         assert f'strata search {demo["repositoryId"]} "{DEMO_QUERY}"' in out
     with running_stack(state, workers={}) as second:
-        announce(second, demo=True)
+        announce(second, demo=True, admin=provide_admin_key(state, ADMIN_KEY))
         out = capsys.readouterr().out
         assert "Restored" in out and "strata search" not in out
+        assert ADMIN_KEY not in out  # a given key is never printed

@@ -8,7 +8,9 @@ from pathlib import Path
 
 from chalicelib import bootstrap
 from chalicelib.errors import TransientError
+from chalicelib.services.job_endings import RETRIES_EXHAUSTED
 from tests.e2e.conftest import Stack
+from tests.e2e.test_every_job_ends import pump_main_queues
 from tests.gitrepo import init_repo
 
 
@@ -47,7 +49,7 @@ def test_transient_failures_are_retried_then_land_in_the_dlq(stack: Stack, tmp_p
     path = _repo(tmp_path)
     rid = stack.post("/repositories/index", {"url": str(path)}).json_body["repositoryId"]
     flaky = _inject(lambda inner: FlakyBlobStore(inner, "blobs/"))
-    stack.pump.drain()
+    pump_main_queues(stack)
     names = stack.settings.names
     # 4 files in batches of 3 -> 2 parse messages, each tried maxReceiveCount (5) times.
     assert flaky.failures == 2 * 5
@@ -55,6 +57,10 @@ def test_transient_failures_are_retried_then_land_in_the_dlq(stack: Stack, tmp_p
     assert stack.queue_depth(names.queues["parse"]) == 0
     status = stack.get(f"/repositories/{rid}/status").json_body
     assert status["status"] == "indexing" and status["indexedSha"] is None
+    stack.pump.drain()  # the DLQ consumer ends the job
+    assert stack.queue_depth(names.dead_letter_queues["parse"]) == 0
+    status = stack.get(f"/repositories/{rid}/status").json_body
+    assert (status["status"], status["error"]) == ("error", RETRIES_EXHAUSTED)
 
 
 def test_dead_job_is_taken_over_after_its_lease(stack: Stack, tmp_path: Path) -> None:
@@ -64,7 +70,7 @@ def test_dead_job_is_taken_over_after_its_lease(stack: Stack, tmp_path: Path) ->
     path = _repo(tmp_path)
     rid = stack.post("/repositories/index", {"url": str(path)}).json_body["repositoryId"]
     _inject(lambda inner: FlakyBlobStore(inner, "blobs/"))
-    stack.pump.drain()  # the job dies: its parse batches end in the DLQ
+    pump_main_queues(stack)  # the job dies: its parse batches end in the DLQ (not consumed)
     with_settings(stack, lease_seconds=1)  # a fresh container without the fault
     assert stack.post("/repositories/index", {"url": str(path)}).json_body["status"] == "indexing"
     time.sleep(1.2)  # let the dead job's lease expire

@@ -10,15 +10,20 @@ from chalicelib.domain.events import (
     decode_cursor,
     encode_cursor,
     new_event_key,
-    parse_limit,
 )
 from chalicelib.domain.models import Status
+from chalicelib.domain.validation import bounded_int
 from chalicelib.errors import InvalidRequest
 from chalicelib.services.events import EventQueries, append_event
 from tests.fakes.aws import FakeClock
-from tests.fakes.stores import FakeEventLog
+from tests.fakes.stores import FakeEventLog, FakeLockManager, FakeRepoStore
 from tests.freshness_harness import FreshnessHarness
-from tests.harness import REMOTE, REPO_ID
+from tests.harness import ADMIN, REMOTE, REPO_ID
+
+
+def admin_queries(log: FakeEventLog) -> EventQueries:
+    """Event queries of an admin caller, who sees every repository's events."""
+    return EventQueries(events=log, repos=FakeRepoStore(FakeLockManager()), caller=ADMIN)
 
 
 def test_event_keys_sort_by_time_then_by_append_order_within_a_millisecond() -> None:
@@ -40,13 +45,15 @@ def test_a_cursor_round_trips_and_anything_else_is_refused() -> None:
 
 @pytest.mark.parametrize(("raw", "limit"), [(None, 20), ("", 20), ("1", 1), ("100", 100)])
 def test_limit_defaults_to_twenty(raw: str | None, limit: int) -> None:
-    assert parse_limit(raw) == limit
+    assert bounded_int(raw, "limit", 1, MAX_LIMIT, 20) == limit
 
 
-@pytest.mark.parametrize("raw", ["0", "101", "-1", "ten", "2.5"])
-def test_limit_outside_one_to_a_hundred_is_refused(raw: str) -> None:
+@pytest.mark.parametrize(
+    "raw", ["0", "101", "-1", "ten", "2.5", "\u00b2", "\u2460", "\u0663", "1" * 5000, " 5", "+5"]
+)
+def test_limit_outside_one_to_a_hundred_or_not_ascii_digits_is_refused(raw: str) -> None:
     with pytest.raises(InvalidRequest, match=f"1 to {MAX_LIMIT}"):
-        parse_limit(raw)
+        bounded_int(raw, "limit", 1, MAX_LIMIT, 20)
 
 
 def test_pages_list_events_newest_first_until_the_last_page() -> None:
@@ -55,12 +62,12 @@ def test_pages_list_events_newest_first_until_the_last_page() -> None:
         append_event(log, clock, REPO_ID, EventType.WEBHOOK_RECEIVED, {"n": n})
         clock.advance(0.5 if n % 2 else 0)  # some share a millisecond
     append_event(log, clock, "github:acme:other", EventType.WEBHOOK_RECEIVED, {"n": -1})
-    queries = EventQueries(events=log)
+    queries = admin_queries(log)
     seen: list[object] = []
     cursor: str | None = None
     pages = 0
     while True:
-        page = queries.list(REPO_ID, "20", cursor)
+        page = queries.list(REPO_ID, 20, cursor)
         seen += [e["data"]["n"] for e in page["events"]]  # type: ignore[index]
         pages += 1
         cursor = page["nextCursor"]  # type: ignore[assignment]
@@ -74,8 +81,8 @@ def test_an_exact_last_page_has_no_next_cursor() -> None:
     log, clock = FakeEventLog(), FakeClock()
     for n in range(4):
         append_event(log, clock, REPO_ID, EventType.INDEX_STARTED, {"n": n})
-    first = EventQueries(events=log).list(REPO_ID, "2", None)
-    second = EventQueries(events=log).list(REPO_ID, "2", first["nextCursor"])
+    first = admin_queries(log).list(REPO_ID, 2, None)
+    second = admin_queries(log).list(REPO_ID, 2, first["nextCursor"])
     assert len(second["events"]) == 2  # type: ignore[arg-type]
     assert second["nextCursor"] is None
 
@@ -83,7 +90,7 @@ def test_an_exact_last_page_has_no_next_cursor() -> None:
 def test_an_event_view_has_its_type_iso_time_and_data() -> None:
     log, clock = FakeEventLog(), FakeClock(1_700_000_000.25)
     append_event(log, clock, REPO_ID, EventType.INDEX_REQUESTED, {"sha": "a" * 40})
-    page = EventQueries(events=log).list(REPO_ID, None, None)
+    page = admin_queries(log).list(REPO_ID, 20, None)
     [event] = page["events"]  # type: ignore[misc]
     assert event["type"] == "IndexRequested"
     assert event["at"] == "2023-11-14T22:13:20.250Z"
@@ -92,10 +99,10 @@ def test_an_event_view_has_its_type_iso_time_and_data() -> None:
 
 
 def test_an_unknown_repository_has_no_events_and_a_bad_id_is_refused() -> None:
-    queries = EventQueries(events=FakeEventLog())
-    assert queries.list("github:acme:nothing", None, None)["events"] == []
+    queries = admin_queries(FakeEventLog())
+    assert queries.list("github:acme:nothing", 20, None)["events"] == []
     with pytest.raises(InvalidRequest, match="repositoryId"):
-        queries.list("not an id", None, None)
+        queries.list("not an id", 20, None)
 
 
 def test_an_index_appends_requested_started_and_published() -> None:
@@ -131,4 +138,4 @@ def test_a_failed_index_appends_index_failed_with_its_sha() -> None:
     assert h.repo().status is Status.ERROR
     failed = h.events.list(REPO_ID, 1).events[0]
     assert failed.type == EventType.INDEX_FAILED
-    assert failed.data == {"sha": sha, "error": f"no commit {sha}"}
+    assert failed.data == {"sha": sha, "error": f"commit {sha[:12]} is not on branch 'main'"}
