@@ -1,11 +1,13 @@
-"""Strata's Chalice app: create it and register the blueprints. No logic lives here."""
+"""Strata's Chalice app: create it, register the blueprints and the error middleware."""
 
 from chalice.app import Chalice
 
-from chalicelib.api import events, graph, health, queries, repositories, webhooks
+from chalicelib.api import events, graph, health, keys, queries, repositories, webhooks
+from chalicelib.api.http import uniform_errors
 from chalicelib.workers import indexing, sweep
 
 app = Chalice(app_name="strata")
+app.register_middleware(uniform_errors, "http")
 app.register_blueprint(health.bp)
 app.register_blueprint(repositories.bp)
 app.register_blueprint(queries.bp)
@@ -14,3 +16,4 @@ app.register_blueprint(indexing.bp)
 app.register_blueprint(webhooks.bp)
 app.register_blueprint(events.bp)
 app.register_blueprint(sweep.bp)
+app.register_blueprint(keys.bp)

@@ -56,6 +56,7 @@ from chalicelib import bootstrap
 from chalicelib.domain.codecs import decode_manifest
 from chalicelib.domain.models import Repository
 from chalicelib.domain.webhook_signatures import sign
+from chalicelib.local.admin_key import provide_admin_key
 from chalicelib.local.api_client import exchange, repository_path
 from chalicelib.local.stack import LocalStack, StackOptions
 from chalicelib.settings import Settings
@@ -69,6 +70,7 @@ FULL_TIMEOUT_SECONDS = 1800.0
 SEARCH_TIMEOUT_SECONDS = 15.0
 SEARCH_QUERY = "fixture"
 EMBEDDER = ["none"]  # --embedder
+KEYS: dict[str, str] = {}  # api_url -> the stack's admin key
 
 
 # --- git ------------------------------------------------------------------------------------
@@ -102,7 +104,7 @@ def diff_counts(source: Path, before: str, after: str) -> tuple[int, int]:
 
 
 def api(stack: LocalStack, method: str, path: str, body: object = None) -> tuple[int, Any]:
-    return exchange(stack.api_url, method, path, body, timeout=60)
+    return exchange(stack.api_url, method, path, body, timeout=60, api_key=KEYS[stack.api_url])
 
 
 def status_of(stack: LocalStack, rid: str = RID) -> dict[str, Any]:
@@ -530,10 +532,17 @@ def start_stack(state: Path) -> LocalStack:
         port=0,
         # --embedder none (the default) keeps the model out of the loop: its cost per push is
         # measured with --embedder minilm, and bench/retrieval_bench.py measures throughput.
-        settings=Settings(resource_prefix="bench-fresh", embedder=EMBEDDER[0]),
+        settings=Settings(
+            resource_prefix="bench-fresh",
+            embedder=EMBEDDER[0],
+            local_roots=(str(state.parent),),  # the bare repository lives beside the state
+            rate_per_second=0,  # the bench polls every 50 ms: no per-key limit
+        ),
         save_on_stop=False,
     )
-    return LocalStack(options).start()
+    stack = LocalStack(options).start()
+    KEYS[stack.api_url] = provide_admin_key(state).token
+    return stack
 
 
 def replay(run: Run, shas: list[str], deadline: float, results: dict[str, Any]) -> None:

@@ -34,8 +34,10 @@ from _env import ROOT
 
 from chalicelib import bootstrap
 from chalicelib.domain.hybrid import DEFAULT_WEIGHTS, Weights
+from chalicelib.domain.identity import ADMIN_TENANT, Caller, Scope
 from chalicelib.domain.models import Repository
 from chalicelib.domain.path_roles import asked_roles, demoted
+from chalicelib.local.admin_key import provide_admin_key
 from chalicelib.local.api_client import exchange, repository_path
 from chalicelib.local.stack import LocalStack, StackOptions
 from chalicelib.services.retriever import Retriever
@@ -80,6 +82,7 @@ class StrataSystem:
         self.name = ""
         self.rid = ""
         self.branch = "main"
+        self.key: str | None = None  # the stack's admin key
         self.retrievers = {
             label: Retriever(bootstrap.container().retriever.signals, _queries(), weights)
             for label, weights in ABLATIONS.items()
@@ -91,7 +94,9 @@ class StrataSystem:
         bootstrap.index_requests().request_at(repo, sha, source="api")
         deadline = time.monotonic() + INDEX_TIMEOUT
         while time.monotonic() < deadline:
-            code, status = exchange(self.stack.api_url, "GET", repository_path(self.rid, "/status"))
+            code, status = exchange(
+                self.stack.api_url, "GET", repository_path(self.rid, "/status"), api_key=self.key
+            )
             if code == 200 and status["status"] == "error":
                 raise RuntimeError(f"indexing {sha[:12]} failed: {status.get('error')}")
             if code == 200 and status["status"] == "ready" and status["indexedSha"] == sha:
@@ -107,12 +112,12 @@ class StrataSystem:
         assert repo is not None and repo.generation is not None
         loaded = bootstrap.container().loader.load(repo.generation)
         retriever.hybrid(loaded, "warm up", 1)  # latency is measured on a loaded generation
-        searcher = bootstrap.searcher()
+        searcher = bootstrap.searcher(Caller("bench", ADMIN_TENANT, Scope.ADMIN))
         for mode in MODES:
             body = {"repositoryId": self.rid, "query": query, "k": k, "mode": mode}
             retriever.queries.clear()  # every timed query embeds itself
             started = time.perf_counter()
-            code, found = exchange(self.stack.api_url, "POST", "/search", body)
+            code, found = exchange(self.stack.api_url, "POST", "/search", body, api_key=self.key)
             self.latency[f"{mode} (HTTP)"].append(time.perf_counter() - started)
             paths = [h["path"] for h in found["hits"]] if code == 200 else []
             self.ranked[mode][key] = paths
@@ -193,13 +198,19 @@ def main(argv: list[str] | None = None) -> int:
     baseline = ev.run_baseline("bm25_file", repo_paths, EVAL, names, args.limit, progress=False)
     baseline_s = time.perf_counter() - started
     with tempfile.TemporaryDirectory(prefix="strata-retrieval-") as tmp:
-        settings = Settings(resource_prefix="bench-retrieval", embedder="minilm")
+        settings = Settings(
+            resource_prefix="bench-retrieval",
+            embedder="minilm",
+            local_roots=(str(Path(args.repos_root).resolve()),),
+            rate_per_second=0,  # the bench polls every 50 ms: no per-key limit
+        )
         state = Path(args.state_dir or tmp)
         options = StackOptions(
             state_dir=state, port=0, settings=settings, save_on_stop=bool(args.state_dir)
         )
         with LocalStack(options) as stack:
             system = StrataSystem(stack, 10)
+            system.key = provide_admin_key(state).token
             system.dump = [] if args.dump_signals else None
             rows: dict[str, dict[str, Any]] = {}
             for name in names:

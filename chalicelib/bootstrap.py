@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import boto3
 
 from chalicelib.adapters.dynamo_events import DynamoDeliveryLog, DynamoEventLog
+from chalicelib.adapters.dynamo_keys import DynamoKeyStore, DynamoRateLimitStore
 from chalicelib.adapters.dynamo_models import bind_models
 from chalicelib.adapters.dynamo_stores import (
     DynamoConversationStore,
@@ -22,20 +23,34 @@ from chalicelib.adapters.dynamo_stores import (
     DynamoRepoStore,
 )
 from chalicelib.adapters.extractive_answerer import ExtractiveAnswerer
+from chalicelib.adapters.git_egress_proxy import EgressPolicy, EgressProxy
 from chalicelib.adapters.kms_token_vault import KmsTokenVault
 from chalicelib.adapters.pygit2_git_engine import Pygit2GitEngine
 from chalicelib.adapters.s3_blob_store import S3BlobStore
 from chalicelib.adapters.secretsmanager_secret_store import SecretsManagerSecretStore
 from chalicelib.adapters.sqs_work_queue import SqsWorkQueue
 from chalicelib.adapters.system_clock import SystemClock
-from chalicelib.ports import Clock, ConversationStore, DeliveryLog, Embedder, RepoStore
+from chalicelib.domain.identity import Caller
+from chalicelib.domain.rate_limits import RatePolicy
+from chalicelib.domain.tenancy import Quota
+from chalicelib.ports import (
+    Clock,
+    ConversationStore,
+    DeliveryLog,
+    Embedder,
+    KeyStore,
+    RateLimitStore,
+    RepoStore,
+)
 from chalicelib.services.chat import ChatService
 from chalicelib.services.context import IndexConfig, IndexPorts
-from chalicelib.services.events import EventQueries
+from chalicelib.services.events import AttributedEventLog, EventQueries
 from chalicelib.services.generations import GenerationLoader, PointerCache
 from chalicelib.services.graph_queries import GraphQueries
 from chalicelib.services.index_requests import IndexRequests
+from chalicelib.services.keys import Authenticator, CachedPepper, KeyAdmin
 from chalicelib.services.pipeline import IndexPipeline
+from chalicelib.services.rate_limits import RateLimiter
 from chalicelib.services.retrieval import SignalCache
 from chalicelib.services.retriever import QueryVectors, Retriever
 from chalicelib.services.search import Searcher
@@ -55,6 +70,9 @@ class Container:
     deliveries: DeliveryLog
     webhook_secrets: CachedWebhookSecrets
     retriever: Retriever
+    keys: KeyStore
+    rate_limits: RateLimitStore
+    pepper: CachedPepper
 
 
 def index_config(s: Settings) -> IndexConfig:
@@ -65,7 +83,11 @@ def index_config(s: Settings) -> IndexConfig:
         lease_seconds=float(s.lease_seconds),
         deadline_margin_ms=s.deadline_margin_ms,
         server_git_token=s.server_git_token,
+        git_token_scope=s.git_token_scope,
+        tenant_quota=Quota(s.tenant_max_repositories, s.tenant_max_bytes),
         allow_local_paths=s.allow_local_paths,
+        git_hosts=s.git_hosts,
+        local_roots=s.local_roots,
         history_commits=s.history_commits,
     )
 
@@ -102,6 +124,17 @@ def embedder(s: Settings, client: Callable[[str], Any]) -> Embedder | None:
     raise ValueError(f"STRATA_EMBEDDER must be one of {', '.join(EMBEDDERS)}")
 
 
+def git_engine(s: Settings) -> Pygit2GitEngine:
+    """Every fetch goes through the egress proxy (allow-listed hosts, public addresses only);
+    local paths only under the roots, and only where the deployment allows them."""
+    return Pygit2GitEngine(
+        s.git_cache_dir,
+        s.git_cache_max_bytes,
+        egress=EgressProxy(EgressPolicy(s.git_hosts)),
+        local_roots=s.local_roots if s.allow_local_paths else (),
+    )
+
+
 def build(s: Settings) -> Container:
     session = boto3.session.Session(region_name=s.region)
 
@@ -112,7 +145,7 @@ def build(s: Settings) -> Container:
     models = bind_models(names.tables, s.region, s.endpoint_url)
     blobs = S3BlobStore(client("s3"), names.bucket)
     ports = IndexPorts(
-        git=Pygit2GitEngine(s.git_cache_dir, s.git_cache_max_bytes),
+        git=git_engine(s),
         blobs=blobs,
         queue=SqsWorkQueue(client("sqs"), names.queues),
         repos=DynamoRepoStore(models),
@@ -125,6 +158,7 @@ def build(s: Settings) -> Container:
     )
     loader = GenerationLoader(blobs, s.segment_cache_entries)
     signals = SignalCache(blobs, loader.segment, s.segment_cache_entries)
+    secrets = SecretsManagerSecretStore(client("secretsmanager"))
     return Container(
         settings=s,
         ports=ports,
@@ -135,10 +169,12 @@ def build(s: Settings) -> Container:
         pointers=PointerCache(ports.repos, ports.clock, s.pointer_ttl_seconds),
         deliveries=DynamoDeliveryLog(models),
         webhook_secrets=CachedWebhookSecrets(
-            SecretsManagerSecretStore(client("secretsmanager")),
-            names.webhook_secret,
-            ports.clock,
-            s.webhook_secret_ttl_seconds,
+            secrets, names.webhook_secret, ports.clock, s.webhook_secret_ttl_seconds
+        ),
+        keys=DynamoKeyStore(models),
+        rate_limits=DynamoRateLimitStore(models),
+        pepper=CachedPepper(
+            secrets, names.api_key_pepper, ports.clock, s.api_key_pepper_ttl_seconds
         ),
     )
 
@@ -189,9 +225,16 @@ def clock() -> Clock:
     return container().ports.clock
 
 
-def index_requests() -> IndexRequests:
+def index_requests(caller: Caller | None = None) -> IndexRequests:
+    """Index requests whose events name `caller` as their actor."""
     c = container()
-    return IndexRequests(ports=c.ports, config=c.config)
+    ports = c.ports if caller is None else attributed(c, caller.actor)
+    return IndexRequests(ports=ports, config=c.config)
+
+
+def attributed(c: Container, actor: str) -> IndexPorts:
+    """The indexing ports with an event log that records `actor` on every event."""
+    return replace(c.ports, events=AttributedEventLog(c.ports.events, actor))
 
 
 def pipeline() -> IndexPipeline:
@@ -199,19 +242,24 @@ def pipeline() -> IndexPipeline:
     return IndexPipeline(ports=c.ports, config=c.config)
 
 
-def graph() -> GraphQueries:
+def graph(caller: Caller) -> GraphQueries:
+    """Graph queries over the repositories `caller` may see (domain/tenancy.py)."""
     c = container()
-    return GraphQueries(pointers=c.pointers, loader=c.loader)
+    return GraphQueries(pointers=c.pointers, loader=c.loader, caller=caller)
 
 
-def searcher() -> Searcher:
+def searcher(caller: Caller) -> Searcher:
     c = container()
     return Searcher(
-        pointers=c.pointers, loader=c.loader, retriever=c.retriever, repos=c.ports.repos
+        pointers=c.pointers,
+        loader=c.loader,
+        retriever=c.retriever,
+        repos=c.ports.repos,
+        caller=caller,
     )
 
 
-def chat() -> ChatService:
+def chat(caller: Caller) -> ChatService:
     c = container()
     return ChatService(
         pointers=c.pointers,
@@ -221,18 +269,20 @@ def chat() -> ChatService:
         conversations=c.conversations,
         clock=c.ports.clock,
         ttl_seconds=c.settings.conversation_ttl_seconds,
+        caller=caller,
     )
 
 
 def webhooks() -> WebhookReceiver:
     c = container()
+    ports = attributed(c, "github")
     return WebhookReceiver(
         secrets=c.webhook_secrets,
         deliveries=c.deliveries,
         repos=c.ports.repos,
-        events=c.ports.events,
+        events=ports.events,
         clock=c.ports.clock,
-        requests=IndexRequests(ports=c.ports, config=c.config),
+        requests=IndexRequests(ports=ports, config=c.config),
         config=WebhookConfig(
             drop_index_on_branch_delete=c.settings.drop_index_on_branch_delete,
             delivery_ttl_seconds=c.settings.webhook_delivery_ttl_seconds,
@@ -242,9 +292,27 @@ def webhooks() -> WebhookReceiver:
 
 def sweeper() -> Sweeper:
     c = container()
-    requests = IndexRequests(ports=c.ports, config=c.config)
-    return Sweeper(ports=c.ports, config=c.config, requests=requests)
+    ports = attributed(c, "sweep")
+    requests = IndexRequests(ports=ports, config=c.config)
+    return Sweeper(ports=ports, config=c.config, requests=requests)
 
 
-def event_queries() -> EventQueries:
-    return EventQueries(events=container().ports.events)
+def event_queries(caller: Caller) -> EventQueries:
+    c = container()
+    return EventQueries(events=c.ports.events, repos=c.ports.repos, caller=caller)
+
+
+def authenticator() -> Authenticator:
+    c = container()
+    return Authenticator(keys=c.keys, pepper=c.pepper, clock=c.ports.clock)
+
+
+def rate_limiter() -> RateLimiter:
+    c = container()
+    policy = RatePolicy(c.settings.rate_per_second, c.settings.rate_burst)
+    return RateLimiter(buckets=c.rate_limits, clock=c.ports.clock, policy=policy)
+
+
+def key_admin() -> KeyAdmin:
+    c = container()
+    return KeyAdmin(keys=c.keys, pepper=c.pepper, clock=c.ports.clock)

@@ -13,8 +13,11 @@ from numpy.typing import NDArray
 
 from chalicelib.domain.events import Event, EventPage
 from chalicelib.domain.history import CommitChange
+from chalicelib.domain.identity import ApiKey
 from chalicelib.domain.messages import Message
 from chalicelib.domain.models import Generation, Job, JobState, Lease, Repository, Stats, TreeEntry
+from chalicelib.domain.rate_limits import Bucket
+from chalicelib.domain.tenancy import Quota, Usage
 
 
 class Clock(Protocol):
@@ -25,7 +28,8 @@ class Clock(Protocol):
 
 class GitEngine(Protocol):
     """Reads remotes without a worktree. `credentials` are tried in order on AccessDenied;
-    `None` means anonymous. Raises RemoteNotFound, AccessDenied, TransientError."""
+    `None` means anonymous. Raises RemoteNotFound, AccessDenied, TransientError, and
+    RemoteRefused for a remote the deployment does not allow or cannot reach."""
 
     def resolve_head(
         self, remote: str, branch: str | None, credentials: Sequence[str | None]
@@ -49,6 +53,12 @@ class GitEngine(Protocol):
         """Commits reachable from the fetched `sha` and not from `since` (every one when None),
         newest first, kept by `history.keep_commit`, at most `limit`. None when `since` is not
         an ancestor of `sha` (a force push): the caller then walks from scratch."""
+        ...
+
+    def is_ancestor(self, remote: str, ancestor: str, descendant: str) -> bool | None:
+        """From what is already fetched, never the network: True when `ancestor` is
+        `descendant` or one of its ancestors, False when not, None when either commit is not
+        in this process's git cache (unknown)."""
         ...
 
 
@@ -86,10 +96,35 @@ class RepoStore(Protocol):
         sha: str,
         branch: str,
         force: bool,
-        sealed_token: str | None,
         now: float,
     ) -> Repository:
         """Upsert the item for a new index request: status indexing, requested/head SHA."""
+        ...
+
+    def register(
+        self,
+        repo: Repository,
+        tenant: str,
+        *,
+        quota: Quota | None,
+        sealed_token: str | None = None,
+        server_token: bool = False,
+    ) -> bool:
+        """Make `tenant` one of the repository's tenants (creating a bare item for `repo`
+        if there is none). A new registration counts against the tenant's usage in the same
+        conditional write: one repository and `repo.stats.total_size` bytes; past `quota`
+        nothing is written and QuotaExceeded says which cap. Then keeps `sealed_token` as
+        the tenant's token, and records `server_token` (an admin registration relied on the
+        server token). True when the tenant was new to the repository."""
+        ...
+
+    def usage(self, tenant: str) -> Usage:
+        """What `tenant` has registered (zeros when nothing)."""
+        ...
+
+    def add_indexed_bytes(self, repository_id: str, delta: int) -> None:
+        """Move every tenant's byte count of this repository by `delta` (a publish changed
+        its size). Not atomic with the publish: best effort."""
         ...
 
     def start_job(
@@ -116,8 +151,17 @@ class RepoStore(Protocol):
         """Requested SHA already indexed: back to ready without a new generation (fenced)."""
         ...
 
-    def mark_failed(self, repository_id: str, message: str, lease: Lease, now: float) -> None:
-        """End in `error` with a message (fenced)."""
+    def mark_failed(
+        self,
+        repository_id: str,
+        message: str,
+        lease: Lease,
+        now: float,
+        *,
+        head_sha: str | None = None,
+    ) -> None:
+        """End in `error` with a message (fenced). `head_sha`, when given, replaces the head
+        SHA seen (the request named a SHA the branch does not hold)."""
         ...
 
     def mark_branch_deleted(self, repository_id: str, *, drop_index: bool, now: float) -> None:
@@ -129,8 +173,9 @@ class RepoStore(Protocol):
         """Every repository the sweep should look at (auto_refresh, or its default)."""
         ...
 
-    def list_owned(self, owner: str) -> Iterator[Repository]:
-        """Every repository of a GitHub owner (ids `github:<owner>:<name>`)."""
+    def list_owned(self, owner: str, *, tenant: str | None) -> Iterator[Repository]:
+        """Every repository of a GitHub owner (ids `github:<owner>:<name>`) that `tenant`
+        registered (every one with None: admin callers)."""
         ...
 
 
@@ -243,8 +288,15 @@ class EventLog(Protocol):
     """Append-only repository events, listed newest first (DynamoDB)."""
 
     def append(
-        self, repository_id: str, type: str, data: Mapping[str, object], at: float
-    ) -> Event: ...
+        self,
+        repository_id: str,
+        type: str,
+        data: Mapping[str, object],
+        at: float,
+        actor: str | None = None,
+    ) -> Event:
+        """`actor`: who caused it (`key:<id>`, `github`, `sweep`); None for the workers."""
+        ...
 
     def list(self, repository_id: str, limit: int, after: str | None = None) -> EventPage:
         """Up to `limit` events older than the key `after` (None: the newest)."""
@@ -267,3 +319,40 @@ class SecretStore(Protocol):
     """Named secret strings (Secrets Manager). Raises NotFound for an unknown name."""
 
     def read(self, name: str) -> str: ...
+
+
+class KeyStore(Protocol):
+    """API key records (DynamoDB), by key id. Never holds a secret, only its digest."""
+
+    def create(self, key: ApiKey) -> None:
+        """Store a new key; raises AlreadyExists when the id is taken."""
+        ...
+
+    def get(self, key_id: str) -> ApiKey | None:
+        """Strongly consistent: a revocation is seen by the next request."""
+        ...
+
+    def find(self, tenant: str | None = None) -> Sequence[ApiKey]:
+        """Every key (of one tenant), revoked ones included, oldest first."""
+        ...
+
+    def revoke(self, key_id: str, now: float, by: str) -> ApiKey | None:
+        """Mark revoked unless it is already (then unchanged); None for an unknown id."""
+        ...
+
+    def touch(self, key_id: str, now: float, interval: float) -> bool:
+        """Set `last_used_at` to `now` only if it is absent or at least `interval` old."""
+        ...
+
+
+class RateLimitStore(Protocol):
+    """Token buckets by id (DynamoDB); an absent bucket is a full one (domain/rate_limits)."""
+
+    def get(self, bucket_id: str) -> Bucket | None: ...
+
+    def put(
+        self, bucket_id: str, bucket: Bucket, *, previous: int | None, expires_at: float
+    ) -> bool:
+        """Write if the stored version is still `previous` (None: no bucket stored); False
+        when another writer got there first."""
+        ...

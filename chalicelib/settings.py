@@ -11,7 +11,17 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
-TABLES = ("repositories", "locks", "jobs", "conversations", "events", "deliveries")
+TABLES = (
+    "repositories",
+    "locks",
+    "jobs",
+    "conversations",
+    "events",
+    "deliveries",
+    "keys",
+    "rate_limits",
+    "tenants",
+)
 QUEUES = ("index", "parse", "embed")
 
 
@@ -23,6 +33,7 @@ class ResourceNames:
     dead_letter_queues: Mapping[str, str]
     token_key_alias: str
     webhook_secret: str = ""
+    api_key_pepper: str = ""
 
     @classmethod
     def for_prefix(cls, prefix: str, bucket: str | None = None) -> ResourceNames:
@@ -33,7 +44,14 @@ class ResourceNames:
             dead_letter_queues={q: f"{prefix}-{q}-dlq" for q in QUEUES},
             token_key_alias=f"alias/{prefix}-tokens",
             webhook_secret=f"{prefix}/webhooks/github",
+            api_key_pepper=f"{prefix}/api-keys",
         )
+
+
+def _items(value: str | None, separator: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    if value is None or not value.strip():
+        return default
+    return tuple(item.strip() for item in value.split(separator) if item.strip())
 
 
 def _flag(value: str | None, default: bool) -> bool:
@@ -51,7 +69,19 @@ class Settings:
     git_cache_dir: str = "/tmp/strata-git"
     git_cache_max_bytes: int = 2 * 1024**3
     allow_local_paths: bool = False
+    # Hosts a git remote may name (`github.com`, `git.example.com:8443`, `*.example.com`); each
+    # connection goes through the egress proxy, which also refuses non-public addresses.
+    git_hosts: tuple[str, ...] = ("github.com",)
+    # Where a local path may lie when allow_local_paths (the local stack: home and cwd).
+    local_roots: tuple[str, ...] = ()
     server_git_token: str | None = field(default=None, repr=False)
+    # Where the server token may be sent (`github.com/my-org`, `git.example.com`); empty:
+    # nowhere. Only for admin-scoped requests, and for workers where an admin relied on it.
+    git_token_scope: tuple[str, ...] = ()
+    # Per-tenant caps (0: none; the admin tenant has none): repositories registered, and the
+    # indexed bytes of those repositories (domain/tenancy.py says how they are counted).
+    tenant_max_repositories: int = 100
+    tenant_max_bytes: int = 10 * 1024**3
     max_file_bytes: int = 1024 * 1024
     parse_batch_files: int = 64
     parse_batch_bytes: int = 4 * 1024 * 1024
@@ -75,6 +105,11 @@ class Settings:
     embedding_api_key: str | None = field(default=None, repr=False)
     embedding_threads: int = 1
     history_commits: int = 2000
+    # API keys: each key's token bucket gains `rate_per_second` requests a second up to
+    # `rate_burst` (rate 0 turns the limit off); the digest pepper is re-read this often.
+    rate_per_second: float = 10.0
+    rate_burst: int = 100
+    api_key_pepper_ttl_seconds: float = 300.0
 
     @property
     def names(self) -> ResourceNames:
@@ -100,7 +135,14 @@ class Settings:
             git_cache_dir=e.get("STRATA_GIT_CACHE_DIR", d.git_cache_dir),
             git_cache_max_bytes=num("STRATA_GIT_CACHE_MAX_BYTES", d.git_cache_max_bytes),
             allow_local_paths=_flag(e.get("STRATA_ALLOW_LOCAL_PATHS"), d.allow_local_paths),
+            git_hosts=_items(e.get("STRATA_GIT_HOSTS"), ",", d.git_hosts),
+            local_roots=_items(e.get("STRATA_LOCAL_ROOTS"), ":", d.local_roots),
             server_git_token=e.get("STRATA_GIT_TOKEN") or None,
+            git_token_scope=_items(e.get("STRATA_GIT_TOKEN_SCOPE"), ",", d.git_token_scope),
+            tenant_max_repositories=max(
+                0, num("STRATA_TENANT_MAX_REPOSITORIES", d.tenant_max_repositories)
+            ),
+            tenant_max_bytes=max(0, num("STRATA_TENANT_MAX_BYTES", d.tenant_max_bytes)),
             max_file_bytes=num("STRATA_MAX_FILE_BYTES", d.max_file_bytes),
             parse_batch_files=num("STRATA_PARSE_BATCH_FILES", d.parse_batch_files),
             parse_batch_bytes=num("STRATA_PARSE_BATCH_BYTES", d.parse_batch_bytes),
@@ -130,4 +172,9 @@ class Settings:
             embedding_api_key=e.get("STRATA_EMBEDDING_API_KEY") or None,
             embedding_threads=max(1, num("STRATA_EMBEDDING_THREADS", d.embedding_threads)),
             history_commits=max(0, num("STRATA_HISTORY_COMMITS", d.history_commits)),
+            rate_per_second=max(0.0, float(e.get("STRATA_RATE_PER_SECOND") or d.rate_per_second)),
+            rate_burst=max(0, num("STRATA_RATE_BURST", d.rate_burst)),
+            api_key_pepper_ttl_seconds=float(
+                e.get("STRATA_API_KEY_PEPPER_TTL_SECONDS") or d.api_key_pepper_ttl_seconds
+            ),
         )

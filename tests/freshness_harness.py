@@ -126,6 +126,12 @@ class FreshnessHarness(Harness):
         return self.receiver().receive(body, {**sent, **(headers or {})})
 
     def push(self, sha: str, **kwargs: Any) -> WebhookOutcome:
+        """A push that continues the branch from the newest SHA the index knows (GitHub's
+        `before` of the next push), unless the test gives `before`."""
+        if "before" not in kwargs:
+            known = self.repos.get(REPO_ID)
+            newest = known.requested_sha or known.indexed_sha if known else None
+            kwargs["before"] = newest or "0" * 40
         return self.deliver("push", push_payload(sha, **kwargs))
 
     def sweep(self) -> SweepReport:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.adapters.extractive_answerer import ExtractiveAnswerer
+from chalicelib.domain.identity import ADMIN_TENANT, Caller, Scope
 from chalicelib.domain.messages import Message
 from chalicelib.ports import Embedder
 from chalicelib.services.chat import ChatService
@@ -27,6 +28,9 @@ from tests.fakes.stores import (
 
 REMOTE = "https://github.com/acme/widgets.git"
 REPO_ID = "github:acme:widgets"
+# Who the harness asks as, unless a test says otherwise: a tenant's index key, and an admin.
+TENANT = Caller("acmekey00001", "acme", Scope.INDEX)
+ADMIN = Caller("adminkey0001", ADMIN_TENANT, Scope.ADMIN)
 
 
 @dataclass
@@ -40,6 +44,7 @@ class Harness:
     jobs: FakeJobStore = field(default_factory=FakeJobStore)
     conversations: FakeConversationStore = field(default_factory=FakeConversationStore)
     embedder: Embedder | None = None
+    caller: Caller = TENANT
     repos: FakeRepoStore = field(init=False)
 
     def __post_init__(self) -> None:
@@ -64,9 +69,10 @@ class Harness:
     def pipeline(self) -> IndexPipeline:
         return IndexPipeline(ports=self.ports, config=self.config)
 
-    def request(self, **body: Any) -> IndexOutcome:
+    def request(self, caller: Caller | None = None, **body: Any) -> IndexOutcome:
         body.setdefault("repositoryId", REPO_ID)
-        return IndexRequests(ports=self.ports, config=self.config).request(body)
+        requests = IndexRequests(ports=self.ports, config=self.config)
+        return requests.request(body, caller or self.caller)
 
     def run(
         self, *, duplicate: bool = False, keep: Callable[[Message], bool] | None = None
@@ -91,12 +97,16 @@ class Harness:
         signals = SignalCache(self.blobs, self.loader.segment)
         return Retriever(signals, QueryVectors(self.embedder))
 
-    def searcher(self) -> Searcher:
+    def searcher(self, caller: Caller | None = None) -> Searcher:
         return Searcher(
-            pointers=self.pointers, loader=self.loader, retriever=self.retriever, repos=self.repos
+            pointers=self.pointers,
+            loader=self.loader,
+            retriever=self.retriever,
+            repos=self.repos,
+            caller=caller or self.caller,
         )
 
-    def chat(self) -> ChatService:
+    def chat(self, caller: Caller | None = None) -> ChatService:
         return ChatService(
             pointers=self.pointers,
             loader=self.loader,
@@ -105,6 +115,7 @@ class Harness:
             conversations=self.conversations,
             clock=self.clock,
             ttl_seconds=3600,
+            caller=caller or self.caller,
         )
 
 

@@ -1,5 +1,7 @@
 """The local stack for end-to-end tests: started in this process on free ports with a state
-directory under tmp_path, always stopped; plain-HTTP helpers and bounded waits."""
+directory under tmp_path, always stopped; plain-HTTP helpers and bounded waits. Every stack's
+local admin key is ADMIN_KEY (as `STRATA_API_KEY=... strata serve` would make it), and
+`http()` sends it unless told otherwise."""
 
 from __future__ import annotations
 
@@ -12,14 +14,16 @@ from typing import Any, TypeVar
 import boto3
 import pytest
 
+from chalicelib.local.admin_key import provide_admin_key
 from chalicelib.local.api_client import exchange
-from chalicelib.local.stack import DEFAULT_WORKERS, LocalStack, StackOptions
+from chalicelib.local.stack import DEFAULT_WORKERS, ROOT, LocalStack, StackOptions
 from chalicelib.settings import Settings
 
 T = TypeVar("T")
 
 # A short visibility timeout makes a retry (and the DLQ after five receives) take seconds.
 VISIBILITY_SECONDS = 2
+ADMIN_KEY = "strata_localstack01_" + "L" * 43
 
 
 @contextmanager
@@ -40,18 +44,28 @@ def running_stack(
             port=0,
             visibility_timeout=visibility_timeout,
             workers=dict(DEFAULT_WORKERS) if workers is None else workers,
-            settings=Settings(resource_prefix="e2e-local", parse_batch_files=3, embedder=embedder),
+            settings=Settings(
+                resource_prefix="e2e-local",
+                parse_batch_files=3,
+                embedder=embedder,
+                # Where the tests make their repositories, and the checkout (the demo's).
+                local_roots=(str(state_dir.parent), str(ROOT)),
+                rate_burst=100_000,  # polling loops; the limit has tests of its own
+            ),
             save_on_stop=save_on_stop,
         )
         stack = LocalStack(options).start()
         try:
+            provide_admin_key(state_dir, ADMIN_KEY)
             yield stack
         finally:
             stack.stop()
 
 
-def http(base_url: str, method: str, path: str, body: object = None) -> tuple[int, Any]:
-    return exchange(base_url, method, path, body, timeout=30)
+def http(
+    base_url: str, method: str, path: str, body: object = None, key: str | None = ADMIN_KEY
+) -> tuple[int, Any]:
+    return exchange(base_url, method, path, body, timeout=30, api_key=key)
 
 
 def wait_until(check: Callable[[], T | None], timeout: float, what: str) -> T:

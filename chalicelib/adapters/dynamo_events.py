@@ -24,7 +24,7 @@ from chalicelib.domain.events import Event, EventPage, new_event_key
 
 def _event(item: EventItem) -> Event:
     data = json.loads(item.data) if item.data else {}
-    return Event(item.repository_id, item.event_key, item.type, float(item.at), data)
+    return Event(item.repository_id, item.event_key, item.type, float(item.at), data, item.actor)
 
 
 class DynamoEventLog:
@@ -34,7 +34,14 @@ class DynamoEventLog:
         self._model = models.events
         self._ttl = ttl_seconds
 
-    def append(self, repository_id: str, type: str, data: Mapping[str, object], at: float) -> Event:
+    def append(
+        self,
+        repository_id: str,
+        type: str,
+        data: Mapping[str, object],
+        at: float,
+        actor: str | None = None,
+    ) -> Event:
         key = new_event_key(at)
         item = self._model(
             repository_id,
@@ -42,11 +49,12 @@ class DynamoEventLog:
             type=type,
             at=at,
             data=json.dumps(dict(data), separators=(",", ":"), default=str),
+            actor=actor,
             expires_at=int(at + self._ttl) if self._ttl > 0 else None,
         )
         with translated(f"append event to {repository_id}"):
             item.save()
-        return Event(repository_id, key, type, at, dict(data))
+        return Event(repository_id, key, type, at, dict(data), actor)
 
     def list(self, repository_id: str, limit: int, after: str | None = None) -> EventPage:
         m = self._model

@@ -6,7 +6,8 @@ at import time and tests can bind fresh classes inside each `mock_aws()` context
 
 Key schemas and TTL attributes must match `infra/resources.json` (a test compares them).
 Attribute names in DynamoDB are the Python names. Timestamps are epoch seconds (Number);
-`expires_at` is the TTL attribute of the jobs, conversations, events and deliveries tables.
+`expires_at` is the TTL attribute of the jobs, conversations, events, deliveries and
+rate_limits tables.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pynamodb.attributes import (
     NumberAttribute,
     NumberSetAttribute,
     UnicodeAttribute,
+    UnicodeSetAttribute,
 )
 from pynamodb.models import Model
 
@@ -57,7 +59,12 @@ class RepositoryItem(Model):
     num_files = NumberAttribute(null=True)
     files_embedded = NumberAttribute(null=True)
     job_id = UnicodeAttribute(null=True)
-    sealed_token = UnicodeAttribute(null=True)
+    sealed_token = UnicodeAttribute(null=True)  # before tenants: read as the admin tenant's
+    # The tenants that registered it, each one's sealed token ({tenant: sealed}; a raw map),
+    # and whether an admin's registration relied on the server token.
+    tenants = UnicodeSetAttribute(null=True)
+    sealed_tokens: MapAttribute[str, Any] = MapAttribute(null=True)  # type: ignore[no-untyped-call]
+    uses_server_token = BooleanAttribute(null=True)
     # Absent: the default for its kind (remote yes, local path no); see domain/sweep.py.
     auto_refresh = BooleanAttribute(null=True)
     branch_deleted_at = NumberAttribute(null=True)
@@ -131,6 +138,7 @@ class EventItem(Model):
     type = UnicodeAttribute()
     at = NumberAttribute()
     data = UnicodeAttribute(null=True)  # JSON object
+    actor = UnicodeAttribute(null=True)  # `key:<id>`, `github`, `sweep`; absent for workers
     expires_at = NumberAttribute(null=True)  # TTL
 
 
@@ -144,6 +152,49 @@ class DeliveryItem(Model):
     event = UnicodeAttribute(null=True)
     received_at = NumberAttribute(null=True)
     expires_at = NumberAttribute(null=True)  # TTL
+
+
+class KeyItem(Model):
+    """One API key (domain/identity.py): its secret's HMAC digest, never the secret."""
+
+    class Meta:  # placeholder; see bind()
+        table_name = _UNBOUND
+
+    key_id = UnicodeAttribute(hash_key=True)
+    tenant = UnicodeAttribute()
+    scope = UnicodeAttribute()  # read | index | admin
+    digest = UnicodeAttribute()  # hex HMAC-SHA256(pepper, secret)
+    name = UnicodeAttribute(null=True)
+    created_at = NumberAttribute()
+    created_by = UnicodeAttribute(null=True)
+    revoked_at = NumberAttribute(null=True)
+    revoked_by = UnicodeAttribute(null=True)
+    last_used_at = NumberAttribute(null=True)  # written at most once a minute
+
+
+class RateLimitItem(Model):
+    """A token bucket (domain/rate_limits.py); expires once it would be full again."""
+
+    class Meta:  # placeholder; see bind()
+        table_name = _UNBOUND
+
+    bucket_id = UnicodeAttribute(hash_key=True)
+    tokens = NumberAttribute()
+    at = NumberAttribute()
+    version = NumberAttribute()
+    expires_at = NumberAttribute(null=True)  # TTL
+
+
+class TenantItem(Model):
+    """One tenant's usage (domain/tenancy.py): registrations and their indexed bytes."""
+
+    class Meta:  # placeholder; see bind()
+        table_name = _UNBOUND
+
+    tenant = UnicodeAttribute(hash_key=True)
+    repositories = NumberAttribute(default=0)
+    bytes = NumberAttribute(default=0)
+    updated_at = NumberAttribute(null=True)
 
 
 def stats_dict(item: RepositoryItem) -> dict[str, Any] | None:
@@ -166,6 +217,9 @@ class Models:
     deliveries: type[DeliveryItem]
     region: str
     host: str | None
+    keys: type[KeyItem] = KeyItem  # unbound unless bind_models() names the table
+    rate_limits: type[RateLimitItem] = RateLimitItem
+    tenants: type[TenantItem] = TenantItem
 
 
 _M = TypeVar("_M", bound=Model)
@@ -190,4 +244,7 @@ def bind_models(tables: Mapping[str, str], region: str, host: str | None) -> Mod
         deliveries=bind(DeliveryItem, tables.get("deliveries", _UNBOUND), region, host),
         region=region,
         host=host,
+        keys=bind(KeyItem, tables.get("keys", _UNBOUND), region, host),
+        rate_limits=bind(RateLimitItem, tables.get("rate_limits", _UNBOUND), region, host),
+        tenants=bind(TenantItem, tables.get("tenants", _UNBOUND), region, host),
     )

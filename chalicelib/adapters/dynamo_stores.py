@@ -3,7 +3,8 @@
 AWS resources and IAM actions (this module and the ones it re-exports):
 - `{prefix}-repositories`: dynamodb:GetItem, dynamodb:UpdateItem, dynamodb:TransactWriteItems
   (fenced writes: a ConditionCheck on the lock item plus an Update of the repository item),
-  dynamodb:Scan (list_auto_refresh, for the sweep).
+  dynamodb:Scan (list_auto_refresh, for the sweep; list_owned). Tenant registrations and
+  usage (`{prefix}-tenants`): see dynamo_tenancy.py.
 - `{prefix}-locks`: dynamodb:GetItem, dynamodb:UpdateItem, dynamodb:ConditionCheckItem
   (dynamo_locks.py).
 - `{prefix}-jobs`: dynamodb:PutItem, dynamodb:GetItem, dynamodb:UpdateItem (dynamo_jobs.py).
@@ -38,7 +39,9 @@ from chalicelib.adapters.dynamo_errors import (
 from chalicelib.adapters.dynamo_jobs import DynamoJobStore
 from chalicelib.adapters.dynamo_locks import DynamoLockManager, held_by
 from chalicelib.adapters.dynamo_models import Models, RepositoryItem, stats_dict
+from chalicelib.adapters.dynamo_tenancy import DynamoTenancy, tenancy_fields
 from chalicelib.domain.models import Generation, Job, Lease, Repository, Stats, Status
+from chalicelib.domain.tenancy import Quota, Usage
 from chalicelib.errors import LeaseLost
 
 __all__ = [
@@ -79,9 +82,9 @@ def _repository(item: RepositoryItem) -> Repository:
         num_files=int(item.num_files or 0),
         files_embedded=None if item.files_embedded is None else int(item.files_embedded),
         job_id=item.job_id,
-        sealed_token=item.sealed_token,
         auto_refresh=item.auto_refresh,
         branch_deleted_at=item.branch_deleted_at,
+        **tenancy_fields(item),
     )
 
 
@@ -90,6 +93,7 @@ class DynamoRepoStore:
         self._model = models.repositories
         self._locks = models.locks
         self._connection = Connection(region=models.region, host=models.host)
+        self._tenancy = DynamoTenancy(models)
 
     def get(self, repository_id: str) -> Repository | None:
         with translated(f"get repository {repository_id}"):
@@ -98,6 +102,25 @@ class DynamoRepoStore:
             except self._model.DoesNotExist:
                 return None
 
+    def register(
+        self,
+        repo: Repository,
+        tenant: str,
+        *,
+        quota: Quota | None,
+        sealed_token: str | None = None,
+        server_token: bool = False,
+    ) -> bool:
+        return self._tenancy.register(
+            repo, tenant, quota=quota, sealed_token=sealed_token, server_token=server_token
+        )
+
+    def usage(self, tenant: str) -> Usage:
+        return self._tenancy.usage(tenant)
+
+    def add_indexed_bytes(self, repository_id: str, delta: int) -> None:
+        self._tenancy.add_indexed_bytes(repository_id, delta)
+
     def record_request(
         self,
         repo: Repository,
@@ -105,7 +128,6 @@ class DynamoRepoStore:
         sha: str,
         branch: str,
         force: bool,
-        sealed_token: str | None,
         now: float,
     ) -> Repository:
         m = self._model
@@ -124,8 +146,6 @@ class DynamoRepoStore:
         ]
         if force:  # a pending force survives later unforced requests until a job starts
             actions.append(m.force_requested.set(True))
-        if sealed_token is not None:
-            actions.append(m.sealed_token.set(sealed_token))
         item = m(repo.id)
         with translated(f"record request for {repo.id}"):
             item.update(actions=actions)
@@ -143,6 +163,7 @@ class DynamoRepoStore:
             m.files_embedded.set(job.files_processed) if embedding else m.files_embedded.remove(),
             m.force_requested.set(False),
             m.updated_at.set(now),
+            m.error.remove(),  # a failure recorded while this request waited is over
         ]
         self._fenced(repository_id, actions, lease, None, m.repository_id.exists())
 
@@ -198,13 +219,23 @@ class DynamoRepoStore:
         ]
         self._fenced(repository_id, actions, lease, None, m.repository_id.exists())
 
-    def mark_failed(self, repository_id: str, message: str, lease: Lease, now: float) -> None:
+    def mark_failed(
+        self,
+        repository_id: str,
+        message: str,
+        lease: Lease,
+        now: float,
+        *,
+        head_sha: str | None = None,
+    ) -> None:
         m = self._model
         actions: list[Action] = [
             m.status.set(Status.ERROR.value),
             m.error.set(message[:MAX_ERROR_CHARS]),
             m.updated_at.set(now),
         ]
+        if head_sha is not None:
+            actions.append(m.head_sha.set(head_sha))
         self._fenced(repository_id, actions, lease, None, m.repository_id.exists())
 
     def mark_branch_deleted(self, repository_id: str, *, drop_index: bool, now: float) -> None:
@@ -230,11 +261,14 @@ class DynamoRepoStore:
             for item in m.scan(filter_condition=(m.auto_refresh == True) | default_on):  # noqa: E712
                 yield _repository(item)
 
-    def list_owned(self, owner: str) -> Iterator[Repository]:
+    def list_owned(self, owner: str, *, tenant: str | None) -> Iterator[Repository]:
         # A scan: fine for a few thousand repositories; past that, a GSI on the owner.
         m = self._model
+        condition = m.repository_id.startswith(f"github:{owner}:")
+        if tenant is not None:
+            condition &= m.tenants.contains(tenant)
         with translated("scan repositories of an owner"):
-            for item in m.scan(filter_condition=m.repository_id.startswith(f"github:{owner}:")):
+            for item in m.scan(filter_condition=condition):
                 yield _repository(item)
 
     def _fenced(

@@ -1,6 +1,7 @@
 """SecretsManagerSecretStore: reads secret strings from AWS Secrets Manager.
 
-AWS resources: the secrets named in Settings.names (today `{prefix}/webhooks/github`).
+AWS resources: the secrets named in Settings.names (`{prefix}/webhooks/github`,
+`{prefix}/api-keys`).
 IAM: secretsmanager:GetSecretValue on those secrets (and kms:Decrypt when a secret is
 encrypted with a customer-managed key). Values are never logged or put in error messages.
 """

@@ -5,19 +5,18 @@ from __future__ import annotations
 from chalice.app import Blueprint, Response
 
 from chalicelib import bootstrap
-from chalicelib.api.http import handles_errors, iso_time, json_response, parse_json_object
+from chalicelib.api.http import Incoming, endpoint, iso_time, json_response
 from chalicelib.domain.freshness import lag_seconds
-from chalicelib.domain.ids import validate_repository_id
+from chalicelib.domain.identity import Scope
 from chalicelib.domain.models import Repository, Stats, Status
+from chalicelib.domain.tenancy import visible
 
 bp = Blueprint(__name__)
 
 
-@bp.route("/repositories/index", methods=["POST"], content_types=["application/json"])
-@handles_errors
-def index_repository() -> Response:
-    body = parse_json_object(bp.current_request.raw_body, bootstrap.settings().max_body_bytes)
-    outcome = bootstrap.index_requests().request(body)
+@endpoint(bp, "/repositories/index", "POST", body="json", scope=Scope.INDEX)
+def index_repository(req: Incoming) -> Response:
+    outcome = bootstrap.index_requests(req.caller).request(req.body, req.identity)
     repo = outcome.repository
     return json_response(
         {
@@ -30,11 +29,11 @@ def index_repository() -> Response:
     )
 
 
-@bp.route("/repositories/{repository_id}/status", methods=["GET"])
-@handles_errors
-def repository_status(repository_id: str) -> Response:
-    rid = validate_repository_id(repository_id)
-    repo = bootstrap.repo_store().get(rid) or Repository(id=rid, remote="")
+@endpoint(bp, "/repositories/{repository_id}/status")
+def repository_status(req: Incoming) -> Response:
+    rid = req.path["repository_id"]
+    # A repository the caller's tenant did not register reads as an unknown one: idle.
+    repo = visible(req.identity, bootstrap.repo_store().get(rid)) or Repository(id=rid, remote="")
     return json_response(status_view(repo, bootstrap.clock().now()))
 
 

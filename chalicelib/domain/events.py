@@ -45,6 +45,9 @@ class Event:
     type: str
     at: float
     data: Mapping[str, object]
+    # Who caused it: `key:<key id>` (an API request), `github` (a webhook), `sweep`; None for
+    # what the workers record on their own (IndexStarted, GenerationPublished, IndexFailed).
+    actor: str | None = None
 
 
 @dataclass(frozen=True)
@@ -76,15 +79,6 @@ def decode_cursor(cursor: object) -> str | None:
     if not _KEY_RE.match(key):
         raise InvalidRequest("cursor is not one this service returned")
     return key
-
-
-def parse_limit(raw: object) -> int:
-    if raw is None or raw == "":
-        return DEFAULT_LIMIT
-    text = str(raw)
-    if not text.isdigit() or not 1 <= int(text) <= MAX_LIMIT:
-        raise InvalidRequest(f"limit must be an integer from 1 to {MAX_LIMIT}")
-    return int(text)
 
 
 def index_started(job: Job) -> dict[str, object]:

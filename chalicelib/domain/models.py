@@ -115,7 +115,10 @@ class Repository:
     num_files: int = 0
     files_embedded: int | None = None  # None: the running job embeds nothing
     job_id: str | None = None
-    sealed_token: str | None = field(default=None, repr=False)
+    # The tenants that registered it (domain/tenancy.py), and each one's git token, sealed.
+    tenants: frozenset[str] = frozenset()
+    sealed_tokens: Mapping[str, str] = field(default_factory=dict, repr=False)
+    uses_server_token: bool = False  # an admin's registration relied on the server token
     auto_refresh: bool | None = None  # None: the default for its kind (remote yes, local no)
     branch_deleted_at: float | None = None  # a push deleted the tracked branch
 

@@ -107,11 +107,3 @@ def batch_files(
     if current:
         batches.append(tuple(current))
     return tuple(batches)
-
-
-def credential_order(user_token: str | None, server_token: str | None) -> list[str | None]:
-    """Credentials to try in order: the caller's token (or anonymous), then the server's."""
-    order: list[str | None] = [user_token]
-    if server_token and server_token != user_token:
-        order.append(server_token)
-    return order

@@ -42,6 +42,7 @@ class Push:
     before: str | None = None
     deleted: bool = False
     created: bool = False
+    forced: bool = False  # a force push: `after` need not descend from `before`
 
     @property
     def branch(self) -> str | None:
@@ -142,6 +143,7 @@ def parse_push(payload: Mapping[str, object]) -> Push:
         before=None if payload.get("before") is None else _sha(payload, "before"),
         deleted=_flag(payload, "deleted") or after == ZERO_SHA,
         created=_flag(payload, "created"),
+        forced=_flag(payload, "forced"),
     )
 
 

@@ -17,7 +17,7 @@ from chalicelib.errors import NotFound
 from chalicelib.parsers import PARSER_VERSION, parse_blob
 from chalicelib.services.batches import finalize_if_last, live_job
 from chalicelib.services.context import IndexConfig, IndexPorts
-from chalicelib.services.index_planner import fail_job
+from chalicelib.services.job_endings import fail_job
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,8 @@ class BatchParser:
             # Already parsed and cleaned up by a finished job: nothing left to do.
             staged = []
         except ValueError:
-            fail_job(self._p, job.repository_id, job.job_id, job.lease, "a staged batch is corrupt")
+            why = "a staged batch is corrupt"
+            fail_job(self._p, job.repository_id, job.job_id, job.lease, why, sha=job.sha)
             return
         parsed = reused = 0
         for planned, data in staged:

@@ -6,7 +6,9 @@ import re
 import uuid
 from collections.abc import Mapping, Sequence
 
+from chalicelib.domain.identity import Caller
 from chalicelib.domain.ids import validate_repository_id
+from chalicelib.domain.tenancy import conversation_key
 from chalicelib.domain.validation import reject_unknown_fields, required_text
 from chalicelib.domain.verification import span_is_valid
 from chalicelib.errors import InvalidRequest
@@ -57,6 +59,7 @@ class ChatService:
         conversations: ConversationStore,
         clock: Clock,
         ttl_seconds: int,
+        caller: Caller,
     ) -> None:
         self._pointers = pointers
         self._loader = loader
@@ -65,18 +68,19 @@ class ChatService:
         self._conversations = conversations
         self._clock = clock
         self._ttl = ttl_seconds
+        self._caller = caller
 
     def ask(self, body: Mapping[str, object]) -> dict[str, object]:
         rid, question, cid = parse_chat_request(body)
-        serve = serving(self._pointers, self._loader, rid)
-        history = self._conversations.history(cid) if cid else []
+        serve = serving(self._pointers, self._loader, rid, self._caller)
+        history = self._conversations.history(self._key(cid)) if cid else []
         passages = self._retrieve(serve.loaded, question, history)
         answer = self._answerer.answer(question, passages, history)
         cited = [passages[i] for i in answer.cited if 0 <= i < len(passages)]
         sources = verified_sources(serve.loaded, cited)
         cid = cid or uuid.uuid4().hex
         self._conversations.append(
-            cid, Turn(question, answer.text), expires_at=self._clock.now() + self._ttl
+            self._key(cid), Turn(question, answer.text), expires_at=self._clock.now() + self._ttl
         )
         return {
             "response": answer.text,
@@ -84,6 +88,10 @@ class ChatService:
             "sources": [{"path": s.path, "lines": [s.start_line, s.end_line]} for s in sources],
             **serve.freshness(),
         }
+
+    def _key(self, conversation_id: str) -> str:
+        """Conversations are the tenant's: another tenant's id names none of its own."""
+        return conversation_key(self._caller.tenant, conversation_id)
 
     def _retrieve(
         self, loaded: LoadedGeneration, question: str, history: Sequence[Turn]

@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from chalicelib.domain.credentials import ServerToken
 from chalicelib.domain.history import HISTORY_COMMITS
 from chalicelib.domain.increments import COMPACT_AT
+from chalicelib.domain.remote_policy import DEFAULT_GIT_HOSTS
+from chalicelib.domain.tenancy import Quota
 from chalicelib.ports import (
     BlobStore,
     Clock,
@@ -31,10 +34,19 @@ class IndexConfig:
     batch_bytes: int = 4 * 1024 * 1024
     lease_seconds: float = 300.0
     deadline_margin_ms: int = 15_000
-    server_git_token: str | None = None
+    server_git_token: str | None = field(default=None, repr=False)
+    git_token_scope: tuple[str, ...] = ()  # where the server token may go (none by default)
+    # No caps by default; bootstrap sets the configured ones.
+    tenant_quota: Quota = field(default_factory=Quota)
     allow_local_paths: bool = False
+    git_hosts: tuple[str, ...] = DEFAULT_GIT_HOSTS  # remotes' hosts a request may name
+    local_roots: tuple[str, ...] = ()  # where a local path may lie (when allowed)
     compact_at: float = COMPACT_AT
     history_commits: int = HISTORY_COMMITS
+
+    @property
+    def server_token(self) -> ServerToken:
+        return ServerToken(self.server_git_token, self.git_token_scope)
 
 
 @dataclass(frozen=True)

@@ -12,17 +12,18 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from chalicelib.domain.events import (
+    MAX_LIMIT,
     Event,
     EventPage,
-    EventType,
     decode_cursor,
     encode_cursor,
-    index_failed,
     new_event_key,
-    parse_limit,
 )
+from chalicelib.domain.identity import Caller
 from chalicelib.domain.ids import validate_repository_id
-from chalicelib.ports import Clock, EventLog
+from chalicelib.domain.tenancy import visible
+from chalicelib.errors import InvalidRequest
+from chalicelib.ports import Clock, EventLog, RepoStore
 
 if TYPE_CHECKING:  # context imports this module (for NullEventLog)
     from chalicelib.services.context import IndexPorts
@@ -33,11 +34,40 @@ log = logging.getLogger(__name__)
 class NullEventLog:
     """Keeps nothing: for wiring that has no event table (some tests, tools)."""
 
-    def append(self, repository_id: str, type: str, data: Mapping[str, object], at: float) -> Event:
-        return Event(repository_id, new_event_key(at), type, at, dict(data))
+    def append(
+        self,
+        repository_id: str,
+        type: str,
+        data: Mapping[str, object],
+        at: float,
+        actor: str | None = None,
+    ) -> Event:
+        return Event(repository_id, new_event_key(at), type, at, dict(data), actor)
 
     def list(self, repository_id: str, limit: int, after: str | None = None) -> EventPage:
         return EventPage((), None)
+
+
+class AttributedEventLog:
+    """An event log whose appends all name one actor: the composition root wraps the log a
+    use case gets, so the audit trail needs no actor argument threaded through it."""
+
+    def __init__(self, inner: EventLog, actor: str) -> None:
+        self._inner = inner
+        self.actor = actor
+
+    def append(
+        self,
+        repository_id: str,
+        type: str,
+        data: Mapping[str, object],
+        at: float,
+        actor: str | None = None,
+    ) -> Event:
+        return self._inner.append(repository_id, type, data, at, actor or self.actor)
+
+    def list(self, repository_id: str, limit: int, after: str | None = None) -> EventPage:
+        return self._inner.list(repository_id, limit, after)
 
 
 def append_event(
@@ -55,17 +85,32 @@ def iso(ts: float) -> str:
 
 
 def event_view(event: Event) -> dict[str, object]:
-    return {"id": event.key, "type": event.type, "at": iso(event.at), "data": dict(event.data)}
+    return {
+        "id": event.key,
+        "type": event.type,
+        "at": iso(event.at),
+        "actor": event.actor,
+        "data": dict(event.data),
+    }
 
 
 class EventQueries:
-    def __init__(self, *, events: EventLog) -> None:
+    def __init__(self, *, events: EventLog, repos: RepoStore, caller: Caller) -> None:
         self._events = events
+        self._repos = repos
+        self._caller = caller
 
-    def list(self, repository_id: str, limit: object, cursor: object) -> dict[str, object]:
-        """A page of a repository's events, newest first, and the cursor of the next page."""
+    def list(self, repository_id: str, limit: int, cursor: str | None) -> dict[str, object]:
+        """A page of a repository's events, newest first, and the cursor of the next page.
+        A repository the caller may not see has none, as an unknown one."""
         rid = validate_repository_id(repository_id)
-        page = self._events.list(rid, parse_limit(limit), decode_cursor(cursor))
+        if not 1 <= limit <= MAX_LIMIT:
+            raise InvalidRequest(f"limit must be an integer from 1 to {MAX_LIMIT}")
+        after = decode_cursor(cursor)
+        if self._caller.is_admin or visible(self._caller, self._repos.get(rid)):
+            page = self._events.list(rid, limit, after)
+        else:
+            page = EventPage((), None)
         return {
             "repositoryId": rid,
             "events": [event_view(e) for e in page.events],
@@ -76,14 +121,3 @@ class EventQueries:
 def record(ports: IndexPorts, repository_id: str, type: str, data: Mapping[str, object]) -> None:
     """append_event with the indexing ports' log and clock."""
     append_event(ports.events, ports.clock, repository_id, type, data)
-
-
-def record_failure(ports: IndexPorts, repository_id: str, job_id: str, why: str) -> None:
-    """IndexFailed with the failed job's SHA (best effort, like append_event)."""
-    try:
-        job = ports.jobs.get(job_id)
-    except Exception:
-        job = None
-    record(
-        ports, repository_id, EventType.INDEX_FAILED, index_failed(job.sha if job else None, why)
-    )

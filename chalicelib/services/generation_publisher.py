@@ -26,12 +26,12 @@ from chalicelib.domain.models import (
     Manifest,
 )
 from chalicelib.domain.planning import Plan
-from chalicelib.errors import LeaseLost, StrataError
+from chalicelib.errors import LeaseLost
 from chalicelib.parsers import PARSER_VERSION
 from chalicelib.services.context import IndexConfig, IndexPorts
 from chalicelib.services.events import record
 from chalicelib.services.generation_builder import GenerationBuilder, compute_stats
-from chalicelib.services.index_planner import PERMANENT, fail_job, finish_lease
+from chalicelib.services.job_endings import PERMANENT, fail_job, finish_lease, public_message
 from chalicelib.services.vector_builder import VectorSegmentWriter
 
 log = logging.getLogger(__name__)
@@ -48,9 +48,9 @@ class GenerationPublisher:
         job = self._p.jobs.get(job_id)
         if job is None or job.state in (JobState.PUBLISHED, JobState.SUPERSEDED, JobState.FAILED):
             return None
-        self._p.jobs.transition(
-            job_id, JobState.FINALIZING, allowed=[JobState.PARSING, JobState.FINALIZING]
-        )
+        started = [JobState.PARSING, JobState.FINALIZING]
+        if not self._p.jobs.transition(job_id, JobState.FINALIZING, allowed=started):
+            return None  # ended meanwhile (failed by a dead letter)
         try:
             lease = self._p.locks.heartbeat(job.lease, self._c.lease_seconds, self._p.clock.now())
             generation = self._build_and_publish(job, lease)
@@ -59,8 +59,9 @@ class GenerationPublisher:
             self._p.jobs.transition(job_id, JobState.SUPERSEDED, allowed=[JobState.FINALIZING])
             return None
         except FINALIZE_FAILURES as exc:  # a missing or corrupt artifact or plan
-            why = exc.message if isinstance(exc, StrataError) else str(exc)
-            fail_job(self._p, job.repository_id, job_id, job.lease, f"cannot publish: {why}")
+            log.warning("job %s cannot publish", job_id, exc_info=True)
+            why = f"the index could not be published: {public_message(exc)}"
+            fail_job(self._p, job.repository_id, job_id, job.lease, why, sha=job.sha)
             return None
         self._p.jobs.transition(job_id, JobState.PUBLISHED, allowed=[JobState.FINALIZING])
         finish_lease(self._p, job.repository_id, lease, job.sha)
@@ -96,7 +97,17 @@ class GenerationPublisher:
         )
         published = generation_published(generation, manifest.stats)
         record(self._p, job.repository_id, EventType.GENERATION_PUBLISHED, published)
+        self._count_bytes(job.repository_id, previous, manifest.stats.total_size)
         return generation
+
+    def _count_bytes(self, repository_id: str, previous: Manifest | None, size: int) -> None:
+        """Each tenant's byte usage follows the repository's indexed size (domain/tenancy).
+        Best effort: a failure leaves the counts behind by this change, never the index."""
+        delta = size - (previous.stats.total_size if previous else 0)
+        try:
+            self._p.repos.add_indexed_bytes(repository_id, delta)
+        except Exception:
+            log.warning("could not count the bytes of %s", repository_id, exc_info=True)
 
     def _previous(self, job: Job) -> Manifest | None:
         base = job.base_generation

@@ -13,10 +13,12 @@ from chalicelib.domain import layout
 from chalicelib.domain.codecs import decode_graph, decode_graph_files, decode_manifest
 from chalicelib.domain.freshness import lag_seconds
 from chalicelib.domain.graph import CodeGraph, GraphFile, Node, definitions_by_path
+from chalicelib.domain.identity import Caller
 from chalicelib.domain.increments import SHARD_SEGMENT
 from chalicelib.domain.lexical import LexicalSegment
 from chalicelib.domain.lexical_view import LexicalView
 from chalicelib.domain.models import FileEntry, Generation, Manifest, Repository, Status
+from chalicelib.domain.tenancy import can_read, visible
 from chalicelib.errors import NotReady, PermanentError
 from chalicelib.ports import BlobStore, Clock, RepoStore
 
@@ -233,11 +235,12 @@ class PointerCache:
     def now(self) -> float:
         return self._clock.now()
 
-    def get(self, repository_id: str) -> Repository | None:
+    def get(self, repository_id: str, *, fresh: bool = False) -> Repository | None:
+        """The item, from the cache unless `fresh` (a read that skips the cache)."""
         now = self._clock.now()
         with self._lock:
             cached = self._items.get(repository_id)
-        if cached and now - cached[0] < self._ttl:
+        if cached and now - cached[0] < self._ttl and not fresh:
             return cached[1]
         repo = self._repos.get(repository_id)
         with self._lock:
@@ -258,9 +261,22 @@ def estimated_seconds(repo: Repository) -> int:
     return max(5, to_parse // 50 + to_embed // 2)
 
 
-def serving(pointers: PointerCache, loader: GenerationLoader, repository_id: str) -> Serving:
-    """The generation to answer from, or NotReady carrying the repository's status."""
+def readable(pointers: PointerCache, repository_id: str, caller: Caller) -> Repository | None:
+    """The repository item if `caller` may see it, else None (as for an unknown one). A
+    cached item that does not show the caller's tenant is read again: the tenant may have
+    registered since it was cached."""
     repo = pointers.get(repository_id)
+    if repo is not None and not can_read(caller, repo):
+        repo = pointers.get(repository_id, fresh=True)
+    return visible(caller, repo)
+
+
+def serving(
+    pointers: PointerCache, loader: GenerationLoader, repository_id: str, caller: Caller
+) -> Serving:
+    """The generation to answer from, or NotReady carrying the repository's status. A
+    repository `caller` may not see answers as an unknown one does."""
+    repo = readable(pointers, repository_id, caller)
     if repo is None:
         raise NotReady("this repository has not been indexed; POST /repositories/index", "idle")
     if repo.generation is None:

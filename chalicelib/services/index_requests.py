@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from chalicelib.domain.credentials import request_credentials
 from chalicelib.domain.events import EventType
+from chalicelib.domain.identity import Caller
 from chalicelib.domain.ids import (
     RepositoryRef,
     github_ref,
@@ -16,12 +18,20 @@ from chalicelib.domain.ids import (
 )
 from chalicelib.domain.messages import IndexRepository
 from chalicelib.domain.models import Repository, Status
-from chalicelib.domain.planning import credential_order
+from chalicelib.domain.remote_policy import DEFAULT_GIT_HOSTS
+from chalicelib.domain.tenancy import quota_for, visible
 from chalicelib.domain.validation import reject_unknown_fields
-from chalicelib.errors import InvalidRequest
+from chalicelib.errors import (
+    AccessDenied,
+    BranchNotFound,
+    CommitNotOnBranch,
+    InvalidRequest,
+    RemoteNotFound,
+)
 from chalicelib.ports import RepoStore
 from chalicelib.services.context import IndexConfig, IndexPorts
 from chalicelib.services.events import record
+from chalicelib.services.job_endings import lease_is_stale
 
 _FIELDS = {"owner", "repo", "repositoryId", "url", "branch", "accessToken", "force"}
 MAX_TOKEN_LENGTH = 1024
@@ -38,8 +48,12 @@ def parse_index_request(
     body: Mapping[str, object],
     allow_local: bool,
     registered: Callable[[str], RepositoryRef | None] = lambda _: None,
+    *,
+    hosts: Sequence[str] = DEFAULT_GIT_HOSTS,
+    local_roots: Sequence[str] = (),
 ) -> tuple[RepositoryRef, str | None, str | None, bool]:
-    """Validate the request body: (ref, branch, token, force)."""
+    """Validate the request body: (ref, branch, token, force). A remote's host must be on
+    `hosts`, a local path under `local_roots` (RemoteRefused otherwise)."""
     reject_unknown_fields(body, _FIELDS)
     given = [k for k in ("repositoryId", "url") if body.get(k) is not None]
     if body.get("owner") is not None or body.get("repo") is not None:
@@ -47,12 +61,14 @@ def parse_index_request(
     if len(given) != 1:
         raise InvalidRequest("give exactly one of {owner, repo}, repositoryId or url")
     if given[0] == "url":
-        ref = ref_from_url(body["url"], allow_local=allow_local)
+        ref = ref_from_url(
+            body["url"], allow_local=allow_local, hosts=hosts, local_roots=local_roots
+        )
     elif given[0] == "repositoryId":
         # A registered repository keeps the remote it was registered with (a local path,
         # a non-GitHub host); only an unknown id is turned into a remote.
         rid = validate_repository_id(body["repositoryId"])
-        ref = registered(rid) or ref_from_id(rid)
+        ref = registered(rid) or ref_from_id(rid, hosts=hosts)
     else:
         ref = github_ref(body.get("owner"), body.get("repo"))
     token = body.get("accessToken")
@@ -69,8 +85,9 @@ def parse_index_request(
 class _KnownRepositories:
     """Repository items read at most once per request."""
 
-    def __init__(self, repos: RepoStore) -> None:
+    def __init__(self, repos: RepoStore, caller: Caller) -> None:
         self._repos = repos
+        self._caller = caller
         self._items: dict[str, Repository | None] = {}
 
     def get(self, repository_id: str) -> Repository | None:
@@ -79,8 +96,9 @@ class _KnownRepositories:
         return self._items[repository_id]
 
     def ref(self, repository_id: str) -> RepositoryRef | None:
-        """A registered repository keeps the remote it was registered with."""
-        repo = self.get(repository_id)
+        """A registered repository keeps the remote it was registered with, for a caller
+        who may see it; to anyone else its id means what it would unregistered."""
+        repo = visible(self._caller, self.get(repository_id))
         return RepositoryRef(repo.id, repo.remote, repo.is_local) if repo and repo.remote else None
 
 
@@ -89,32 +107,72 @@ class IndexRequests:
         self._p = ports
         self._c = config
 
-    def request(self, body: Mapping[str, object]) -> IndexOutcome:
-        known = _KnownRepositories(self._p.repos)
-        ref, branch, token, force = parse_index_request(body, self._c.allow_local_paths, known.ref)
+    @property
+    def ports(self) -> IndexPorts:
+        return self._p
+
+    @property
+    def config(self) -> IndexConfig:
+        return self._c
+
+    def request(self, body: Mapping[str, object], caller: Caller) -> IndexOutcome:
+        """The caller's tenant is registered (and counted against its quota) once the remote
+        accepted the caller's own credentials, or, for an admin, the server token."""
+        known = _KnownRepositories(self._p.repos, caller)
+        ref, branch, token, force = parse_index_request(
+            body,
+            self._c.allow_local_paths,
+            known.ref,
+            hosts=self._c.git_hosts,
+            local_roots=self._c.local_roots,
+        )
         existing = known.get(ref.id)
-        sealed = self._p.vault.seal(token) if token else None
-        if token is None and existing and existing.sealed_token:
-            token = self._p.vault.open(existing.sealed_token)
         wanted = branch or (existing.branch if existing else None)
-        credentials = credential_order(token, self._c.server_git_token)
-        branch_name, sha = self._p.git.resolve_head(ref.remote, wanted, credentials)
+        branch_name, sha, via_server = self._resolve(ref, wanted, token, existing, caller)
+        base = existing or Repository(id=ref.id, remote=ref.remote, is_local=ref.is_local)
+        self._p.repos.register(
+            base,
+            caller.tenant,
+            quota=quota_for(caller.tenant, self._c.tenant_quota),
+            sealed_token=self._p.vault.seal(token) if token and not via_server else None,
+            server_token=via_server,
+        )
         if existing and not force:
             done = self._already_done(existing, sha)
             if done:
                 return done
-        base = existing or Repository(id=ref.id, remote=ref.remote, is_local=ref.is_local)
         repo = self._p.repos.record_request(
-            base,
-            sha=sha,
-            branch=branch_name,
-            force=force,
-            sealed_token=sealed,
-            now=self._p.clock.now(),
+            base, sha=sha, branch=branch_name, force=force, now=self._p.clock.now()
         )
         self._p.queue.send(IndexRepository(repository_id=ref.id, force=force))
         self._requested(ref.id, sha, "api", force)
         return IndexOutcome(repo, Status.INDEXING, f"indexing {branch_name} at {sha[:12]}")
+
+    def _resolve(
+        self,
+        ref: RepositoryRef,
+        branch: str | None,
+        token: str | None,
+        existing: Repository | None,
+        caller: Caller,
+    ) -> tuple[str, str, bool]:
+        """(branch, head SHA, whether only the server token was accepted): the caller's own
+        credentials first (domain/credentials.py), then the server token where allowed."""
+        stored = existing.sealed_tokens.get(caller.tenant) if existing else None
+        offer = request_credentials(
+            ref.remote,
+            given=token,
+            stored=self._p.vault.open(stored) if stored else None,
+            admin=caller.is_admin,
+            server=self._c.server_token,
+        )
+        try:
+            return (*self._p.git.resolve_head(ref.remote, branch, offer.own), False)
+        except (AccessDenied, RemoteNotFound) as exc:
+            # A missing branch or commit means the remote was read: no other credential.
+            if offer.server is None or isinstance(exc, BranchNotFound | CommitNotOnBranch):
+                raise
+        return (*self._p.git.resolve_head(ref.remote, branch, [offer.server]), True)
 
     def request_at(
         self, repo: Repository, sha: str, *, source: str, branch: str | None = None
@@ -131,7 +189,6 @@ class IndexRequests:
             sha=sha,
             branch=branch or repo.branch or "main",
             force=False,
-            sealed_token=None,
             now=self._p.clock.now(),
         )
         self._p.queue.send(IndexRepository(repository_id=repo.id))
@@ -143,11 +200,21 @@ class IndexRequests:
         record(self._p, repository_id, EventType.INDEX_REQUESTED, data)
 
     def _already_done(self, existing: Repository, sha: str) -> IndexOutcome | None:
+        """READY when the item shows `sha` indexed and ready (an item in `error`, or one whose
+        head says otherwise, is requested again: the planner puts it back to ready without
+        a build); INDEXING when a live job is building `sha`; None: record a request."""
         current = existing.indexed_sha == sha and existing.generation is not None
-        if current and (existing.status is not Status.INDEXING or existing.requested_sha == sha):
+        building = existing.status is Status.INDEXING and existing.requested_sha == sha
+        settled = existing.status is Status.READY and existing.head_sha in (None, sha)
+        if current and (settled or building):
             return IndexOutcome(existing, Status.READY, f"already indexed at {sha[:12]}")
-        if existing.status is Status.INDEXING and existing.requested_sha == sha:
-            lease = self._p.locks.get(existing.id)
-            if lease and lease.owner and lease.lease_until >= self._p.clock.now():
-                return IndexOutcome(existing, Status.INDEXING, "indexing is already under way")
+        if building and self._under_way(existing.id):
+            return IndexOutcome(existing, Status.INDEXING, "indexing is already under way")
         return None
+
+    def _under_way(self, repository_id: str) -> bool:
+        """A live lease of a job that has not ended (a stale one does not count)."""
+        lease = self._p.locks.get(repository_id)
+        if lease is None or not lease.owner or lease.lease_until < self._p.clock.now():
+            return False
+        return not lease_is_stale(self._p, lease)

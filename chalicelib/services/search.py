@@ -1,10 +1,12 @@
 """Use case: ranked search over one repository, an owner's repositories, or a list of them.
 
 Modes: `hybrid` (default; see retriever.py and domain/hybrid.py), `lexical`, `semantic`,
-`symbol`. Every hit says which repository it comes from. One repository (`repositoryId`)
-answers with that repository's freshness at the top level and NotReady as chat does; a scope
-of several answers from those that are ready, lists the others under `unavailable`, and
-merges hits by score (hybrid scores are standardised per repository, so they compare).
+`symbol`. A scope holds only repositories the caller's tenant registered (every one for an
+admin): any other answers as an unknown repository does (domain/tenancy.py). Every hit says
+which repository it comes from. One repository (`repositoryId`) answers with that
+repository's freshness at the top level and NotReady as chat does; a scope of several answers
+from those that are ready, lists the others under `unavailable`, and merges hits by score
+(hybrid scores are standardised per repository, so they compare).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from chalicelib.domain.identity import Caller
 from chalicelib.domain.ids import validate_repository_id
 from chalicelib.domain.validation import reject_unknown_fields, required_text
 from chalicelib.errors import InvalidRequest, NotReady
@@ -84,17 +87,19 @@ class Searcher:
         loader: GenerationLoader,
         retriever: Retriever,
         repos: RepoStore,
+        caller: Caller,
     ) -> None:
         self._pointers = pointers
         self._loader = loader
         self._retriever = retriever
         self._repos = repos
+        self._caller = caller
 
     def search(self, body: Mapping[str, object]) -> dict[str, object]:
         req = parse_search_request(body)
         if req.single:
             rid = req.repository_ids[0]
-            serve = serving(self._pointers, self._loader, rid)
+            serve = serving(self._pointers, self._loader, rid, self._caller)
             hits = [_hit(rid, p) for p in self.passages(serve.loaded, req.query, req.k, req.mode)]
             head = {"repositoryId": rid, "query": req.query, "mode": req.mode}
             return {**head, "hits": hits, **serve.freshness()}
@@ -107,13 +112,15 @@ class Searcher:
 
     def _search_many(self, req: SearchRequest) -> dict[str, object]:
         ids: Sequence[str] = req.repository_ids
-        if req.owner is not None:
-            ids = sorted(r.id for r in self._repos.list_owned(req.owner))[:MAX_SCOPE]
+        if req.owner is not None:  # only the caller's tenant's (every one for an admin)
+            tenant = None if self._caller.is_admin else self._caller.tenant
+            owned = self._repos.list_owned(req.owner, tenant=tenant)
+            ids = sorted(r.id for r in owned)[:MAX_SCOPE]
         served: list[tuple[str, Serving]] = []
         unavailable = []
         for rid in ids:
             try:
-                served.append((rid, serving(self._pointers, self._loader, rid)))
+                served.append((rid, serving(self._pointers, self._loader, rid, self._caller)))
             except NotReady as exc:
                 unavailable.append(
                     {"repositoryId": rid, "status": exc.status, "message": exc.message}

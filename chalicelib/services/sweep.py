@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from chalicelib.domain.events import EventType, index_failed
 from chalicelib.domain.messages import IndexRepository
 from chalicelib.domain.models import Repository, Status
-from chalicelib.domain.planning import credential_order
 from chalicelib.domain.sweep import SweepAction, decide_sweep, refreshes_automatically
-from chalicelib.errors import StrataError
 from chalicelib.services.context import IndexConfig, IndexPorts, RemainingMillis, out_of_time
+from chalicelib.services.credentials import repository_credentials
 from chalicelib.services.events import record
 from chalicelib.services.index_requests import IndexRequests
+from chalicelib.services.job_endings import public_message
 
 log = logging.getLogger(__name__)
 
@@ -81,15 +81,13 @@ class Sweeper:
         try:
             return self._refresh(repo)
         except Exception as exc:
-            why = exc.message if isinstance(exc, StrataError) else type(exc).__name__
-            log.warning("sweep of %s failed: %s", repo.id, why, exc_info=True)
-            failure = index_failed(repo.requested_sha or repo.indexed_sha, why)
+            log.warning("sweep of %s failed", repo.id, exc_info=True)
+            failure = index_failed(repo.requested_sha or repo.indexed_sha, public_message(exc))
             record(self._p, repo.id, EventType.REFRESH_FAILED, failure)
             return "failed"
 
     def _refresh(self, repo: Repository) -> SweepAction:
-        token = self._p.vault.open(repo.sealed_token) if repo.sealed_token else None
-        credentials = credential_order(token, self._c.server_git_token)
+        credentials = repository_credentials(self._p, self._c, repo)
         branch, head = self._p.git.resolve_head(repo.remote, repo.branch, credentials)
         lease = self._p.locks.get(repo.id) if repo.status is Status.INDEXING else None
         now = self._p.clock.now()

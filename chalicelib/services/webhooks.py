@@ -2,9 +2,12 @@
 
 Only validate, record and enqueue: the signature is checked over the raw body, the delivery
 id is claimed once (a redelivery answers `duplicate`), and a push to a tracked branch
-requests an index of its `after` SHA without touching git, so GitHub gets its answer well
-within its 10 s. Ordering: deliveries carry no sequence, so the last push handled sets the
-requested SHA; the sweep later corrects a branch whose pushes arrived out of order (ADR 8).
+requests an index of its `after` SHA, so GitHub gets its answer well within its 10 s.
+Ordering and replays: deliveries carry no sequence and the signature does not cover the
+delivery id, so a push that may lie behind what the index follows (an old push sent again,
+a late delivery) is checked first (push_replays): unless the branch head really is its
+`after`, it is answered `ignored`/`stale` and the index stays where it is. An ordinary push,
+continuing from the newest SHA, touches no git at all.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from chalicelib.errors import NotFound, Unauthenticated
 from chalicelib.ports import Clock, DeliveryLog, EventLog, RepoStore, SecretStore
 from chalicelib.services.events import append_event
 from chalicelib.services.index_requests import IndexRequests
+from chalicelib.services.push_replays import PushReplays
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +102,7 @@ class WebhookReceiver:
         self._events = events
         self._clock = clock
         self._requests = requests
+        self._replays = PushReplays(ports=requests.ports, config=requests.config)
         self._c = config
 
     def receive(self, body: bytes, headers: Mapping[str, str]) -> WebhookOutcome:
@@ -145,6 +150,8 @@ class WebhookReceiver:
             return _ignored(decision.reason, push.repository_id)
         if decision.action is PushAction.DELETE_BRANCH:
             return self._branch_deleted(repo, push)
+        if self._replays.is_stale(repo, push):
+            return _ignored("stale", repo.id)
         outcome = self._requests.request_at(repo, push.after, source="webhook")
         return WebhookOutcome(
             202,

@@ -89,7 +89,6 @@ def request(s: StoreSet, rid: str = REPO_ID, *, is_local: bool = False) -> Repos
         sha=SHA1,
         branch="main",
         force=False,
-        sealed_token=None,
         now=T0,
     )
 

@@ -19,16 +19,9 @@ TTL = 60.0
 STATS = Stats(total_files=3, total_size=120, languages={"python": 2}, extensions={".py": 2})
 
 
-def request_index(
-    s: StoreSet, sha: str = SHA1, *, force: bool = False, token: str | None = None
-) -> Repository:
+def request_index(s: StoreSet, sha: str = SHA1, *, force: bool = False) -> Repository:
     return s.repos.record_request(
-        Repository(id=REPO_ID, remote=REMOTE),
-        sha=sha,
-        branch="main",
-        force=force,
-        sealed_token=token,
-        now=T0,
+        Repository(id=REPO_ID, remote=REMOTE), sha=sha, branch="main", force=force, now=T0
     )
 
 
@@ -128,12 +121,12 @@ def test_unknown_repository_is_none(stores: StoreSet) -> None:
 
 
 def test_record_request_creates_an_indexing_item(stores: StoreSet) -> None:
-    repo = request_index(stores, token="sealed-token")
+    repo = request_index(stores)
     assert repo == stores.repos.get(REPO_ID)
     assert (repo.remote, repo.branch, repo.status) == (REMOTE, "main", Status.INDEXING)
     assert (repo.head_sha, repo.requested_sha, repo.requested_at) == (SHA1, SHA1, T0)
     assert (repo.generation, repo.force_requested) == (None, False)
-    assert repo.sealed_token == "sealed-token"
+    assert (repo.tenants, repo.sealed_tokens) == (frozenset(), {})  # register() adds them
 
 
 def test_record_request_preserves_the_previous_generation(stores: StoreSet) -> None:
@@ -155,9 +148,12 @@ def test_pending_force_survives_an_unforced_request_until_a_job_starts(stores: S
     assert repo is not None and repo.force_requested is False
 
 
-def test_record_request_keeps_the_sealed_token_when_none_is_given(stores: StoreSet) -> None:
-    request_index(stores, token="sealed-token")
-    assert request_index(stores, SHA2).sealed_token == "sealed-token"
+def test_record_request_keeps_tenants_and_their_tokens(stores: StoreSet) -> None:
+    stores.repos.register(
+        Repository(id=REPO_ID, remote=REMOTE), "acme", quota=None, sealed_token="sealed-token"
+    )
+    repo = request_index(stores, SHA2)
+    assert (repo.tenants, repo.sealed_tokens) == ({"acme"}, {"acme": "sealed-token"})
 
 
 def test_start_job_points_at_the_job_and_resets_progress(stores: StoreSet) -> None:
@@ -289,6 +285,27 @@ def test_mark_failed_records_a_truncated_message(stores: StoreSet) -> None:
     repo = stores.repos.get(REPO_ID)
     assert repo is not None and repo.status is Status.ERROR
     assert repo.error == "x" * 500
+
+
+def test_mark_failed_can_put_back_the_head_the_branch_really_has(stores: StoreSet) -> None:
+    request_index(stores, SHA2)  # a SHA the branch does not hold
+    lease = stores.locks.acquire(REPO_ID, "a", TTL, T0)
+    stores.repos.mark_failed(REPO_ID, "not on the branch", lease, T0, head_sha=SHA1)
+    repo = stores.repos.get(REPO_ID)
+    assert repo is not None
+    assert (repo.status, repo.head_sha, repo.requested_sha) == (Status.ERROR, SHA1, SHA2)
+    stores.repos.mark_failed(REPO_ID, "again", lease, T0)
+    again = stores.repos.get(REPO_ID)
+    assert again is not None and again.head_sha == SHA1  # no head given: left alone
+
+
+def test_start_job_clears_an_error_recorded_while_the_request_waited(stores: StoreSet) -> None:
+    request_index(stores)
+    lease = stores.locks.acquire(REPO_ID, "a", TTL, T0)
+    stores.repos.mark_failed(REPO_ID, "the last job failed", lease, T0)
+    stores.repos.start_job(REPO_ID, make_job(lease), lease, T0 + 1, embedding=False)
+    repo = stores.repos.get(REPO_ID)
+    assert repo is not None and (repo.status, repo.error) == (Status.INDEXING, None)
 
 
 def test_mark_failed_by_a_stale_holder_raises_lease_lost(stores: StoreSet) -> None:

@@ -25,13 +25,21 @@ class Stack:
     pump: WorkerPump
     settings: Settings
     sqs: Any
+    key: str = ""  # an admin API key (tenant admin): post() and get() send it
 
     def post(self, path: str, body: object, raw: bytes | None = None) -> Any:
         data = raw if raw is not None else json.dumps(body).encode()
-        return self.client.http.post(path, headers={"Content-Type": "application/json"}, body=data)
+        headers = {"Content-Type": "application/json", **bearer(self.key)}
+        return self.client.http.post(path, headers=headers, body=data)
 
     def get(self, path: str) -> Any:
-        return self.client.http.get(path)
+        return self.client.http.get(path, headers=bearer(self.key))
+
+    def call(self, method: str, path: str, body: object = None, *, key: str | None = None) -> Any:
+        """A request with `key` (None: no Authorization header at all)."""
+        headers = {"Content-Type": "application/json", **bearer(key)}
+        data = b"" if body is None else json.dumps(body).encode()
+        return self.client.http.request(method, path, headers=headers, body=data)
 
     def queue_depth(self, name: str) -> int:
         url = self.sqs.get_queue_url(QueueName=name)["QueueUrl"]
@@ -44,15 +52,29 @@ class Stack:
         )
 
 
+def bearer(key: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"} if key else {}
+
+
+def admin_key(name: str = "tests") -> str:
+    """A new admin key in the configured (moto) tables."""
+    return bootstrap.key_admin().create_admin(name=name, by="tests")
+
+
 def make_pump(app: Any, settings: Settings, sqs: Any) -> WorkerPump:
     routes = {}
     workers = (
         ("index", "index_worker", 1),
         ("parse", "parse_worker", 5),
         ("embed", "embed_worker", 1),
+        ("index-dlq", "index_dlq_worker", 10),
+        ("parse-dlq", "parse_dlq_worker", 10),
+        ("embed-dlq", "embed_dlq_worker", 10),
     )
+    names = settings.names
+    queues = {**names.queues, **{f"{q}-dlq": n for q, n in names.dead_letter_queues.items()}}
     for name, function, batch in workers:
-        url = sqs.get_queue_url(QueueName=settings.names.queues[name])["QueueUrl"]
+        url = sqs.get_queue_url(QueueName=queues[name])["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
             "QueueArn"
         ]
@@ -65,9 +87,11 @@ def e2e_settings(tmp_path: Path) -> Settings:
     return Settings(
         resource_prefix="e2e",
         allow_local_paths=True,
+        local_roots=(str(tmp_path),),  # the tests' repositories; anything else is refused
         git_cache_dir=str(tmp_path / "git-cache"),
         parse_batch_files=3,
         embedder="none",  # tests/e2e/test_semantic_search.py runs the real model
+        rate_burst=100_000,  # tests/e2e/test_api_keys.py tests the limit with its own settings
     )
 
 
@@ -80,7 +104,8 @@ def stack(e2e_settings: Settings) -> Iterator[Stack]:
 
         sqs = boto3.client("sqs", region_name=e2e_settings.region)
         with Client(app) as client:
-            yield Stack(client, make_pump(app, e2e_settings, sqs), e2e_settings, sqs)
+            pump = make_pump(app, e2e_settings, sqs)
+            yield Stack(client, pump, e2e_settings, sqs, admin_key())
         bootstrap.reset()
 
 

@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -23,7 +24,7 @@ from chalicelib.local.cli import UsageError, index_body, main
 from chalicelib.local.render import Progress, stats_lines
 from chalicelib.local.stack import LocalStack
 from tests.gitrepo import init_repo
-from tests.localstack import running_stack, wait_until
+from tests.localstack import ADMIN_KEY, running_stack, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 LINES = [f"pear_{n} = {n}" for n in range(1, 50)]
@@ -36,7 +37,11 @@ FILES = {
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    with running_stack(tmp_path_factory.mktemp("state")) as running:
+    with (
+        running_stack(tmp_path_factory.mktemp("state")) as running,
+        pytest.MonkeyPatch.context() as mp,
+    ):
+        mp.setenv("STRATA_API_KEY", ADMIN_KEY)  # what the commands send: the stack's admin key
         yield running
 
 
@@ -194,10 +199,11 @@ def test_strata_serve_runs_the_stack_and_stops_cleanly_on_sigterm(
     state = tmp_path / "state"
     # The embedder `make run` uses (the local model): every worker of the stack must run.
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k != "STRATA_API_KEY"},
         "STRATA_PORT": str(_free_port()),
         "PYTHONUNBUFFERED": "1",
         "STRATA_EMBEDDER": "minilm",
+        "STRATA_LOCAL_ROOTS": str(repo.parent),  # the default roots are home and the cwd
     }
     serve = [*_strata(), "serve", "--no-demo", "--state-dir", str(state)]
     server = subprocess.Popen(serve, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
@@ -206,12 +212,15 @@ def test_strata_serve_runs_the_stack_and_stops_cleanly_on_sigterm(
         banner = _read_until(server.stdout, "Press Ctrl-C", 60)
         api = f"http://127.0.0.1:{env['STRATA_PORT']}"
         assert f"Strata API on {api} (embedded AWS on http://127.0.0.1:" in banner[0]
+        saved = (state / "api-key").read_text().strip()  # the admin key of the first start
+        assert f"export STRATA_API_KEY={saved}" in "".join(banner)
+        assert stat.S_IMODE((state / "api-key").stat().st_mode) == 0o600
 
-        client = subprocess.run(
+        client = subprocess.run(  # finds the key where `strata serve` saved it
             [*_strata(), "index", str(repo), "--json"],
             check=False,
             cwd=ROOT,
-            env={**env, "STRATA_API": api},
+            env={**env, "STRATA_API": api, "STRATA_STATE_DIR": str(state)},
             capture_output=True,
             text=True,
             timeout=120,
@@ -240,7 +249,8 @@ def test_strata_serve_runs_the_stack_and_stops_cleanly_on_sigterm(
         if server.poll() is None:
             server.kill()
             server.wait()
-    assert wait_until(lambda: (state / "CURRENT").is_file() or None, 5, "the snapshot")
+    store = state / "aws"  # the durable store (chalicelib/local/durability.py)
+    assert wait_until(lambda: (store.is_dir() and any(store.iterdir())) or None, 5, "the state")
 
 
 def test_progress_is_one_updating_line_on_a_terminal() -> None:
@@ -269,3 +279,50 @@ def test_stats_name_the_embedding_model_only_when_there_are_vectors() -> None:
     assert not any("vectors" in line for line in stats_lines(stats))
     embedded = {**stats, "embeddingModel": "m-1", "chunksEmbedded": 1, "vectorsReused": 2}
     assert "  vectors: m-1, 1 chunks embedded, 2 reused" in stats_lines(embedded)
+
+
+# --- API keys -----------------------------------------------------------------------------
+
+
+def test_keys_are_created_listed_and_revoked_with_the_admin_key(
+    stack: LocalStack, capsys: pytest.CaptureFixture[str], indexed: str
+) -> None:
+    api = ["--api", stack.api_url]
+    created = main_json(stack, "keys", "create", "--tenant", "orchard", "--scope", "read")
+    assert (created["tenant"], created["scope"]) == ("orchard", "read")
+    token = created["key"]
+    assert (
+        main([*api, "keys", "create", "--tenant", "orchard", "--scope", "index", "--name", "ci"])
+        == 0
+    )
+    shown = capsys.readouterr().out
+    assert "not shown again" in shown and shown.strip().splitlines()[-1].startswith("strata_")
+
+    assert main([*api, "keys", "list", "--tenant", "orchard"]) == 0
+    listed = capsys.readouterr().out
+    assert created["keyId"] in listed and "ci" in listed and token[-43:] not in listed
+
+    with pytest.MonkeyPatch.context() as mp:  # the read key reads, and may not index
+        mp.setenv("STRATA_API_KEY", token)
+        assert main([*api, "status", indexed]) == 0
+        assert main([*api, "index", indexed]) == 1
+        assert "scope" in _one_line(capsys.readouterr().err)
+
+    assert main([*api, "keys", "revoke", created["keyId"]]) == 0
+    assert f"{created['keyId']}: revoked at " in capsys.readouterr().out
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("STRATA_API_KEY", token)
+        assert main([*api, "status", indexed]) == 1
+        assert "(HTTP 401)" in _one_line(capsys.readouterr().err)
+
+
+def test_commands_without_a_key_say_where_to_get_one(
+    stack: LocalStack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("STRATA_API_KEY")
+        mp.setenv("STRATA_STATE_DIR", str(tmp_path))  # no api-key file there
+        assert main(["--api", stack.api_url, "status", "github:a:b"]) == 1
+    err = _one_line(capsys.readouterr().err)
+    assert "(HTTP 401)" in err and "STRATA_API_KEY" in err
+    assert main(["--api", stack.api_url, "keys", "create", "--tenant", "x", "--scope", "root"]) == 2

@@ -48,8 +48,11 @@ def test_local_paths_are_refused_unless_allowed(stack: Stack, tmp_path) -> None:
     assert_refused(stack.post("/repositories/index", {"url": str(tmp_path)}))
 
 
-def test_unknown_local_path_is_404(stack: Stack, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    assert_refused(stack.post("/repositories/index", {"url": str(tmp_path / "nope")}), 404)
+def test_unknown_local_path_is_refused_without_naming_it(stack: Stack, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    resp = stack.post("/repositories/index", {"url": str(tmp_path / "nope")})
+    assert_refused(resp, 400)
+    assert resp.json_body["error"]["code"] == "remote_refused"
+    assert str(tmp_path) not in resp.body.decode()
 
 
 def test_oversized_body_is_413(stack: Stack) -> None:

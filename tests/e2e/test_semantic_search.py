@@ -12,6 +12,7 @@ import pytest
 
 from chalicelib.settings import Settings
 from tests.e2e.conftest import Stack
+from tests.e2e.test_every_job_ends import pump_main_queues
 from tests.e2e.test_worker_failures import FlakyBlobStore, _inject
 from tests.gitrepo import init_repo
 
@@ -74,7 +75,7 @@ def test_semantic_and_hybrid_search_with_the_local_model(stack: Stack, rid: str)
 
 def test_embed_failures_are_retried_then_land_in_the_dlq(stack: Stack, rid: str) -> None:
     flaky = _inject(lambda inner: FlakyBlobStore(inner, "vectors/"))
-    stack.pump.drain()
+    pump_main_queues(stack)
     names = stack.settings.names
     # 3 files in one batch of 3 -> one embed message, tried maxReceiveCount (5) times.
     assert flaky.failures == 5
@@ -83,6 +84,10 @@ def test_embed_failures_are_retried_then_land_in_the_dlq(stack: Stack, rid: str)
     assert status["status"] == "indexing" and status["indexedSha"] is None
     # Parsed, never embedded: status says so rather than showing a finished bar.
     assert status["progress"] == {"filesProcessed": 3, "numFiles": 3, "filesEmbedded": 0}
+    stack.pump.drain()  # the DLQ consumer ends the job
+    assert stack.queue_depth(names.dead_letter_queues["embed"]) == 0
+    status = stack.get(f"/repositories/{rid}/status").json_body
+    assert (status["status"], status["indexedSha"]) == ("error", None) and status["error"]
 
 
 def test_poison_embed_messages_are_acknowledged(stack: Stack) -> None:

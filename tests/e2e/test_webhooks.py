@@ -239,3 +239,29 @@ def test_the_scheduled_sweep_indexes_a_moved_remote(stack: Stack, repo_path: Pat
     assert (status(stack)["status"], status(stack)["indexedSha"]) == ("ready", moved)
     requested = next(e for e in events(stack) if e["type"] == "IndexRequested")
     assert requested["data"]["source"] == "sweep"
+
+
+def test_a_push_not_on_the_branch_then_the_real_head_ends_ready(
+    stack: Stack, repo_path: Path
+) -> None:
+    indexed = status(stack)["indexedSha"]
+    bogus = "b" * 40
+    accepted = deliver(stack, "push", push(bogus, before=indexed))
+    assert (accepted.status_code, accepted.json_body["indexStatus"]) == (202, "indexing")
+    stack.pump.drain()
+    failed = status(stack)
+    assert (failed["status"], failed["indexedSha"]) == ("error", indexed)
+    assert failed["headSha"] == indexed  # never the bogus SHA: it is not the remote's
+    assert failed["error"] == f"commit {bogus[:12]} is not on branch 'main'"
+    found = stack.post("/search", {"repositoryId": RID, "query": "WidgetFactory"}).json_body
+    assert (found["stale"], found["lagSeconds"]) == (False, 0)
+
+    again = deliver(stack, "push", push(indexed, before=indexed))
+    assert (again.status_code, again.json_body["status"]) == (202, "accepted")
+    stack.pump.drain()
+
+    ready = status(stack)
+    assert (ready["status"], ready["indexedSha"], ready["headSha"]) == ("ready", indexed, indexed)
+    assert (ready["error"], ready["lagSeconds"]) == (None, 0)
+    found = stack.post("/search", {"repositoryId": RID, "query": "WidgetFactory"}).json_body
+    assert (found["stale"], found["lagSeconds"]) == (False, 0)

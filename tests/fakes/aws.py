@@ -12,7 +12,13 @@ from chalicelib.domain.history import CommitChange, keep_commit
 from chalicelib.domain.messages import Message
 from chalicelib.domain.models import TreeEntry
 from chalicelib.domain.verification import git_blob_oid
-from chalicelib.errors import AccessDenied, NotFound, RemoteNotFound
+from chalicelib.errors import (
+    AccessDenied,
+    BranchNotFound,
+    CommitNotOnBranch,
+    NotFound,
+    RemoteNotFound,
+)
 
 
 class FakeClock:
@@ -92,10 +98,12 @@ class FakeRemote:
 
 
 class FakeGitEngine:
-    """Remotes held in memory; commits are path -> bytes maps."""
+    """Remotes held in memory; commits are path -> bytes maps. `cached` is the git cache:
+    per remote, the commits a fetch brought (the branch head and its ancestors)."""
 
     def __init__(self) -> None:
         self.remotes: dict[str, FakeRemote] = {}
+        self.cached: dict[str, set[str]] = {}
         self.fetches = 0
         self.blob_reads = 0
 
@@ -133,14 +141,34 @@ class FakeGitEngine:
         r = self._remote(remote, credentials)
         name = branch or r.default
         if name not in r.branches:
-            raise RemoteNotFound(f"no branch {name}")
+            raise BranchNotFound(f"branch {name!r} was not found on the remote")
         return name, r.branches[name]
 
     def fetch(self, remote: str, branch: str, sha: str, credentials: Sequence[str | None]) -> None:
         r = self._remote(remote, credentials)
         self.fetches += 1
-        if sha not in r.commits:
-            raise RemoteNotFound(f"no commit {sha}")
+        if branch not in r.branches:
+            raise BranchNotFound(f"branch {branch!r} was not found on the remote")
+        cached = self.cached.setdefault(remote, set())
+        at: str | None = r.branches[branch]
+        while at is not None and at not in cached:  # a fetch brings the branch's history
+            cached.add(at)
+            at = r.parents.get(at)
+        if sha not in r.commits:  # as git would see it: the branch does not hold it
+            head = r.branches[branch]
+            raise CommitNotOnBranch(f"commit {sha[:12]} is not on branch {branch!r}", head)
+
+    def is_ancestor(self, remote: str, ancestor: str, descendant: str) -> bool | None:
+        cached = self.cached.get(remote, set())
+        if ancestor not in cached or descendant not in cached:
+            return None
+        parents = self.remotes[remote].parents
+        at: str | None = descendant
+        while at is not None:
+            if at == ancestor:
+                return True
+            at = parents.get(at)
+        return False
 
     def list_tree(self, remote: str, sha: str) -> Iterator[TreeEntry]:
         for path, data in sorted(self.remotes[remote].commits[sha].items()):

@@ -8,13 +8,22 @@ assertions), so unit tests can run the services with no AWS at all.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
 from typing import NamedTuple
 
 from chalicelib.domain.events import Event, EventPage, new_event_key
 from chalicelib.domain.models import Generation, Job, JobState, Lease, Repository, Stats, Status
-from chalicelib.errors import AlreadyExists, LeaseHeld, LeaseLost, NotFound, TransientError
+from chalicelib.domain.tenancy import Quota, Usage, quota_refusal
+from chalicelib.errors import (
+    AlreadyExists,
+    LeaseHeld,
+    LeaseLost,
+    NotFound,
+    QuotaExceeded,
+    TransientError,
+)
 from chalicelib.ports import ConversationStore, JobStore, LockManager, RepoStore, Turn
 
 MAX_ERROR_CHARS = 500
@@ -70,6 +79,49 @@ class FakeRepoStore:
     def __init__(self, locks: FakeLockManager) -> None:
         self.locks = locks
         self.items: dict[str, Repository] = {}
+        self.tenant_usage: dict[str, Usage] = {}
+        # register() checks and counts in one step, as DynamoDB's transaction does.
+        self._lock = threading.Lock()
+
+    def register(
+        self,
+        repo: Repository,
+        tenant: str,
+        *,
+        quota: Quota | None,
+        sealed_token: str | None = None,
+        server_token: bool = False,
+    ) -> bool:
+        size = max(0, repo.stats.total_size) if repo.generation else 0
+        with self._lock:
+            current = self.items.get(repo.id) or Repository(
+                id=repo.id, remote=repo.remote, is_local=repo.is_local
+            )
+            added = tenant not in current.tenants
+            if added:
+                usage = self.tenant_usage.get(tenant, Usage())
+                refusal = quota_refusal(usage, size, quota)
+                if refusal:
+                    raise QuotaExceeded(refusal)
+                self.tenant_usage[tenant] = Usage(usage.repositories + 1, usage.bytes + size)
+                current = replace(current, tenants=current.tenants | {tenant})
+            if sealed_token is not None:
+                current = replace(
+                    current, sealed_tokens={**current.sealed_tokens, tenant: sealed_token}
+                )
+            if server_token:
+                current = replace(current, uses_server_token=True)
+            self.items[repo.id] = current
+            return added
+
+    def usage(self, tenant: str) -> Usage:
+        return self.tenant_usage.get(tenant, Usage())
+
+    def add_indexed_bytes(self, repository_id: str, delta: int) -> None:
+        repo = self.items.get(repository_id)
+        for tenant in sorted(repo.tenants if repo else ()):
+            usage = self.usage(tenant)
+            self.tenant_usage[tenant] = Usage(usage.repositories, usage.bytes + delta)
 
     def get(self, repository_id: str) -> Repository | None:
         return self.items.get(repository_id)
@@ -81,7 +133,6 @@ class FakeRepoStore:
         sha: str,
         branch: str,
         force: bool,
-        sealed_token: str | None,
         now: float,
     ) -> Repository:
         current = self.items.get(repo.id) or Repository(id=repo.id, remote=repo.remote)
@@ -97,7 +148,6 @@ class FakeRepoStore:
             requested_at=now,
             updated_at=now,
             error=None,
-            sealed_token=current.sealed_token if sealed_token is None else sealed_token,
             branch_deleted_at=None,
             auto_refresh=(
                 current.auto_refresh if current.auto_refresh is not None else not repo.is_local
@@ -119,6 +169,7 @@ class FakeRepoStore:
             files_embedded=job.files_processed if embedding else None,
             force_requested=False,
             updated_at=now,
+            error=None,
         )
 
     def add_progress(
@@ -159,10 +210,22 @@ class FakeRepoStore:
         repo = self._fenced(repository_id, lease)
         self.items[repository_id] = replace(repo, status=Status.READY, updated_at=now, error=None)
 
-    def mark_failed(self, repository_id: str, message: str, lease: Lease, now: float) -> None:
+    def mark_failed(
+        self,
+        repository_id: str,
+        message: str,
+        lease: Lease,
+        now: float,
+        *,
+        head_sha: str | None = None,
+    ) -> None:
         repo = self._fenced(repository_id, lease)
         self.items[repository_id] = replace(
-            repo, status=Status.ERROR, error=message[:MAX_ERROR_CHARS], updated_at=now
+            repo,
+            status=Status.ERROR,
+            error=message[:MAX_ERROR_CHARS],
+            updated_at=now,
+            head_sha=repo.head_sha if head_sha is None else head_sha,
         )
 
     def mark_branch_deleted(self, repository_id: str, *, drop_index: bool, now: float) -> None:
@@ -190,9 +253,9 @@ class FakeRepoStore:
             if auto:
                 yield repo
 
-    def list_owned(self, owner: str) -> Iterator[Repository]:
+    def list_owned(self, owner: str, *, tenant: str | None) -> Iterator[Repository]:
         for rid, repo in sorted(self.items.items()):
-            if rid.startswith(f"github:{owner}:"):
+            if rid.startswith(f"github:{owner}:") and (tenant is None or tenant in repo.tenants):
                 yield repo
 
     def _fenced(self, repository_id: str, lease: Lease, now: float | None = None) -> Repository:
@@ -295,14 +358,21 @@ class FakeEventLog:
         self.items: dict[str, dict[str, Event]] = {}
         self.fail = False  # make append raise, to test that callers carry on
 
-    def append(self, repository_id: str, type: str, data: Mapping[str, object], at: float) -> Event:
+    def append(
+        self,
+        repository_id: str,
+        type: str,
+        data: Mapping[str, object],
+        at: float,
+        actor: str | None = None,
+    ) -> Event:
         if self.fail:
             raise TransientError("event log unavailable")
         key = new_event_key(at)
         stored = json.loads(json.dumps(dict(data), default=str))  # what the table keeps
-        event = Event(repository_id, key, type, at, stored)
+        event = Event(repository_id, key, type, at, stored, actor)
         self.items.setdefault(repository_id, {})[key] = event
-        return Event(repository_id, key, type, at, dict(data))
+        return Event(repository_id, key, type, at, dict(data), actor)
 
     def list(self, repository_id: str, limit: int, after: str | None = None) -> EventPage:
         keys = sorted(self.items.get(repository_id, {}), reverse=True)

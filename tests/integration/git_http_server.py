@@ -7,7 +7,15 @@ With a password, every request needs HTTP Basic auth with that password (any use
 otherwise answered 401 with `WWW-Authenticate: Basic realm="git"`, like a private repository on
 a git host; `wrong_password_status=403` mimics hosts that answer a refused token with 403.
 Without a password it serves anonymously. `requests` records (method, path, status), so a test
-can tell whether a client talked to the server at all.
+can tell whether a client talked to the server at all; `authorizations` records every
+Authorization header received (`passwords()` decodes the Basic ones), so a test can tell which
+credentials a client offered.
+
+With `tls` (an ssl server context, tests/egress.py makes one) it serves HTTPS, and `host`
+names it in its URLs (`https://git.test:<port>/repo`; `address` is where it listens,
+127.0.0.1 by default): libgit2 reaches it through the egress proxy, whose resolver maps that
+name to the address. With `redirect_to`, every request is answered
+`302 Location: <redirect_to><path>` instead.
 """
 
 from __future__ import annotations
@@ -15,6 +23,8 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import socket
+import ssl
 import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -29,14 +39,26 @@ class GitHttpServer:
     """Serves the repositories under `root` (bare or not) on an ephemeral port."""
 
     def __init__(
-        self, root: Path, *, password: str | None = None, wrong_password_status: int = 401
+        self,
+        root: Path,
+        *,
+        password: str | None = None,
+        wrong_password_status: int = 401,
+        tls: ssl.SSLContext | None = None,
+        host: str = "127.0.0.1",
+        redirect_to: str | None = None,
+        address: str = "127.0.0.1",
     ) -> None:
         self.root = root
         self.password = password
         self.wrong_password_status = wrong_password_status
+        self.host = host
+        self.scheme = "https" if tls else "http"
+        self.redirect_to = redirect_to
         self.requests: list[tuple[str, str, int]] = []
+        self.authorizations: list[str] = []
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._httpd = _TlsServer((address, 0), _handler_for(self), tls)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._serve, daemon=True)
 
@@ -44,12 +66,26 @@ class GitHttpServer:
     def port(self) -> int:
         return int(self._httpd.server_address[1])
 
+    @property
+    def netloc(self) -> str:
+        return f"{self.host}:{self.port}"
+
     def url(self, name: str) -> str:
-        return f"http://127.0.0.1:{self.port}/{name}"
+        return f"{self.scheme}://{self.netloc}/{name}"
 
     def record(self, method: str, path: str, status: int) -> None:
         with self._lock:
             self.requests.append((method, path, status))
+
+    def record_authorization(self, header: str) -> None:
+        with self._lock:
+            self.authorizations.append(header)
+
+    def passwords(self) -> list[str]:
+        """The password of every Basic Authorization header received, in order."""
+        with self._lock:
+            headers = list(self.authorizations)
+        return [_basic_password(h) or "" for h in headers]
 
     def _serve(self) -> None:
         self._httpd.serve_forever(poll_interval=0.02)  # short: stop() waits for one poll
@@ -75,6 +111,33 @@ class GitHttpServer:
         self.stop()
 
 
+class _TlsServer(ThreadingHTTPServer):
+    """The TLS handshake runs in the request's thread: a client that gives up on the
+    certificate cannot stall the accept loop."""
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        handler: type[BaseHTTPRequestHandler],
+        tls: ssl.SSLContext | None,
+    ) -> None:
+        super().__init__(address, handler)
+        self.tls = tls
+
+    def finish_request(  # type: ignore[override]
+        self, request: socket.socket, client_address: tuple[str, int]
+    ) -> None:
+        if self.tls is None:
+            super().finish_request(request, client_address)
+            return
+        try:
+            wrapped = self.tls.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError):
+            return
+        with wrapped:
+            super().finish_request(wrapped, client_address)
+
+
 def _handler_for(server: GitHttpServer) -> type[BaseHTTPRequestHandler]:
     class Handler(_GitHandler):
         git_server = server
@@ -95,6 +158,13 @@ class _GitHandler(BaseHTTPRequestHandler):
         """Quiet: pytest output stays readable."""
 
     def _serve(self) -> None:
+        authorization = self.headers.get("Authorization")
+        if authorization is not None:
+            self.git_server.record_authorization(authorization)
+        if self.git_server.redirect_to is not None:
+            location = self.git_server.redirect_to + self.path
+            self._reply(302, {"Location": location}, b"")
+            return
         refusal = self._refusal()
         if refusal is not None:
             self._reply(refusal, {"WWW-Authenticate": 'Basic realm="git"'}, b"access denied\n")
@@ -116,13 +186,10 @@ class _GitHandler(BaseHTTPRequestHandler):
         password = self.git_server.password
         if password is None:
             return None
-        scheme, _, encoded = self.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "basic":
+        header = self.headers.get("Authorization", "")
+        if header.partition(" ")[0].lower() != "basic":
             return 401
-        try:
-            _, _, given = base64.b64decode(encoded).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError):
-            given = None
+        given = _basic_password(header)
         return None if given == password else self.git_server.wrong_password_status
 
     def _body(self) -> bytes:
@@ -169,6 +236,17 @@ class _GitHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+
+def _basic_password(header: str) -> str | None:
+    """The password of `Basic <base64(user:password)>`, or None when it is not one."""
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        return base64.b64decode(encoded).decode().partition(":")[2]
+    except (binascii.Error, UnicodeDecodeError):
+        return None
 
 
 def _parse_cgi(output: bytes) -> tuple[int, dict[str, str], bytes]:

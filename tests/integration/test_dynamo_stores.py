@@ -80,7 +80,6 @@ def test_published_repository_item_stores_the_generation_pointer_and_stats(
         sha="a" * 40,
         branch="main",
         force=False,
-        sealed_token=None,
         now=T0,
     )
     lease = s.locks.acquire(REPO_ID, "a", 60, T0)

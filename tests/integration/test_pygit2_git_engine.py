@@ -1,10 +1,14 @@
-"""Pygit2GitEngine against real repositories: local paths and a smart-HTTP server on 127.0.0.1."""
+"""Pygit2GitEngine against real repositories: local paths under the engine's local root, and a
+smart-HTTPS server on 127.0.0.1 reached the deployed way, through the egress proxy (its name,
+`git.test:<port>`, is allow-listed explicitly; see tests/egress.py)."""
 
 from __future__ import annotations
 
 import socket
+import ssl
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import pygit2
@@ -12,7 +16,17 @@ import pytest
 
 from chalicelib.adapters.pygit2_git_engine import Pygit2GitEngine
 from chalicelib.domain.models import TreeEntry
-from chalicelib.errors import AccessDenied, InvalidRequest, RemoteNotFound, TransientError
+from chalicelib.domain.remote_policy import REFUSED_REMOTE
+from chalicelib.errors import (
+    AccessDenied,
+    BranchNotFound,
+    CommitNotOnBranch,
+    InvalidRequest,
+    RemoteNotFound,
+    RemoteRefused,
+    RemoteUnreachable,
+)
+from tests.egress import GIT_HOST, Guarded, guarded_engine, server_context
 from tests.gitrepo import add_submodule_entry, add_symlink, commit_files, init_repo
 from tests.integration.git_http_server import GitHttpServer
 
@@ -27,8 +41,30 @@ SERVER_TOKEN = "ghs_server-token-that-is-right"
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Pygit2GitEngine:
-    return Pygit2GitEngine(str(tmp_path / "cache"), max_cache_bytes=1 << 30)
+def guarded(tmp_path: Path) -> Iterator[Guarded]:
+    setup = guarded_engine(tmp_path / "cache", [str(tmp_path)])
+    yield setup
+    setup.proxy.stop()
+
+
+@pytest.fixture
+def engine(guarded: Guarded) -> Pygit2GitEngine:
+    return guarded.engine
+
+
+@pytest.fixture(scope="module")
+def tls(tmp_path_factory: pytest.TempPathFactory) -> ssl.SSLContext:
+    return server_context(tmp_path_factory.mktemp("tls"))
+
+
+@contextmanager
+def https_server(
+    root: Path, guarded: Guarded, tls: ssl.SSLContext, **options: object
+) -> Iterator[GitHttpServer]:
+    """The test git server over HTTPS as `git.test:<port>`, on the proxy's allow-list."""
+    with GitHttpServer(root, tls=tls, host=GIT_HOST, **options) as server:  # type: ignore[arg-type]
+        guarded.allow(server.netloc)
+        yield server
 
 
 @pytest.fixture
@@ -40,9 +76,9 @@ def served(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def private_server(served: Path) -> Iterator[GitHttpServer]:
+def private_server(served: Path, guarded: Guarded, tls: ssl.SSLContext) -> Iterator[GitHttpServer]:
     init_repo(served / "private", FILES)
-    with GitHttpServer(served, password=SERVER_TOKEN) as server:
+    with https_server(served, guarded, tls, password=SERVER_TOKEN) as server:
         yield server
 
 
@@ -98,7 +134,7 @@ def test_falls_back_to_main_when_remote_head_is_detached(
 def test_unknown_branch_raises_remote_not_found(tmp_path: Path, engine: Pygit2GitEngine) -> None:
     init_repo(tmp_path / "src", FILES)
 
-    with pytest.raises(RemoteNotFound, match="no branch 'nope'"):
+    with pytest.raises(BranchNotFound, match="branch 'nope' was not found on the remote"):
         engine.resolve_head(str(tmp_path / "src"), "nope", [None])
 
 
@@ -108,10 +144,12 @@ def test_path_that_is_not_a_repository_raises_remote_not_found(
 ) -> None:
     (tmp_path / "plain-directory").mkdir()
 
-    with pytest.raises(RemoteNotFound, match="no git repository"):
+    with pytest.raises(RemoteNotFound, match=r"^the remote repository was not found$") as resolving:
         engine.resolve_head(str(tmp_path / name), None, [None])
-    with pytest.raises(RemoteNotFound, match="no git repository"):
+    with pytest.raises(RemoteNotFound, match=r"^the remote repository was not found$") as fetching:
         engine.fetch(str(tmp_path / name), "main", "a" * 40, [None])
+    for raised in (resolving.value, fetching.value):  # the path stays in the log
+        assert str(tmp_path) not in str(raised)
 
 
 @pytest.mark.parametrize(
@@ -212,11 +250,14 @@ def test_new_commit_becomes_readable_after_fetching_its_sha(
 def test_fetch_of_a_sha_not_on_the_branch_raises_remote_not_found(
     tmp_path: Path, engine: Pygit2GitEngine
 ) -> None:
-    init_repo(tmp_path / "src", FILES)
+    head = init_repo(tmp_path / "src", FILES)
 
-    with pytest.raises(RemoteNotFound, match="is not on branch 'main'"):
+    with pytest.raises(
+        CommitNotOnBranch, match=r"^commit cccccccccccc is not on branch 'main'$"
+    ) as not_on:
         engine.fetch(str(tmp_path / "src"), "main", "c" * 40, [None])
-    with pytest.raises(RemoteNotFound, match="has no branch 'nope'"):
+    assert not_on.value.branch_head == head  # what the branch really holds
+    with pytest.raises(BranchNotFound, match=r"^branch 'nope' was not found on the remote$"):
         engine.fetch(str(tmp_path / "src"), "nope", "c" * 40, [None])
 
 
@@ -226,7 +267,7 @@ def test_fetch_of_a_sha_not_on_the_branch_raises_remote_not_found(
 def test_evicts_the_other_clone_when_over_budget_but_never_the_one_just_fetched(
     tmp_path: Path,
 ) -> None:
-    engine = Pygit2GitEngine(str(tmp_path / "cache"), max_cache_bytes=1)
+    engine = guarded_engine(tmp_path / "cache", [str(tmp_path)], max_cache_bytes=1).engine
     sha_a = init_repo(tmp_path / "a", FILES)
     sha_b = init_repo(tmp_path / "b", {**FILES, "b.txt": "b"})
     engine.fetch(str(tmp_path / "a"), "main", sha_a, [None])
@@ -244,14 +285,14 @@ def _disk_usage(root: Path) -> int:
 
 def test_evicts_the_least_recently_used_clone_first(tmp_path: Path) -> None:
     cache = tmp_path / "cache"
-    roomy = Pygit2GitEngine(str(cache), max_cache_bytes=1 << 30)
+    roomy = guarded_engine(cache, [str(tmp_path)]).engine
     shas = {name: init_repo(tmp_path / name, {**FILES, name: name}) for name in "abc"}
     roomy.fetch(str(tmp_path / "a"), "main", shas["a"], [None])
     roomy.fetch(str(tmp_path / "b"), "main", shas["b"], [None])
     roomy.read_blob(str(tmp_path / "a"), _blob_oid(FILES["README.md"]))  # a is now newer than b
     usage = _disk_usage(cache)
     # Room for about half a clone more: fetching c must evict exactly one clone, the LRU one.
-    tight = Pygit2GitEngine(str(cache), max_cache_bytes=usage + usage // 6)
+    tight = guarded_engine(cache, [str(tmp_path)], max_cache_bytes=usage + usage // 6).engine
 
     tight.fetch(str(tmp_path / "c"), "main", shas["c"], [None])
 
@@ -272,14 +313,15 @@ def test_fetches_from_concurrent_threads_succeed(tmp_path: Path, engine: Pygit2G
         assert len(list(engine.list_tree(str(tmp_path / name), sha))) == len(FILES) + 1
 
 
-# --- HTTP: credentials and errors -------------------------------------------------------------
+# --- HTTPS through the egress proxy: credentials and errors ------------------------------------
 
 
-def test_reads_public_repository_over_http_anonymously(
-    served: Path, engine: Pygit2GitEngine
+def test_reads_public_repository_over_https_anonymously(
+    served: Path, guarded: Guarded, tls: ssl.SSLContext
 ) -> None:
+    engine = guarded.engine
     sha = init_repo(served / "public", FILES)
-    with GitHttpServer(served) as server:
+    with https_server(served, guarded, tls) as server:
         assert engine.resolve_head(server.url("public"), None, [None]) == ("main", sha)
         engine.fetch(server.url("public"), "main", sha, [None])
 
@@ -288,10 +330,13 @@ def test_reads_public_repository_over_http_anonymously(
 
 @pytest.mark.parametrize("refusal", [401, 403])
 def test_falls_back_to_the_server_token_when_the_user_token_is_refused(
-    served: Path, engine: Pygit2GitEngine, refusal: int
+    served: Path, guarded: Guarded, tls: ssl.SSLContext, refusal: int
 ) -> None:
+    engine = guarded.engine
     init_repo(served / "private", FILES)
-    with GitHttpServer(served, password=SERVER_TOKEN, wrong_password_status=refusal) as server:
+    with https_server(
+        served, guarded, tls, password=SERVER_TOKEN, wrong_password_status=refusal
+    ) as server:
         remote = server.url("private")
         branch, sha = engine.resolve_head(remote, None, [USER_TOKEN, SERVER_TOKEN])
         engine.fetch(remote, branch, sha, [None, USER_TOKEN, SERVER_TOKEN])
@@ -334,19 +379,27 @@ def test_raises_access_denied_without_revealing_tokens_when_all_are_refused(
 def test_missing_http_repository_raises_remote_not_found(
     private_server: GitHttpServer, engine: Pygit2GitEngine
 ) -> None:
-    with pytest.raises(RemoteNotFound, match="no git repository"):
+    with pytest.raises(RemoteNotFound, match=r"^the remote repository was not found$"):
         engine.resolve_head(private_server.url("nope"), None, [SERVER_TOKEN])
 
 
-def test_closed_port_raises_transient_error_without_url_credentials(
-    engine: Pygit2GitEngine,
-) -> None:
-    remote = f"http://user:{SERVER_TOKEN}@127.0.0.1:{_closed_port()}/repo"
+def test_closed_port_is_unreachable_retryable_and_reads_like_refused(guarded: Guarded) -> None:
+    port = _closed_port()
+    guarded.allow(f"{GIT_HOST}:{port}")
+    remote = f"https://user:{SERVER_TOKEN}@{GIT_HOST}:{port}/repo"
 
-    with pytest.raises(TransientError, match="cannot reach") as raised:
-        engine.fetch(remote, "main", "a" * 40, [SERVER_TOKEN])
+    # Unreachable reads like refused (a caller cannot probe which ports are open), but it is
+    # transient: a network blip is retried, never the end of a job.
+    with pytest.raises(RemoteUnreachable, match=f"^{REFUSED_REMOTE}$") as raised:
+        guarded.engine.fetch(remote, "main", "a" * 40, [SERVER_TOKEN])
 
     assert SERVER_TOKEN not in _messages(raised.value)
+    assert GIT_HOST not in str(raised.value)  # the remote is named in the log only
+
+
+def test_plain_http_is_refused_before_any_connection(engine: Pygit2GitEngine) -> None:
+    with pytest.raises(RemoteRefused, match=f"^{REFUSED_REMOTE}$"):
+        engine.resolve_head(f"http://127.0.0.1:{_closed_port()}/repo", None, [None])
 
 
 def test_history_lists_commits_newest_first_with_changed_paths(

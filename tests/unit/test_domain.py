@@ -24,7 +24,7 @@ from chalicelib.domain.ids import (
 )
 from chalicelib.domain.messages import IndexRepository, ParseBatch, decode, encode
 from chalicelib.domain.models import FileEntry, Manifest, Stats, TreeEntry
-from chalicelib.domain.planning import batch_files, credential_order, plan_tree
+from chalicelib.domain.planning import batch_files, plan_tree
 from chalicelib.domain.verification import git_blob_oid, line_count, span_is_valid
 from chalicelib.errors import InvalidRequest, MalformedMessage
 from chalicelib.parsers import parse_blob
@@ -42,9 +42,10 @@ class TestIds:
         )
 
     def test_other_https_remote_gets_a_git_id(self) -> None:
-        ref = ref_from_url("https://gitlab.com/group/sub/proj.git", allow_local=False)
+        hosts = ["github.com", "gitlab.com"]
+        ref = ref_from_url("https://gitlab.com/group/sub/proj.git", allow_local=False, hosts=hosts)
         assert ref.id == "git:gitlab.com:group:sub:proj"
-        assert ref_from_id(ref.id).remote == "https://gitlab.com/group/sub/proj"
+        assert ref_from_id(ref.id, hosts=hosts).remote == "https://gitlab.com/group/sub/proj"
 
     @pytest.mark.parametrize(
         "url",
@@ -63,12 +64,14 @@ class TestIds:
             ref_from_url(url, allow_local=False)
 
     def test_local_paths_need_permission(self, tmp_path) -> None:  # type: ignore[no-untyped-def]
+        (tmp_path / "repo" / ".git").mkdir(parents=True)
+        path, roots = str(tmp_path / "repo"), [str(tmp_path)]
         with pytest.raises(InvalidRequest, match="not allowed"):
-            ref_from_url(str(tmp_path), allow_local=False)
-        ref = ref_from_url(str(tmp_path), allow_local=True)
-        assert ref.is_local and ref.id.startswith("local:") and ref.remote == str(tmp_path)
+            ref_from_url(path, allow_local=False, local_roots=roots)
+        ref = ref_from_url(path, allow_local=True, local_roots=roots)
+        assert ref.is_local and ref.id.startswith("local:") and ref.remote == path
         with pytest.raises(InvalidRequest, match="absolute"):
-            ref_from_url("file://relative/path", allow_local=True)
+            ref_from_url("file://relative/path", allow_local=True, local_roots=roots)
 
     @pytest.mark.parametrize(
         "rid",
@@ -162,12 +165,6 @@ class TestPlanning:
         )
         assert [len(b) for b in plan.batches] == [2, 2, 1]
         assert [len(b) for b in batch_files(plan.to_parse, 3, 10**6)] == [3, 2]
-
-    def test_credential_order(self) -> None:
-        assert credential_order(None, None) == [None]
-        assert credential_order(None, "srv") == [None, "srv"]
-        assert credential_order("me", "srv") == ["me", "srv"]
-        assert credential_order("srv", "srv") == ["srv"]
 
 
 class TestCodecs:

@@ -7,7 +7,8 @@ import pytest
 from chalicelib.domain.messages import FinalizeGeneration, IndexRepository, ParseBatch
 from chalicelib.domain.models import JobState, Status
 from chalicelib.errors import AccessDenied, LeaseLost, RemoteNotFound
-from tests.harness import REMOTE, REPO_ID, SAMPLE_FILES, Harness
+from chalicelib.services.context import IndexConfig
+from tests.harness import ADMIN, REMOTE, REPO_ID, SAMPLE_FILES, Harness
 
 
 @pytest.fixture
@@ -150,18 +151,22 @@ def test_unknown_remote_is_rejected_before_any_work(h: Harness) -> None:
     assert not h.queue.sent
 
 
-def test_private_remote_uses_the_server_token_as_fallback() -> None:
+def test_private_remote_uses_the_server_token_in_scope_as_an_admins_fallback() -> None:
     h = Harness()
     h.git.commit(REMOTE, SAMPLE_FILES)
     h.git.remotes[REMOTE].token = "server-secret"
     with pytest.raises(AccessDenied):
+        h.request(ADMIN, accessToken="wrong")
+    h.config = IndexConfig(
+        batch_files=2, server_git_token="server-secret", git_token_scope=("github.com/acme",)
+    )
+    with pytest.raises(AccessDenied):  # not for a tenant's index key
         h.request(accessToken="wrong")
-    h.config = type(h.config)(batch_files=2, server_git_token="server-secret")
-    assert h.request(accessToken="wrong").status is Status.INDEXING
+    assert h.request(ADMIN, accessToken="wrong").status is Status.INDEXING
     h.run()
     repo = h.repos.get(REPO_ID)
     assert repo is not None and repo.status is Status.READY
-    assert repo.sealed_token and "wrong" not in repo.sealed_token
+    assert (repo.tenants, repo.sealed_tokens, repo.uses_server_token) == ({"admin"}, {}, True)
 
 
 def test_remote_deleted_after_request_ends_in_error(h: Harness) -> None:

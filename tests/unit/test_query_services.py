@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from chalicelib.domain.models import Status
+from chalicelib.domain.tenancy import conversation_key
 from chalicelib.errors import InvalidRequest, NotReady
 from chalicelib.ports import Passage
 from chalicelib.services.chat import verified_sources
@@ -98,7 +99,8 @@ def test_chat_answers_with_verified_sources_and_a_conversation(ready: Harness) -
         }
     )
     assert follow["conversationId"] == answer["conversationId"]
-    assert len(ready.conversations.history(str(answer["conversationId"]))) == 2
+    key = conversation_key(ready.caller.tenant, str(answer["conversationId"]))
+    assert len(ready.conversations.history(key)) == 2
 
 
 def test_chat_during_reindex_answers_from_last_generation_marked_stale(ready: Harness) -> None:

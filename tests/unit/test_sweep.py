@@ -13,6 +13,7 @@ from chalicelib.domain.messages import IndexRepository, ParseBatch
 from chalicelib.domain.models import Lease, Repository, Status
 from chalicelib.domain.sweep import SweepAction, decide_sweep, refreshes_automatically
 from chalicelib.errors import TransientError
+from chalicelib.services.job_endings import public_message
 from tests.fakes.aws import FakeGitEngine
 from tests.freshness_harness import FreshnessHarness
 from tests.harness import REMOTE, REPO_ID
@@ -178,7 +179,7 @@ def test_sweep_skips_local_and_opted_out_repositories_without_a_remote_call(
     h.register()
     h.repos.items[REPO_ID] = replace(h.repo(), auto_refresh=False)
     local = Repository(id="local:x-12345678", remote="/srv/x", is_local=True)
-    h.repos.record_request(local, sha=SHA_A, branch="main", force=False, sealed_token=None, now=0)
+    h.repos.record_request(local, sha=SHA_A, branch="main", force=False, now=0)
     report = h.sweep()
     assert (report.checked, report.skipped) == (0, 0)  # neither is listed for the sweep
     assert git(h).resolved == [REMOTE]  # only the API registration resolved the head
@@ -195,7 +196,8 @@ def test_an_unreachable_remote_is_recorded_and_the_sweep_goes_on(h: FreshnessHar
     assert (report.checked, report.failed, report.requested) == (2, 1, 1)
     failure = h.events.list(REPO_ID, 1).events[0]
     assert failure.type == EventType.REFRESH_FAILED
-    assert failure.data["error"] == "could not reach the remote"
+    assert failure.data["error"] == public_message(TransientError("could not reach the remote"))
+    assert "could not be reached" in failure.data["error"]
     assert h.repos.get(OTHER_ID).requested_sha == moved  # type: ignore[union-attr]
 
 

@@ -199,19 +199,17 @@ def test_a_delivery_that_failed_midway_can_be_redelivered(h: FreshnessHarness) -
     assert list(h.queue.pending) == [IndexRepository(REPO_ID)]
 
 
-def test_out_of_order_pushes_the_last_delivery_wins_then_the_sweep_corrects(
-    h: FreshnessHarness,
-) -> None:
+def test_an_older_push_delivered_last_is_ignored_as_stale(h: FreshnessHarness) -> None:
     base = h.register()
     older = h.git.commit(REMOTE, {"README.md": "# v2\n"})
     newer = h.git.commit(REMOTE, {"README.md": "# v3\n"})
     h.push(newer, before=older)
-    h.push(older, before=base)  # GitHub delivered the older push last
-    h.run()
-    assert h.repo().indexed_sha == older  # no ordering information in a delivery
-    assert h.sweep().requested == 1  # the branch head is `newer`
+    late = h.push(older, before=base)  # GitHub delivered the older push last
+    # It does not continue from the newest request: the remote says the head is `newer`.
+    assert late.body == {"status": "ignored", "reason": "stale", "repositoryId": REPO_ID}
     h.run()
     assert (h.repo().status, h.repo().indexed_sha) == (Status.READY, newer)
+    assert h.sweep().requested == 0  # nothing left to correct
 
 
 def test_a_broken_event_log_never_fails_a_webhook_or_an_index(h: FreshnessHarness) -> None:
@@ -221,3 +219,43 @@ def test_a_broken_event_log_never_fails_a_webhook_or_an_index(h: FreshnessHarnes
     assert h.push(sha).body["status"] == "accepted"
     h.run()
     assert (h.repo().status, h.repo().indexed_sha) == (Status.READY, sha)
+
+
+# Reproducer 6: a push whose `after` is not on the branch
+
+
+def test_a_push_of_a_sha_not_on_the_branch_fails_without_keeping_that_head(
+    h: FreshnessHarness,
+) -> None:
+    real = h.register()
+    bogus = "b" * 40
+    assert h.push(bogus).body["indexStatus"] == "indexing"
+    h.run()
+    repo = h.repo()
+    assert (repo.status, repo.indexed_sha, repo.head_sha) == (Status.ERROR, real, real)
+    assert repo.error == f"commit {bogus[:12]} is not on branch 'main'"
+    found = h.searcher().search({"repositoryId": REPO_ID, "query": "widgets"})
+    assert (found["stale"], found["lagSeconds"]) == (False, 0)
+
+
+def test_a_push_of_the_indexed_head_after_a_failure_returns_to_ready(
+    h: FreshnessHarness,
+) -> None:
+    real = h.register()
+    h.push("b" * 40)
+    h.run()
+    assert h.repo().status is Status.ERROR
+
+    outcome = h.push(real)
+    assert outcome.body["status"] == "accepted"
+    h.run()
+
+    repo = h.repo()
+    assert (repo.status, repo.indexed_sha, repo.head_sha, repo.error) == (
+        Status.READY,
+        real,
+        real,
+        None,
+    )
+    assert h.repo().generation is not None  # the same generation: nothing was rebuilt
+    assert len([e for e in h.events.types(REPO_ID) if e == EventType.GENERATION_PUBLISHED]) == 1
