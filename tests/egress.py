@@ -12,7 +12,9 @@ Nothing here is reachable from settings or the environment: a deployment cannot 
 from __future__ import annotations
 
 import datetime
+import socket
 import ssl
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,3 +105,27 @@ def guarded_engine(
         certificate_trust=trust,
     )
     return Guarded(policy, proxy, engine)
+
+
+class Listener:
+    """A TCP listener that counts the connections it accepts."""
+
+    def __init__(self, address: str = "127.0.0.1") -> None:
+        self.accepted = 0
+        self.sock = socket.socket()
+        self.sock.bind((address, 0))
+        self.sock.listen()
+        self.port = int(self.sock.getsockname()[1])
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            conn.close()
+
+    def close(self) -> None:
+        self.sock.close()

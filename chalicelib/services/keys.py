@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
@@ -35,7 +34,8 @@ from chalicelib.domain.identity import (
 )
 from chalicelib.domain.validation import reject_unknown_fields
 from chalicelib.errors import AlreadyExists, Conflict, NotFound, TransientError, Unauthenticated
-from chalicelib.ports import Clock, KeyStore, SecretStore
+from chalicelib.ports import Clock, KeyStore
+from chalicelib.services.cached_secret import CachedSecret
 
 log = logging.getLogger(__name__)
 
@@ -46,31 +46,16 @@ _NOT_VALID = "the API key is not valid"
 _NO_DIGEST = "0" * 64
 
 
-class CachedPepper:
+class CachedPepper(CachedSecret[bytes]):
     """The digest pepper: the `pepper` field of a JSON secret, re-read after `ttl_seconds`.
     Missing or unusable, every authenticated request answers 503 (nothing can be checked)."""
 
-    def __init__(self, store: SecretStore, name: str, clock: Clock, ttl_seconds: float) -> None:
-        self._store = store
-        self._name = name
-        self._clock = clock
-        self._ttl = ttl_seconds
-        self._cached: tuple[float, bytes] | None = None
-        self._lock = threading.Lock()
+    def parse(self, document: str) -> bytes:
+        return _parse_pepper(document)
 
-    def get(self) -> bytes:
-        now = self._clock.now()
-        with self._lock:
-            if self._cached and now - self._cached[0] < self._ttl:
-                return self._cached[1]
-        try:
-            pepper = _parse_pepper(self._store.read(self._name))
-        except NotFound as exc:
-            log.error("API key pepper %s does not exist: no key can be checked", self._name)
-            raise TransientError("API keys cannot be checked now") from exc
-        with self._lock:
-            self._cached = (now, pepper)
-        return pepper
+    def missing(self, exc: NotFound) -> bytes:
+        log.error("API key pepper %s does not exist: no key can be checked", self._name)
+        raise TransientError("API keys cannot be checked now") from exc
 
 
 def _parse_pepper(document: str) -> bytes:

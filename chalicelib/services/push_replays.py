@@ -22,6 +22,9 @@ Unknown only ever adds nothing: it never accepts a push by itself (that would le
 replay in where the cache is cold); the decision then rests on what the signed payload says
 (`before`, `forced`), and on the remote when that is not enough.
 
+A branch deletion is checked against the remote every time (one ls-remote): it is acted on
+only when the branch is really gone, so a replayed deletion cannot drop a live index.
+
 Not covered: the replay of an ordinary push whose `before` is the branch head again (after a
 force push back to that very commit) moves the index forward to a commit the branch left;
 the sweep puts it back at the head within `sweep_minutes`.
@@ -55,6 +58,14 @@ class PushReplays:
             return False  # the remote is at `after`: a force push back, or a missed push
         log.info("stale push to %s: after %s, branch head %s", repo.id, push.after, head)
         return True
+
+    def deletion_is_stale(self, repo: Repository) -> bool:
+        """A branch deletion is acted on only when the remote really lacks the branch: a
+        replayed deletion must not mark a live branch deleted (or drop its index)."""
+        head = self._remote_head(repo)
+        if head is not None:
+            log.info("stale deletion of %s's branch: it is at %s", repo.id, head)
+        return head is not None
 
     def _suspect(self, repo: Repository, push: Push, newest: str) -> bool:
         """True when `after` may lie behind what the index follows: only the remote can say."""

@@ -13,7 +13,6 @@ continuing from the newest SHA, touches no git at all.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -36,7 +35,8 @@ from chalicelib.domain.webhooks import (
     repository_hint,
 )
 from chalicelib.errors import NotFound, Unauthenticated
-from chalicelib.ports import Clock, DeliveryLog, EventLog, RepoStore, SecretStore
+from chalicelib.ports import Clock, DeliveryLog, EventLog, RepoStore
+from chalicelib.services.cached_secret import CachedSecret
 from chalicelib.services.events import append_event
 from chalicelib.services.index_requests import IndexRequests
 from chalicelib.services.push_replays import PushReplays
@@ -56,32 +56,17 @@ class WebhookOutcome:
     body: dict[str, object]
 
 
-class CachedWebhookSecrets:
+class CachedWebhookSecrets(CachedSecret[WebhookSecrets]):
     """The secret document, read at most once per `ttl_seconds` per process (a rotation takes
     effect within that time). A missing secret reads as none configured: every delivery is
     refused until one is set."""
 
-    def __init__(self, store: SecretStore, name: str, clock: Clock, ttl_seconds: float) -> None:
-        self._store = store
-        self._name = name
-        self._clock = clock
-        self._ttl = ttl_seconds
-        self._cached: tuple[float, WebhookSecrets] | None = None
-        self._lock = threading.Lock()
+    def parse(self, document: str) -> WebhookSecrets:
+        return parse_webhook_secrets(document)
 
-    def get(self) -> WebhookSecrets:
-        now = self._clock.now()
-        with self._lock:
-            if self._cached and now - self._cached[0] < self._ttl:
-                return self._cached[1]
-        try:
-            secrets = parse_webhook_secrets(self._store.read(self._name))
-        except NotFound:
-            log.warning("webhook secret %s does not exist: refusing every delivery", self._name)
-            secrets = WebhookSecrets()
-        with self._lock:
-            self._cached = (now, secrets)
-        return secrets
+    def missing(self, exc: NotFound) -> WebhookSecrets:
+        log.warning("webhook secret %s does not exist: refusing every delivery", self._name)
+        return WebhookSecrets()
 
 
 class WebhookReceiver:
@@ -149,6 +134,8 @@ class WebhookReceiver:
         if repo is None or decision.action is PushAction.IGNORE:
             return _ignored(decision.reason, push.repository_id)
         if decision.action is PushAction.DELETE_BRANCH:
+            if self._replays.deletion_is_stale(repo):
+                return _ignored("stale", repo.id)
             return self._branch_deleted(repo, push)
         if self._replays.is_stale(repo, push):
             return _ignored("stale", repo.id)

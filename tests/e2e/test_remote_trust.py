@@ -6,8 +6,6 @@ it."""
 
 from __future__ import annotations
 
-import socket
-import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -20,37 +18,17 @@ from chalicelib.adapters.git_egress_proxy import EgressPolicy, EgressProxy
 from chalicelib.adapters.pygit2_git_engine import Pygit2GitEngine
 from chalicelib.domain.remote_policy import REFUSED_REMOTE
 from tests.e2e.conftest import Stack, with_settings
+from tests.egress import Listener
 from tests.gitrepo import init_repo
 
 FILES = {"README.md": "# trusted\n"}
-
-
-class Listener:
-    """A loopback TCP listener that counts the connections it accepts."""
-
-    def __init__(self) -> None:
-        self.accepted = 0
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen()
-        self.port = int(self.sock.getsockname()[1])
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.accepted += 1
-            conn.close()
 
 
 @pytest.fixture
 def listener() -> Iterator[Listener]:
     server = Listener()
     yield server
-    server.sock.close()
+    server.close()
 
 
 def assert_generic_refusal(resp: Any, *hidden: str) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import ssl
 import threading
 from collections.abc import Callable, Iterator
@@ -21,6 +20,7 @@ from chalicelib.errors import RemoteRefused
 from tests.egress import (
     GIT_HOST,
     Guarded,
+    Listener,
     guarded_engine,
     only_loopback,
     server_context,
@@ -77,30 +77,6 @@ def _within(seconds: float, call: Callable[[], object]) -> BaseException | None:
     thread.join(seconds)
     assert outcome, f"the git call still runs after {seconds} s (libgit2 hung)"
     return outcome[0]
-
-
-class Listener:
-    """A TCP listener that counts the connections it accepts."""
-
-    def __init__(self, address: str = "127.0.0.1") -> None:
-        self.accepted = 0
-        self.sock = socket.socket()
-        self.sock.bind((address, 0))
-        self.sock.listen()
-        self.port = int(self.sock.getsockname()[1])
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.accepted += 1
-            conn.close()
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 @pytest.fixture

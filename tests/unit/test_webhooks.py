@@ -138,6 +138,7 @@ def test_other_events_are_ignored_and_ping_answers_pong(h: FreshnessHarness) -> 
 
 def test_branch_deletion_keeps_the_index_by_default(h: FreshnessHarness) -> None:
     sha = h.register()
+    del h.git.remotes[REMOTE].branches["main"]
     outcome = h.push("0" * 40, before=sha, deleted=True)
     assert outcome.body == {
         "status": "accepted",
@@ -155,10 +156,22 @@ def test_branch_deletion_keeps_the_index_by_default(h: FreshnessHarness) -> None
     assert h.sweep().skipped == 1  # a deleted branch is not swept
 
 
+@pytest.mark.parametrize("drop", [False, True])
+def test_a_replayed_deletion_of_a_live_branch_is_ignored(h: FreshnessHarness, drop: bool) -> None:
+    h.webhook_config = WebhookConfig(drop_index_on_branch_delete=drop)
+    sha = h.register()
+    outcome = h.push("0" * 40, before=sha, deleted=True)  # the branch is still on the remote
+    assert outcome.body == {"status": "ignored", "reason": "stale", "repositoryId": REPO_ID}
+    repo = h.repo()
+    assert repo.branch_deleted_at is None
+    assert (repo.status, repo.indexed_sha) == (Status.READY, sha)
+
+
 def test_branch_deletion_drops_the_index_when_configured(h: FreshnessHarness) -> None:
     h.webhook_config = WebhookConfig(drop_index_on_branch_delete=True)
     sha = h.register()
     fence = h.repo().generation.fence  # type: ignore[union-attr]
+    del h.git.remotes[REMOTE].branches["main"]
     h.push("0" * 40, before=sha, deleted=True)
     repo = h.repo()
     assert (repo.status, repo.generation, repo.indexed_sha) == (Status.IDLE, None, None)
