@@ -9,8 +9,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from chalicelib.domain.models import Repository
 from chalicelib.domain.webhook_signatures import sign
 from chalicelib.services.context import IndexPorts
@@ -25,22 +23,25 @@ from chalicelib.services.webhooks import (
 from tests.fakes.stores import FakeDeliveryLog, FakeEventLog, FakeSecretStore
 from tests.harness import REMOTE, REPO_ID, Harness
 
-FIXTURES = Path("/work/shared/fixtures/github-webhooks")
+# Real GitHub payloads, kept with the tests (their source and licence: README.md there).
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "github-webhooks"
 SECRET_NAME = "strata-test/webhooks/github"
 SECRET = "it's a secret to everybody"
 
 
 def fixture_payload(name: str) -> dict[str, Any]:
-    """A real GitHub payload from the shared fixtures (skips the test when they are absent)."""
-    path = FIXTURES / name
-    if not path.exists():
-        pytest.skip(f"webhook fixture {path} is not available")
-    payload: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    """A real GitHub payload from tests/fixtures/github-webhooks (a missing one fails)."""
+    payload: dict[str, Any] = json.loads((FIXTURES / name).read_text(encoding="utf-8"))
     return payload
 
 
 def fixture_names() -> list[str]:
-    return sorted(p.name for p in FIXTURES.glob("*.json")) if FIXTURES.is_dir() else []
+    """Every payload file, for parametrize: none at all is an error, never an empty (skipped)
+    parameter set."""
+    names = sorted(p.name for p in FIXTURES.glob("*.json"))
+    if not names:
+        raise FileNotFoundError(f"no webhook payloads in {FIXTURES}")
+    return names
 
 
 def push_payload(

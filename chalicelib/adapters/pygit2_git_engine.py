@@ -60,6 +60,7 @@ from chalicelib.errors import (
     RepositoryUnreadable,
     TransientError,
 )
+from chalicelib.observability import traced
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +94,7 @@ class Pygit2GitEngine:
         self._guard = threading.Lock()
         self._evicting = threading.Lock()  # one pass at a time: stale totals over-evict
 
+    @traced
     def resolve_head(
         self, remote: str, branch: str | None, credentials: Sequence[str | None]
     ) -> tuple[str, str]:
@@ -108,6 +110,7 @@ class Pygit2GitEngine:
         heads = authenticated(remote, credentials, list_heads, self._trust)
         return _pick_branch(heads, branch)
 
+    @traced
     def fetch(self, remote: str, branch: str, sha: str, credentials: Sequence[str | None]) -> None:
         _check_branch(branch)
         _check_object_id(sha)
@@ -131,6 +134,7 @@ class Pygit2GitEngine:
             _touch(path)
         self._evict(keep=path)
 
+    @traced
     def list_tree(self, remote: str, sha: str) -> Iterator[TreeEntry]:
         # Not a generator itself, so a missing clone or commit raises at the call.
         _check_object_id(sha)
@@ -154,6 +158,7 @@ class Pygit2GitEngine:
             raise RemoteNotFound("the blob has not been fetched into the git cache")
         return bytes(blob.data)
 
+    @traced
     def history(
         self, remote: str, sha: str, since: str | None, limit: int
     ) -> list[CommitChange] | None:
@@ -166,6 +171,7 @@ class Pygit2GitEngine:
         except (pygit2.GitError, KeyError, ValueError) as exc:
             raise _unreadable(repo, remote, "history", exc) from exc
 
+    @traced
     def is_ancestor(self, remote: str, ancestor: str, descendant: str) -> bool | None:
         """From the git cache alone (no network): True when `ancestor` is `descendant` or
         reachable from it, False when not, None when either commit is not in the cache."""
@@ -263,12 +269,13 @@ def _pick_branch(heads: dict[str, RemoteHead], branch: str | None) -> tuple[str,
 
 
 def _require_commit(repo: pygit2.Repository, remote: str, branch: str, sha: str) -> None:
-    if _has_commit(repo, sha):
-        return
     ref = repo.references.get(f"refs/heads/{branch}")
     if ref is None:
         raise BranchNotFound(f"branch {branch!r} was not found on the remote")
     head = str(ref.target)
+    # Present is not enough: libgit2's local transport copies every branch's objects.
+    if _has_commit(repo, sha) and (sha == head or repo.descendant_of(head, sha)):
+        return
     log.warning("%s: %s is not on %s (head %s)", display(remote), sha, branch, head)
     raise CommitNotOnBranch(f"commit {sha[:12]} is not on branch {branch!r}", branch_head=head)
 

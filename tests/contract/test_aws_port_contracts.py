@@ -1,9 +1,11 @@
-"""BlobStore, WorkQueue and TokenVault: the same assertions on the fakes and on moto."""
+"""BlobStore, WorkQueue, TokenVault and SecretStore: the same assertions on the fakes and on
+moto."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import boto3
@@ -12,12 +14,15 @@ from moto import mock_aws
 
 from chalicelib.adapters.kms_token_vault import KmsTokenVault
 from chalicelib.adapters.s3_blob_store import S3BlobStore
+from chalicelib.adapters.secretsmanager_secret_store import SecretsManagerSecretStore
 from chalicelib.adapters.sqs_work_queue import SqsWorkQueue
 from chalicelib.domain.messages import IndexRepository, ParseBatch, decode
 from chalicelib.errors import NotFound
 from chalicelib.local.provision import provision
+from chalicelib.ports import SecretStore
 from chalicelib.settings import Settings
 from tests.fakes.aws import FakeBlobStore, FakeTokenVault, FakeWorkQueue
+from tests.fakes.stores import FakeSecretStore
 
 SETTINGS = Settings(resource_prefix="ports")
 
@@ -26,7 +31,10 @@ SETTINGS = Settings(resource_prefix="ports")
 def aws() -> Iterator[dict[str, Any]]:
     with mock_aws():
         provision(SETTINGS)
-        yield {s: boto3.client(s, region_name=SETTINGS.region) for s in ("s3", "sqs", "kms")}
+        yield {
+            s: boto3.client(s, region_name=SETTINGS.region)
+            for s in ("s3", "sqs", "kms", "secretsmanager")
+        }
 
 
 @pytest.fixture(params=["fake", "s3"])
@@ -124,3 +132,55 @@ def test_sealed_tokens_open_and_never_show_the_token(vault: Any) -> None:
     sealed = vault.seal("ghp_secret123")
     assert "ghp_secret123" not in sealed and "ghp_secret123" not in json.dumps(sealed)
     assert vault.open(sealed) == "ghp_secret123"
+
+
+# A secret store and a way to set a secret's value (an operator's rotation).
+Secrets = tuple[SecretStore, Callable[[str, str], None]]
+
+
+@pytest.fixture(params=["fake", "secretsmanager"])
+def secrets(request: pytest.FixtureRequest) -> Secrets:
+    if request.param == "fake":
+        fake = FakeSecretStore()
+        return fake, fake.secrets.__setitem__
+    client = request.getfixturevalue("aws")["secretsmanager"]
+
+    def put(name: str, value: str) -> None:
+        try:
+            client.put_secret_value(SecretId=name, SecretString=value)
+        except client.exceptions.ResourceNotFoundException:
+            client.create_secret(Name=name, SecretString=value)
+
+    return SecretsManagerSecretStore(client), put
+
+
+def _name() -> str:
+    return f"ports/contract/{uuid.uuid4().hex}"  # one moto serves the module: a fresh name
+
+
+def test_a_secret_reads_as_the_string_stored(secrets: Secrets) -> None:
+    store, put = secrets
+    name = _name()
+    value = json.dumps({"default": "s3cret", "note": "ünïcode"}, ensure_ascii=False)
+    put(name, value)
+
+    assert store.read(name) == value
+
+
+def test_a_missing_secret_is_not_found_by_its_name(secrets: Secrets) -> None:
+    store, _ = secrets
+    name = _name()
+
+    with pytest.raises(NotFound, match=f"^read secret {name}: not found$"):
+        store.read(name)
+
+
+def test_an_updated_secret_reads_its_new_value(secrets: Secrets) -> None:
+    store, put = secrets
+    name = _name()
+    put(name, "first")
+    assert store.read(name) == "first"
+
+    put(name, "second")  # a rotation: the store itself never caches (CachedSecret does)
+
+    assert store.read(name) == "second"

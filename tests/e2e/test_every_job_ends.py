@@ -5,7 +5,6 @@ in its DLQ, whose consumer ends the job in `error` and frees the lease for the n
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from collections.abc import Callable
 from dataclasses import replace
@@ -24,7 +23,6 @@ from tests.gitrepo import commit_files, init_repo
 
 FILES = {f"pkg/m{i}.py": f"def f{i}():\n    return {i}\n" for i in range(4)}
 MAIN_QUEUES = ("index", "parse", "embed")
-needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="needs the git CLI")
 
 
 def index(stack: Stack, path: Path) -> str:
@@ -79,7 +77,6 @@ def assert_ended_in_error(stack: Stack, rid: str, message: str, tmp_path: Path) 
 # Reproducer 5: permanent conditions fail at once, without retries or the DLQ
 
 
-@needs_git
 def test_a_shallow_clone_fails_at_once_with_a_clear_message(stack: Stack, tmp_path: Path) -> None:
     init_repo(tmp_path / "full", FILES)
     commit_files(tmp_path / "full", {"pkg/m0.py": "def f0():\n    return 10\n"})

@@ -4,12 +4,26 @@ from __future__ import annotations
 
 import logging
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
-from chalice.app import Chalice, Rate
+from chalice.app import Chalice, Rate, ScheduledEventConfig
 
+from chalicelib import bootstrap
+from chalicelib.domain.models import Repository
 from chalicelib.local.schedule import Rule, Scheduler, rate_seconds, scheduled_rules
+from chalicelib.settings import Settings
+from tests.e2e.conftest import Stack
+from tests.gitrepo import commit_files, init_repo
+
+RID = "github:acme:widgets"  # a github id (the sweep skips local ones) read from a local path
+FILES = {"README.md": "# Widgets\n"}
+
+
+def status(stack: Stack) -> dict[str, Any]:
+    body: dict[str, Any] = stack.get(f"/repositories/{RID}/status").json_body
+    return body
 
 
 @pytest.mark.parametrize(
@@ -51,10 +65,32 @@ def test_discovers_scheduled_handlers_and_skips_cron(caplog: pytest.LogCaptureFi
     assert "noon" in caplog.text and "skipped" in caplog.text
 
 
-def test_strata_app_schedules_are_all_understood() -> None:
+def test_strata_app_schedules_are_all_understood_and_fire(stack: Stack, tmp_path: Path) -> None:
     from app import app
 
-    assert all(rule.period_seconds >= 60 for rule in scheduled_rules(app))
+    rules = scheduled_rules(app)
+    declared = {s.name for s in app.event_sources if isinstance(s, ScheduledEventConfig)}
+    assert [rule.name for rule in rules] == ["refresh_sweep"]
+    assert declared == {"refresh_sweep"}  # none skipped as not understood
+    period = Settings.from_env().sweep_minutes * 60  # what the deployed rule is built with
+    assert rules[0].period_seconds == period
+
+    path = tmp_path / "widgets"
+    registered = Repository(id=RID, remote=str(path), branch="main")
+    bootstrap.index_requests().request_at(registered, init_repo(path, FILES), source="api")
+    stack.pump.drain()
+    moved = commit_files(path, {"README.md": "# Widgets, moved on\n"})
+    scheduler = Scheduler(rules, stack.settings.region, threading.Event())
+    scheduler.plan(1000.0)
+    assert scheduler.tick(1000.0 + period - 1) == []
+    assert status(stack)["headSha"] != moved
+
+    assert scheduler.tick(1000.0 + period) == ["refresh_sweep"]
+
+    fired = status(stack)  # the sweep saw the remote move and asked for an index
+    assert (fired["status"], fired["headSha"]) == ("indexing", moved)
+    stack.pump.drain()
+    assert status(stack)["indexedSha"] == moved
 
 
 def test_runs_each_rule_once_per_period_with_a_scheduled_event() -> None:

@@ -1,9 +1,10 @@
 """A captured push sent again cannot roll the index back (signed webhooks through the route,
 a real repository, the real engine); a real force push back to an older commit still does.
 
-The payloads are GitHub's own push (the shared fixture), turned into pushes to the tracked
-branch of the repository they name. The repository is registered with a local path as its
-remote, through the same use case the API ends in (as tests/e2e/test_webhooks.py does).
+The payloads are GitHub's own push (tests/fixtures/github-webhooks/push.json), turned into
+pushes to the tracked branch of the repository they name. The repository is registered with a
+local path as its remote, through the same use case the API ends in (as
+tests/e2e/test_webhooks.py does).
 """
 
 from __future__ import annotations

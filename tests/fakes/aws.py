@@ -18,6 +18,7 @@ from chalicelib.errors import (
     CommitNotOnBranch,
     NotFound,
     RemoteNotFound,
+    RepositoryUnreadable,
 )
 
 
@@ -87,10 +88,39 @@ class FakeTokenVault:
         return base64.b64decode(sealed.removeprefix("sealed:")).decode()[::-1]
 
 
+@dataclass(frozen=True)
+class Symlink:
+    """A symbolic link in a fake commit: git keeps its target as a blob (mode 0o120000)."""
+
+    target: str
+
+    @property
+    def data(self) -> bytes:
+        return self.target.encode()
+
+
+@dataclass(frozen=True)
+class Submodule:
+    """A gitlink in a fake commit: another repository's commit (mode 0o160000), no blob here."""
+
+    sha: str
+
+
+FileValue = bytes | Symlink | Submodule
+
+# The GitEngine's messages, as Pygit2GitEngine words them (users see them: no remote, no path).
+REMOTE_NOT_FOUND = "the remote repository was not found"
+CREDENTIALS_REFUSED = "the remote refused every credential offered"
+NOT_FETCHED = "the commit has not been fetched into the git cache"
+BLOB_NOT_FETCHED = "the blob has not been fetched into the git cache"
+REMOTE_NOT_FETCHED = "the repository has not been fetched into the git cache"
+MISSING_OBJECTS = "the repository is missing objects (is it corrupt, shallow or a partial clone?)"
+
+
 @dataclass
 class FakeRemote:
     branches: dict[str, str] = field(default_factory=dict)
-    commits: dict[str, dict[str, bytes]] = field(default_factory=dict)
+    commits: dict[str, dict[str, FileValue]] = field(default_factory=dict)
     default: str = "main"
     token: str | None = None
     parents: dict[str, str | None] = field(default_factory=dict)
@@ -98,8 +128,11 @@ class FakeRemote:
 
 
 class FakeGitEngine:
-    """Remotes held in memory; commits are path -> bytes maps. `cached` is the git cache:
-    per remote, the commits a fetch brought (the branch head and its ancestors)."""
+    """Remotes held in memory; commits are path -> content maps (bytes, or a Symlink or
+    Submodule). `cached` is the git cache: per remote, the commits fetches brought (the branch
+    head and its ancestors). Like Pygit2GitEngine, everything but `resolve_head` and `fetch`
+    reads the cache alone: a commit not fetched is RemoteNotFound, and a fetch of a commit
+    already cached needs no remote (nor credentials)."""
 
     def __init__(self) -> None:
         self.remotes: dict[str, FakeRemote] = {}
@@ -110,11 +143,12 @@ class FakeGitEngine:
     def commit(
         self,
         remote: str,
-        files: Mapping[str, bytes | str],
+        files: Mapping[str, bytes | str | Symlink | Submodule],
         *,
         branch: str = "main",
         message: str = "",
     ) -> str:
+        """A commit on `branch` whose tree is exactly `files`; its sha."""
         r = self.remotes.setdefault(remote, FakeRemote())
         data = {p: v.encode() if isinstance(v, str) else v for p, v in files.items()}
         digest = hashlib.sha1(repr(sorted(data.items())).encode(), usedforsecurity=False)
@@ -130,9 +164,9 @@ class FakeGitEngine:
     def _remote(self, remote: str, credentials: Sequence[str | None]) -> FakeRemote:
         r = self.remotes.get(remote)
         if r is None:
-            raise RemoteNotFound(f"no repository at {remote}")
+            raise RemoteNotFound(REMOTE_NOT_FOUND)
         if r.token is not None and r.token not in credentials:
-            raise AccessDenied("authentication failed for the remote")
+            raise AccessDenied(CREDENTIALS_REFUSED)
         return r
 
     def resolve_head(
@@ -145,39 +179,44 @@ class FakeGitEngine:
         return name, r.branches[name]
 
     def fetch(self, remote: str, branch: str, sha: str, credentials: Sequence[str | None]) -> None:
-        r = self._remote(remote, credentials)
         self.fetches += 1
+        cached = self.cached.setdefault(remote, set())
+        known = self.remotes.get(remote)
+        if known is not None and sha in cached and sha in known.commits:
+            return  # already here: no network at all
+        r = self._remote(remote, credentials)
         if branch not in r.branches:
             raise BranchNotFound(f"branch {branch!r} was not found on the remote")
-        cached = self.cached.setdefault(remote, set())
         at: str | None = r.branches[branch]
         while at is not None and at not in cached:  # a fetch brings the branch's history
             cached.add(at)
             at = r.parents.get(at)
-        if sha not in r.commits:  # as git would see it: the branch does not hold it
+        if sha not in cached or sha not in r.commits:  # the branch does not hold it
             head = r.branches[branch]
             raise CommitNotOnBranch(f"commit {sha[:12]} is not on branch {branch!r}", head)
 
     def is_ancestor(self, remote: str, ancestor: str, descendant: str) -> bool | None:
         cached = self.cached.get(remote, set())
-        if ancestor not in cached or descendant not in cached:
+        r = self.remotes.get(remote)
+        if r is None or ancestor not in cached or descendant not in cached:
             return None
-        parents = self.remotes[remote].parents
         at: str | None = descendant
         while at is not None:
             if at == ancestor:
                 return True
-            at = parents.get(at)
+            at = r.parents.get(at)
         return False
 
     def list_tree(self, remote: str, sha: str) -> Iterator[TreeEntry]:
-        for path, data in sorted(self.remotes[remote].commits[sha].items()):
-            yield TreeEntry(path, git_blob_oid(data), 0o100644, len(data))
+        tree = self._cached_commit(remote, sha)
+        return iter([_entry(path, value) for path, value in sorted(tree.items())])
 
     def history(
         self, remote: str, sha: str, since: str | None, limit: int
     ) -> list[CommitChange] | None:
-        r = self.remotes[remote]
+        r = self._cached_remote(remote)
+        if sha not in self.cached[remote]:  # the clone lacks it, as a partial clone would
+            raise RepositoryUnreadable(MISSING_OBJECTS)
         chain: list[str] = []
         at: str | None = sha
         while at is not None and at != since:
@@ -199,8 +238,37 @@ class FakeGitEngine:
 
     def read_blob(self, remote: str, oid: str) -> bytes:
         self.blob_reads += 1
-        for commit in self.remotes[remote].commits.values():
-            for data in commit.values():
-                if git_blob_oid(data) == oid:
+        r = self._cached_remote(remote)
+        for sha in self.cached[remote]:
+            for value in r.commits.get(sha, {}).values():
+                data = _blob_data(value)
+                if data is not None and git_blob_oid(data) == oid:
                     return data
-        raise NotFound(f"no blob {oid}")
+        raise RemoteNotFound(BLOB_NOT_FETCHED)
+
+    def _cached_remote(self, remote: str) -> FakeRemote:
+        r = self.remotes.get(remote)
+        if r is None or not self.cached.get(remote):
+            raise RemoteNotFound(REMOTE_NOT_FETCHED)
+        return r
+
+    def _cached_commit(self, remote: str, sha: str) -> dict[str, FileValue]:
+        r = self._cached_remote(remote)
+        if sha not in self.cached[remote] or sha not in r.commits:
+            raise RemoteNotFound(NOT_FETCHED)
+        return r.commits[sha]
+
+
+def _blob_data(value: FileValue) -> bytes | None:
+    if isinstance(value, Submodule):
+        return None
+    return value.data if isinstance(value, Symlink) else value
+
+
+def _entry(path: str, value: FileValue) -> TreeEntry:
+    """The tree entry Pygit2GitEngine lists for a file, a symlink or a submodule."""
+    if isinstance(value, Submodule):
+        return TreeEntry(path, value.sha, 0o160000, 0)
+    if isinstance(value, Symlink):
+        return TreeEntry(path, git_blob_oid(value.data), 0o120000, len(value.data))
+    return TreeEntry(path, git_blob_oid(value), 0o100644, len(value))

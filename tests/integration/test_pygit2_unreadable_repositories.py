@@ -17,7 +17,6 @@ from tests.egress import guarded_engine
 from tests.gitrepo import commit_files, init_repo
 
 FILES = {"a.py": "a = 1\n", "pkg/b.py": "b = 1\n"}
-needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="needs the git CLI")
 
 
 @pytest.fixture
@@ -54,7 +53,6 @@ def _assert_says_nothing_private(exc: BaseException, tmp_path: Path) -> None:
     assert str(tmp_path) not in str(exc) and "/" not in str(exc)
 
 
-@needs_git
 @pytest.mark.parametrize("bare", [False, True])
 def test_a_shallow_clone_as_remote_is_refused_before_fetching(
     tmp_path: Path, engine: Pygit2GitEngine, bare: bool

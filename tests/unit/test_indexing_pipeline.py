@@ -6,8 +6,9 @@ import pytest
 
 from chalicelib.domain.messages import FinalizeGeneration, IndexRepository, ParseBatch
 from chalicelib.domain.models import JobState, Status
-from chalicelib.errors import AccessDenied, LeaseLost, RemoteNotFound
+from chalicelib.errors import AccessDenied, RemoteNotFound
 from chalicelib.services.context import IndexConfig
+from tests.fakes.aws import FakeBlobStore, FakeClock
 from tests.harness import ADMIN, REMOTE, REPO_ID, SAMPLE_FILES, Harness
 
 
@@ -129,9 +130,49 @@ def test_publish_needs_the_lease(h: Harness) -> None:
     h.run(keep=lambda m: not isinstance(m, FinalizeGeneration))
     job = next(iter(h.jobs.jobs.values()))
     h.clock.advance(h.config.lease_seconds + 1)
-    h.locks.acquire(REPO_ID, "intruder", 60, h.clock.now())
-    with pytest.raises(LeaseLost):
-        h.locks.heartbeat(job.lease, 60, h.clock.now())
+    intruder = h.locks.acquire(REPO_ID, "intruder", 60, h.clock.now())
+    objects = h.blobs.keys()
+
+    # The job finishes parsing after its lease was taken over, and tries to publish.
+    assert h.pipeline().publisher.finalize(job.job_id) is None
+
+    repo = h.repos.get(REPO_ID)
+    assert repo is not None and repo.generation is None and repo.status is Status.INDEXING
+    assert h.jobs.get(job.job_id).state is JobState.SUPERSEDED  # type: ignore[union-attr]
+    assert h.blobs.keys() == objects  # found before building: not even a manifest
+    assert h.locks.get(REPO_ID) == intruder  # the new owner's lease is left alone
+
+
+class SlowManifestWrite(FakeBlobStore):
+    """A build slow enough to outlive its lease: `seconds` pass while the manifest is written."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        super().__init__()
+        self.clock = clock
+        self.seconds = 0.0
+
+    def put(self, key: str, data: bytes, *, if_absent: bool = False) -> bool:
+        if key.endswith("/manifest.json.gz"):
+            self.clock.advance(self.seconds)
+        return super().put(key, data, if_absent=if_absent)
+
+
+def test_a_build_that_outlives_its_lease_renews_it_for_the_fenced_publish() -> None:
+    clock = FakeClock()
+    blobs = SlowManifestWrite(clock)
+    h = Harness(clock=clock, blobs=blobs)
+    h.git.commit(REMOTE, SAMPLE_FILES)
+    h.request()
+    h.run(keep=lambda m: not isinstance(m, FinalizeGeneration))
+    job = next(iter(h.jobs.jobs.values()))
+    blobs.seconds = h.config.lease_seconds + 1  # nobody takes the lease over meanwhile
+
+    generation = h.pipeline().publisher.finalize(job.job_id)
+
+    repo = h.repos.get(REPO_ID)
+    assert generation is not None and repo is not None
+    assert (repo.status, repo.generation) == (Status.READY, generation)
+    assert h.jobs.get(job.job_id).state is JobState.PUBLISHED  # type: ignore[union-attr]
 
 
 def test_concurrent_requests_coalesce_into_the_newest_sha(h: Harness) -> None:

@@ -15,7 +15,7 @@ from chalicelib.domain.webhook_signatures import (
     sign,
     signature_matches,
 )
-from chalicelib.domain.webhooks import parse_payload, parse_push
+from chalicelib.domain.webhooks import Push, parse_payload, parse_push
 from chalicelib.errors import InvalidRequest, PermanentError, Unauthenticated
 from chalicelib.services.webhooks import CachedWebhookSecrets
 from tests.freshness_harness import (
@@ -185,14 +185,44 @@ def test_every_real_payload_is_accepted_and_answered(h: FreshnessHarness, name: 
     assert not h.queue.pending
 
 
-@pytest.mark.parametrize("name", [n for n in fixture_names() if n.startswith("push")])
-def test_real_push_payloads_parse_to_the_repository_and_ref(name: str) -> None:
+# What each real push says, read off the file by hand: every push fixture has its own row.
+HELLO_WORLD = "github:Codertocat:Hello-World"
+TAG_DELETED = Push(
+    repository_id=HELLO_WORLD,
+    ref="refs/tags/simple-tag",
+    before="6113728f27ae82c7b1a177c8d03f9e96e0adf246",
+    after="0" * 40,
+    deleted=True,
+)
+REAL_PUSHES = {
+    "push.json": (TAG_DELETED, None),
+    "push.with-installation.json": (TAG_DELETED, None),
+    "push.with-new-branch.json": (
+        Push(
+            repository_id=HELLO_WORLD,
+            ref="refs/heads/master",
+            before="0" * 40,
+            after="6113728f27ae82c7b1a177c8d03f9e96e0adf246",
+            created=True,
+        ),
+        "master",
+    ),
+}
+
+
+def test_every_real_push_fixture_has_its_expected_values() -> None:
+    assert sorted(REAL_PUSHES) == [n for n in fixture_names() if n.startswith("push")]
+
+
+@pytest.mark.parametrize(("name", "expected", "branch"), [(n, *v) for n, v in REAL_PUSHES.items()])
+def test_real_push_payloads_parse_to_the_repository_and_ref(
+    name: str, expected: Push, branch: str | None
+) -> None:
     push = parse_push(fixture_payload(name))
-    assert push.repository_id == "github:Codertocat:Hello-World"
-    assert push.ref == "refs/tags/simple-tag"
-    assert push.is_tag and push.branch is None
-    assert push.deleted and push.after == "0" * 40
-    assert push.before == "6113728f27ae82c7b1a177c8d03f9e96e0adf246"
+
+    assert push == expected
+    assert push.branch == branch
+    assert push.is_tag is (branch is None)
 
 
 def test_a_real_tag_push_to_a_registered_repository_is_recorded_and_ignored(

@@ -1,8 +1,8 @@
 """A replayed or late push cannot move the index back; a real force push back still can.
 
-The pushes are GitHub's own (the shared fixture `push.json`, its tag deletion turned into a
-push to the tracked branch), signed over the exact bytes sent, under a new delivery id: what
-an attacker who captured one can send again.
+The pushes are GitHub's own (tests/fixtures/github-webhooks/push.json, its tag deletion
+turned into a push to the tracked branch), signed over the exact bytes sent, under a new
+delivery id: what an attacker who captured one can send again.
 """
 
 from __future__ import annotations
