@@ -1,12 +1,15 @@
-"""Strata's Chalice app: create it, register the blueprints and the error middleware."""
+"""Strata's Chalice app: create it, register the blueprints and the middleware (observability
+around every invocation, then the uniform error shape for HTTP)."""
 
 from chalice.app import Chalice
 
+from chalicelib import bootstrap, observability
 from chalicelib.api import events, graph, health, keys, queries, repositories, webhooks
 from chalicelib.api.http import uniform_errors
 from chalicelib.workers import indexing, sweep
 
 app = Chalice(app_name="strata")
+app.register_middleware(observability.middleware(bootstrap.telemetry), "all")
 app.register_middleware(uniform_errors, "http")
 app.register_blueprint(health.bp)
 app.register_blueprint(repositories.bp)

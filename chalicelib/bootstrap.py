@@ -13,6 +13,7 @@ from typing import Any
 
 import boto3
 
+from chalicelib import observability
 from chalicelib.adapters.dynamo_events import DynamoDeliveryLog, DynamoEventLog
 from chalicelib.adapters.dynamo_keys import DynamoKeyStore, DynamoRateLimitStore
 from chalicelib.adapters.dynamo_models import bind_models
@@ -215,6 +216,18 @@ def container() -> Container:
         if _root.container is None:
             _root.container = build(s)
         return _root.container
+
+
+def telemetry() -> observability.Telemetry:
+    """How this process logs, measures and traces (read per invocation: cheap)."""
+    s = settings()
+    return observability.Telemetry(
+        service=s.service_name,
+        namespace=s.metrics_namespace,
+        log_level=s.log_level,
+        log_format="json" if s.log_format == "json" else "human",
+        tracing=s.tracing,
+    )
 
 
 def repo_store() -> RepoStore:

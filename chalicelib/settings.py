@@ -110,6 +110,15 @@ class Settings:
     rate_per_second: float = 10.0
     rate_burst: int = 100
     api_key_pepper_ttl_seconds: float = 300.0
+    # Observability (observability.py): the Powertools service name and metrics namespace;
+    # Strata's logs as JSON lines at INFO in Lambda, human lines with warnings only elsewhere
+    # (`strata serve --verbose` shows INFO); X-Ray tracing in a deployed function only, unless
+    # POWERTOOLS_TRACE_DISABLED.
+    service_name: str = "strata"
+    metrics_namespace: str = "Strata"
+    log_level: str = "WARNING"
+    log_format: str = "human"
+    tracing: bool = False
 
     @property
     def names(self) -> ResourceNames:
@@ -122,6 +131,8 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         e = os.environ if env is None else env
         d = cls()
+        # What Powertools itself checks: a function in Lambda, not the Chalice CLI's local mode.
+        in_lambda = bool(e.get("AWS_LAMBDA_FUNCTION_NAME")) and not e.get("AWS_CHALICE_CLI_MODE")
 
         def num(key: str, default: int) -> int:
             raw = e.get(key)
@@ -177,4 +188,11 @@ class Settings:
             api_key_pepper_ttl_seconds=float(
                 e.get("STRATA_API_KEY_PEPPER_TTL_SECONDS") or d.api_key_pepper_ttl_seconds
             ),
+            service_name=e.get("POWERTOOLS_SERVICE_NAME") or d.service_name,
+            metrics_namespace=e.get("POWERTOOLS_METRICS_NAMESPACE") or d.metrics_namespace,
+            log_level=(
+                e.get("POWERTOOLS_LOG_LEVEL") or ("INFO" if in_lambda else d.log_level)
+            ).upper(),
+            log_format=(e.get("STRATA_LOG_FORMAT") or ("json" if in_lambda else "human")).lower(),
+            tracing=in_lambda and not _flag(e.get("POWERTOOLS_TRACE_DISABLED"), False),
         )

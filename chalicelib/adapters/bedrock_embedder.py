@@ -23,6 +23,7 @@ from numpy.typing import NDArray
 
 from chalicelib.domain.vectors import model_key, unit_rows
 from chalicelib.errors import PermanentError, StrataError, TransientError
+from chalicelib.observability import traced
 
 DEFAULT_MODEL = "amazon.titan-embed-text-v2:0"
 # Titan v2 takes at most 8,192 tokens and 50,000 characters. Code runs about 3 characters a
@@ -69,6 +70,7 @@ class BedrockEmbedder:
         self._concurrency = concurrency
         self.model_id = model_key(f"bedrock-{model}-{dimensions}")
 
+    @traced
     def embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
         if not texts:
             return np.zeros((0, self.dimensions), dtype=np.float32)

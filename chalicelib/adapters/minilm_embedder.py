@@ -23,6 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from chalicelib.errors import PermanentError
+from chalicelib.observability import traced
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -74,6 +75,7 @@ class MiniLMEmbedder:
         self._batch_size = batch_size
         self._max_seq_length = max_seq_length
 
+    @traced
     def embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
         if not texts:
             return np.zeros((0, DIMENSIONS), dtype=np.float32)

@@ -35,6 +35,7 @@ from numpy.typing import NDArray
 
 from chalicelib.domain.vectors import model_key, unit_rows
 from chalicelib.errors import PermanentError, StrataError, TransientError
+from chalicelib.observability import traced
 
 # Most embedding models take 512-8,192 tokens; longer input is cut here rather than refused.
 MAX_CHARS = 12_000
@@ -66,6 +67,7 @@ class OpenAIEmbedder:
         suffix = f"-{dimensions}" if dimensions else ""
         self.model_id = model_key(f"openai-{model}{suffix}")
 
+    @traced
     def embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
         if not texts:
             return np.zeros((0, self.dimensions), dtype=np.float32)

@@ -30,7 +30,7 @@ from urllib.parse import unquote
 
 from chalice.app import Blueprint, Request, Response
 
-from chalicelib import bootstrap
+from chalicelib import bootstrap, observability
 from chalicelib.domain.identity import Caller, Scope
 from chalicelib.domain.ids import validate_repository_id
 from chalicelib.domain.validation import bounded_int, is_valid_text, json_object
@@ -153,6 +153,7 @@ def endpoint(
                 request = bp.current_request
                 caller = authorize(request, scope) if scope is not None else None
                 incoming = _parse(request, path_params, params, body, caller)
+                observability.append_keys(repositoryId=_repository_of(incoming) or None)
                 return route(incoming)
             except NotReady as exc:
                 return not_ready_response(exc, _repository_of(incoming))
@@ -194,6 +195,7 @@ def authorize(request: Request, needed: Scope) -> Caller:
     its rate. Reads only the Authorization header (nothing else is parsed before this)."""
     header = request.headers.get("authorization") if request.headers else None
     caller = bootstrap.authenticator().authenticate(header)
+    observability.append_keys(keyId=caller.key_id, tenant=caller.tenant)  # ids, not secrets
     if not caller.allows(needed):
         raise AccessDenied(
             f"this needs a key with the {needed.label} scope (this key has {caller.scope.label})"

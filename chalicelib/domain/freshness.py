@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from chalicelib.domain.events import Event, EventType
 from chalicelib.domain.models import Repository
 
 
@@ -11,3 +14,16 @@ def lag_seconds(repo: Repository, now: float) -> int:
     if not repo.head_sha or repo.head_sha == repo.indexed_sha or repo.requested_at is None:
         return 0
     return max(0, int(now - repo.requested_at))
+
+
+def push_received_at(events: Iterable[Event], sha: str) -> float | None:
+    """When the first listed webhook delivery pushing `sha` (its `after`) arrived; None when
+    none is listed (the SHA came from the API or the sweep, or its delivery is older)."""
+    return min(
+        (
+            e.at
+            for e in events
+            if e.type == EventType.WEBHOOK_RECEIVED and e.data.get("after") == sha
+        ),
+        default=None,
+    )

@@ -9,6 +9,7 @@ indexing through real SQS queues on moto's server and the same worker handlers L
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import tempfile
 import time
@@ -17,7 +18,7 @@ from typing import Any
 
 from chalice.test import Client
 
-from chalicelib import bootstrap
+from chalicelib import bootstrap, observability
 from chalicelib.local.embedded import embedded_aws, worker_pump
 from chalicelib.settings import Settings
 
@@ -33,6 +34,7 @@ def _post(client: Client, path: str, body: dict[str, Any], key: str) -> Any:
 def main(argv: list[str]) -> int:
     path = Path(argv[0]).resolve() if argv else ROOT
     question = argv[1] if len(argv) > 1 else "how are generations published with a fence?"
+    observability.configure_console(logging.WARNING)  # the demo's own lines are its output
     with tempfile.TemporaryDirectory(prefix="strata-demo-") as tmp:
         settings = Settings(
             resource_prefix="strata-local",

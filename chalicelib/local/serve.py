@@ -18,6 +18,7 @@ import sys
 import threading
 from types import FrameType
 
+from chalicelib import observability
 from chalicelib.local.admin_key import AdminKey, provide_admin_key
 from chalicelib.local.api_client import ApiError, StrataApi
 from chalicelib.local.stack import ROOT, LocalStack, StackOptions
@@ -28,11 +29,9 @@ DEMO_QUERY = "fenced publish"
 
 
 def configure_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
-    )
+    """Human lines on stderr: the handlers' structured logs with their keys (repositoryId,
+    jobId, ...), warnings only unless `verbose`."""
+    observability.configure_console(logging.INFO if verbose else logging.WARNING)
     if verbose:
         logging.getLogger("strata.http").setLevel(logging.DEBUG)
     # boto's pool is smaller than the finalizer's fetch threads: a harmless warning per fetch.
@@ -104,6 +103,15 @@ def serve(
     """Run until `stop` is set (by SIGINT/SIGTERM when none is given); the exit status.
     `api_key` (STRATA_API_KEY) becomes the local admin key."""
     configure_logging(verbose)
+    try:
+        return _serve(options, demo=demo, stop=stop, api_key=api_key)
+    finally:
+        observability.reset()  # the process's logging is the caller's again
+
+
+def _serve(
+    options: StackOptions, *, demo: bool, stop: threading.Event | None, api_key: str | None
+) -> int:
     if stop is None:
         stop = threading.Event()
         _install_signal_handlers(stop)

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from chalicelib import observability
 from chalicelib.domain import layout
 from chalicelib.domain.codecs import decode_artifact, decode_manifest, decode_plan
 from chalicelib.domain.messages import EmbedBatch
@@ -29,6 +30,7 @@ from chalicelib.domain.vectors import (
     to_float16,
 )
 from chalicelib.errors import DeadlineReached, MalformedMessage, NotFound
+from chalicelib.observability import Metric
 from chalicelib.parsers import PARSER_VERSION
 from chalicelib.ports import Embedder
 from chalicelib.services.batches import finalize_if_last, live_job
@@ -61,6 +63,9 @@ class BatchEmbedder:
             new, kept = self._embed_blob(embedder, f, before.get(f.path))
             embedded += new
             reused += kept
+        observability.count(Metric.CHUNKS_EMBEDDED, embedded)
+        observability.count(Metric.CHUNK_VECTORS_REUSED, reused)
+        log.info("batch %d: %d chunks embedded, %d vectors reused", msg.batch, embedded, reused)
         outstanding = self._p.jobs.complete_batch(
             job.job_id,
             len(plan.batches) + msg.batch,

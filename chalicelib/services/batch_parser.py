@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import logging
 
+from chalicelib import observability
 from chalicelib.domain import layout
 from chalicelib.domain.codecs import decode_batch, encode_artifact
 from chalicelib.domain.messages import EmbedBatch, ParseBatch
 from chalicelib.domain.models import JobState
 from chalicelib.errors import NotFound
+from chalicelib.observability import Metric
 from chalicelib.parsers import PARSER_VERSION, parse_blob
 from chalicelib.services.batches import finalize_if_last, live_job
 from chalicelib.services.context import IndexConfig, IndexPorts
@@ -50,6 +52,9 @@ class BatchParser:
             artifact = parse_blob(planned.oid, planned.path, data)
             self._p.blobs.put(key, encode_artifact(artifact), if_absent=True)
             parsed += 1
+        observability.count(Metric.BLOBS_PARSED, parsed)
+        observability.count(Metric.BLOBS_REUSED, reused)
+        log.info("batch %d: %d blobs parsed, %d reused", msg.batch, parsed, reused)
         outstanding = self._p.jobs.complete_batch(
             job.job_id, msg.batch, files=len(staged), parsed=parsed, reused=reused
         )

@@ -10,7 +10,7 @@ from collections.abc import Collection
 from chalicelib.domain.messages import FinalizeGeneration
 from chalicelib.domain.models import Job, JobState
 from chalicelib.errors import LeaseLost
-from chalicelib.services.context import IndexConfig, IndexPorts
+from chalicelib.services.context import IndexConfig, IndexPorts, log_job
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +21,8 @@ def live_job(
     """The job if it is in one of `states` and its lease still holds (heartbeated), else
     None (a superseded lease marks the job so)."""
     job = ports.jobs.get(job_id)
+    if job is not None:
+        log_job(job)
     if job is None or job.state not in states:
         log.info("batch %s of job %s is no longer needed", batch, job_id)
         return None

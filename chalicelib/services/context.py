@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from chalicelib import observability
 from chalicelib.domain.credentials import ServerToken
 from chalicelib.domain.history import HISTORY_COMMITS
 from chalicelib.domain.increments import COMPACT_AT
+from chalicelib.domain.models import Job
 from chalicelib.domain.remote_policy import DEFAULT_GIT_HOSTS
 from chalicelib.domain.tenancy import Quota
 from chalicelib.ports import (
@@ -66,3 +68,10 @@ class IndexPorts:
 def out_of_time(remaining: RemainingMillis | None, margin_ms: int) -> bool:
     """True when the function must stop now to finish cleanly before its deadline."""
     return remaining is not None and remaining() < margin_ms
+
+
+def log_job(job: Job) -> None:
+    """Name the job on the current log lines: its repository, id and generation (fence)."""
+    observability.append_keys(
+        repositoryId=job.repository_id, jobId=job.job_id, generation=job.fence
+    )

@@ -18,7 +18,7 @@ import uuid
 
 from chalicelib.domain.models import Job, JobState, Lease, Repository, Status
 from chalicelib.errors import LeaseHeld
-from chalicelib.services.context import IndexConfig, IndexPorts
+from chalicelib.services.context import IndexConfig, IndexPorts, log_job
 from chalicelib.services.job_endings import (
     RETRIES_EXHAUSTED,
     RUNNING,
@@ -42,6 +42,7 @@ class DeadLetters:
         if job is None:
             log.info("dead letter for unknown job %s", job_id)
             return
+        log_job(job)
         repo = self._p.repos.get(job.repository_id)
         if repo is not None and _published_by(repo, job):
             # The generation went live and only the bookkeeping after it kept failing.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
+from chalicelib import observability
 from chalicelib.domain import layout
 from chalicelib.domain.codecs import (
     decode_manifest,
@@ -17,6 +18,7 @@ from chalicelib.domain.codecs import (
     encode_manifest,
 )
 from chalicelib.domain.events import EventType, generation_published
+from chalicelib.domain.freshness import push_received_at
 from chalicelib.domain.models import (
     FileEntry,
     Generation,
@@ -27,8 +29,9 @@ from chalicelib.domain.models import (
 )
 from chalicelib.domain.planning import Plan
 from chalicelib.errors import LeaseLost
+from chalicelib.observability import Metric
 from chalicelib.parsers import PARSER_VERSION
-from chalicelib.services.context import IndexConfig, IndexPorts
+from chalicelib.services.context import IndexConfig, IndexPorts, log_job
 from chalicelib.services.events import record
 from chalicelib.services.generation_builder import GenerationBuilder, compute_stats
 from chalicelib.services.job_endings import PERMANENT, fail_job, finish_lease, public_message
@@ -36,6 +39,7 @@ from chalicelib.services.vector_builder import VectorSegmentWriter
 
 log = logging.getLogger(__name__)
 _FETCH_THREADS = 16
+_PUSH_EVENTS = 50  # the newest events searched for the delivery that pushed a published SHA
 FINALIZE_FAILURES: tuple[type[Exception], ...] = (*PERMANENT, ValueError)
 
 
@@ -48,6 +52,7 @@ class GenerationPublisher:
         job = self._p.jobs.get(job_id)
         if job is None or job.state in (JobState.PUBLISHED, JobState.SUPERSEDED, JobState.FAILED):
             return None
+        log_job(job)
         started = [JobState.PARSING, JobState.FINALIZING]
         if not self._p.jobs.transition(job_id, JobState.FINALIZING, allowed=started):
             return None  # ended meanwhile (failed by a dead letter)
@@ -66,7 +71,25 @@ class GenerationPublisher:
         self._p.jobs.transition(job_id, JobState.PUBLISHED, allowed=[JobState.FINALIZING])
         finish_lease(self._p, job.repository_id, lease, job.sha)
         self._p.blobs.delete_prefix(layout.job_prefix(job_id) + "/")
+        self._report(job, generation)
         return generation
+
+    def _report(self, job: Job, generation: Generation) -> None:
+        """How long the job took and, when a webhook delivery pushed this SHA and it was not
+        queryable before, how long since that push (best effort: events only explain)."""
+        now = self._p.clock.now()
+        observability.seconds(Metric.INDEX_DURATION, now - job.created_at)
+        log.info("published generation %d at %s", generation.fence, generation.sha[:12])
+        if job.base_generation is not None and job.base_generation.sha == job.sha:
+            return  # a forced rebuild: this SHA was queryable already
+        try:
+            page = self._p.events.list(job.repository_id, _PUSH_EVENTS)
+        except Exception:
+            log.warning("could not read the events of %s", job.repository_id, exc_info=True)
+            return
+        received = push_received_at(page.events, job.sha)
+        if received is not None:
+            observability.seconds(Metric.PUSH_TO_QUERYABLE, now - received)
 
     def _build_and_publish(self, job: Job, lease: Lease) -> Generation:
         plan = decode_plan(self._p.blobs.get(layout.job_plan_key(job.job_id)))

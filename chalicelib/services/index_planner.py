@@ -19,7 +19,13 @@ from chalicelib.domain.messages import FinalizeGeneration, IndexRepository, Pars
 from chalicelib.domain.models import Job, JobState, Lease, Manifest, Repository
 from chalicelib.domain.planning import Plan, plan_tree
 from chalicelib.errors import CommitNotOnBranch, LeaseHeld, LeaseLost, PermanentError
-from chalicelib.services.context import IndexConfig, IndexPorts, RemainingMillis, out_of_time
+from chalicelib.services.context import (
+    IndexConfig,
+    IndexPorts,
+    RemainingMillis,
+    log_job,
+    out_of_time,
+)
 from chalicelib.services.credentials import repository_credentials
 from chalicelib.services.events import record
 from chalicelib.services.job_endings import (
@@ -85,6 +91,7 @@ class IndexPlanner:
             created_at=self._p.clock.now(),
         )
         self._p.jobs.create(job)
+        log_job(job)
         self._p.git.fetch(repo.remote, repo.branch or "main", sha, self._credentials(repo))
         previous = self._previous(repo)
         plan = replace(
@@ -92,6 +99,13 @@ class IndexPlanner:
             history=self._write_history(repo, job, previous),
         )
         self._p.blobs.put(layout.job_plan_key(job.job_id), encode_plan(plan))
+        log.info(
+            "planned %d files at %s (%d unchanged); parse batches: %d",
+            len(plan.files),
+            sha[:12],
+            plan.reused,
+            len(plan.batches),
+        )
         # With embeddings, parse batch n is followed by embed batch n: both are counted.
         rounds = 1 if self._p.embedder is None else 2
         self._p.jobs.set_plan(
@@ -149,6 +163,7 @@ class IndexPlanner:
         job = self._p.jobs.get(msg.job_id)
         if job is None or job.state is not JobState.PARSING:
             return
+        log_job(job)
         repo = self._p.repos.get(job.repository_id)
         if repo is None:
             return

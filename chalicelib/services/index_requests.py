@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from chalicelib import observability
 from chalicelib.domain.credentials import request_credentials
 from chalicelib.domain.events import EventType
 from chalicelib.domain.identity import Caller
@@ -28,11 +30,13 @@ from chalicelib.errors import (
     InvalidRequest,
     RemoteNotFound,
 )
+from chalicelib.observability import Metric
 from chalicelib.ports import RepoStore
 from chalicelib.services.context import IndexConfig, IndexPorts
 from chalicelib.services.events import record
 from chalicelib.services.job_endings import lease_is_stale
 
+log = logging.getLogger(__name__)
 _FIELDS = {"owner", "repo", "repositoryId", "url", "branch", "accessToken", "force"}
 MAX_TOKEN_LENGTH = 1024
 
@@ -126,6 +130,7 @@ class IndexRequests:
             hosts=self._c.git_hosts,
             local_roots=self._c.local_roots,
         )
+        observability.append_keys(repositoryId=ref.id)
         existing = known.get(ref.id)
         wanted = branch or (existing.branch if existing else None)
         branch_name, sha, via_server = self._resolve(ref, wanted, token, existing, caller)
@@ -181,6 +186,7 @@ class IndexRequests:
         sweep's ls-remote): no remote call. The same rules as `request` apply, so a SHA
         already indexed or already being built does nothing; otherwise this SHA becomes the
         newest request (the last caller wins) and one IndexRepository is enqueued."""
+        observability.append_keys(repositoryId=repo.id)
         done = self._already_done(repo, sha)
         if done:
             return done
@@ -197,6 +203,8 @@ class IndexRequests:
 
     def _requested(self, repository_id: str, sha: str, source: str, force: bool) -> None:
         data = {"sha": sha, "source": source, "force": force}
+        observability.count(Metric.INDEX_REQUESTS)
+        log.info("index requested at %s (%s)", sha[:12], source)
         record(self._p, repository_id, EventType.INDEX_REQUESTED, data)
 
     def _already_done(self, existing: Repository, sha: str) -> IndexOutcome | None:

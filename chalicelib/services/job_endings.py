@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 
+from chalicelib import observability
 from chalicelib.domain.events import EventType, index_failed
 from chalicelib.domain.messages import IndexRepository
 from chalicelib.domain.models import Job, JobState, Lease
@@ -35,6 +36,7 @@ from chalicelib.errors import (
     StrataError,
     TransientError,
 )
+from chalicelib.observability import Metric
 from chalicelib.services.context import IndexPorts
 from chalicelib.services.events import record
 
@@ -91,6 +93,8 @@ def fail_job(
 
     Each step may be repeated (a retry after a crash half-way): the job's state changes
     last, so a job seen FAILED has had its repository marked and its lease released."""
+    observability.append_keys(repositoryId=repository_id, jobId=job_id)
+    observability.count(Metric.INDEX_FAILURES)
     log.warning("index of %s at %s failed: %s", repository_id, sha, why)
     _mark_failed(ports, repository_id, lease, why, sha=sha, head_sha=head_sha)
     ports.locks.release(lease)

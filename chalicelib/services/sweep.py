@@ -14,6 +14,7 @@ import logging
 from collections import Counter
 from dataclasses import dataclass
 
+from chalicelib import observability
 from chalicelib.domain.events import EventType, index_failed
 from chalicelib.domain.messages import IndexRepository
 from chalicelib.domain.models import Repository, Status
@@ -78,13 +79,14 @@ class Sweeper:
 
     def _sweep_one(self, repo: Repository) -> str:
         """The action taken, or "failed"; never raises, so one remote cannot stop the sweep."""
-        try:
-            return self._refresh(repo)
-        except Exception as exc:
-            log.warning("sweep of %s failed", repo.id, exc_info=True)
-            failure = index_failed(repo.requested_sha or repo.indexed_sha, public_message(exc))
-            record(self._p, repo.id, EventType.REFRESH_FAILED, failure)
-            return "failed"
+        with observability.scope("sweep", repositoryId=repo.id):
+            try:
+                return self._refresh(repo)
+            except Exception as exc:
+                log.warning("sweep of %s failed", repo.id, exc_info=True)
+                failure = index_failed(repo.requested_sha or repo.indexed_sha, public_message(exc))
+                record(self._p, repo.id, EventType.REFRESH_FAILED, failure)
+                return "failed"
 
     def _refresh(self, repo: Repository) -> SweepAction:
         credentials = repository_credentials(self._p, self._c, repo)

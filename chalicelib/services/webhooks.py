@@ -16,6 +16,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from chalicelib import observability
 from chalicelib.domain.events import EventType
 from chalicelib.domain.models import Repository
 from chalicelib.domain.webhook_signatures import (
@@ -95,8 +96,11 @@ class WebhookReceiver:
         h = {k.lower(): v for k, v in headers.items()}
         self._authenticate(body, h)
         delivery = parse_headers(h.get("x-github-event"), h.get("x-github-delivery"))
+        observability.append_keys(deliveryId=delivery.delivery_id, githubEvent=delivery.event)
         payload = parse_payload(body, h.get("content-type"))
         push = parse_push(payload) if delivery.event == "push" else None
+        if push is not None:
+            observability.append_keys(repositoryId=push.repository_id)
         now = self._clock.now()
         expires = now + self._c.delivery_ttl_seconds
         if not self._deliveries.claim(

@@ -4,12 +4,17 @@ Transient errors and bugs fail the record (SQS redelivers it, then moves it to t
 permanent errors are logged and the record acknowledged, since a retry cannot help.
 Dead letters (`process_dead_letters`) fail their record only on a transient error: a DLQ
 has no DLQ of its own, so anything else is logged and acknowledged.
+
+Each record runs in its own observability scope: its message id, type, repository or job
+are on every log line it causes (the services add the rest, e.g. the job's repository).
+Each batch reports how many of its records failed (`BatchFailures`, 0 included).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import (
@@ -19,8 +24,10 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from chalicelib import observability
 from chalicelib.domain.messages import Message, decode
 from chalicelib.errors import TransientError
+from chalicelib.observability import Metric
 from chalicelib.services.context import RemainingMillis
 from chalicelib.services.job_endings import PERMANENT
 
@@ -28,6 +35,8 @@ log = logging.getLogger(__name__)
 
 Handle = Callable[[Message, RemainingMillis | None], None]
 HandleDead = Callable[[Message], None]
+# Log keys named after the API's fields (repositoryId, jobId, batch...).
+_KEYS = {"repository_id": "repositoryId", "job_id": "jobId", "batch": "batch", "start": "start"}
 
 
 def remaining_millis(context: Any) -> RemainingMillis | None:
@@ -40,13 +49,20 @@ def process(event: Any, handle: Handle) -> dict[str, Any]:
     remaining = remaining_millis(event.context)
 
     def on_record(record: SQSRecord) -> None:
-        try:
-            message = decode(record.body)
-            handle(message, remaining)
-        except TransientError:
-            raise
-        except PERMANENT as exc:
-            log.warning("dropping message %s: %s", record.message_id, exc.message)
+        with observability.scope("record", messageId=record.message_id):
+            try:
+                message = decode(record.body)
+                observability.append_keys(**message_keys(message))
+                handle(message, remaining)
+            except TransientError:
+                log.warning("message %s will be retried", record.message_id, exc_info=True)
+                raise
+            except PERMANENT as exc:
+                observability.count(Metric.MESSAGES_DROPPED)
+                log.warning("dropping message %s: %s", record.message_id, exc.message)
+            except Exception:
+                log.exception("message %s failed unexpectedly", record.message_id)
+                raise
 
     return _partial_response(event, on_record)
 
@@ -55,14 +71,26 @@ def process_dead_letters(event: Any, handle: HandleDead) -> dict[str, Any]:
     """Run `handle` on every dead letter of a Chalice SQSEvent (see the module docstring)."""
 
     def on_record(record: SQSRecord) -> None:
-        try:
-            handle(decode(record.body))
-        except TransientError:
-            raise  # back in the DLQ after its visibility timeout, to try again
-        except Exception:
-            log.exception("dead letter %s cannot be handled; dropping it", record.message_id)
+        with observability.scope("dead letter", messageId=record.message_id):
+            observability.count(Metric.DEAD_LETTERS)
+            try:
+                message = decode(record.body)
+                observability.append_keys(**message_keys(message))
+                handle(message)
+            except TransientError:
+                raise  # back in the DLQ after its visibility timeout, to try again
+            except Exception:
+                log.exception("dead letter %s cannot be handled; dropping it", record.message_id)
 
     return _partial_response(event, on_record)
+
+
+def message_keys(message: Message) -> dict[str, object]:
+    """A message's type and ids, as log keys."""
+    fields = asdict(message)
+    return {"messageType": message.type} | {
+        key: fields[name] for name, key in _KEYS.items() if name in fields
+    }
 
 
 def _partial_response(event: Any, on_record: Callable[[SQSRecord], None]) -> dict[str, Any]:
@@ -75,4 +103,6 @@ def _partial_response(event: Any, on_record: Callable[[SQSRecord], None]) -> dic
             context=event.context,
         )
     )
+    failed = len(response.get("batchItemFailures", ()))
+    observability.count(Metric.BATCH_FAILURES, failed)
     return response
