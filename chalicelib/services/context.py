@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from chalicelib import observability
 from chalicelib.domain.credentials import ServerToken
+from chalicelib.domain.events import Event, EventPage, new_event_key
 from chalicelib.domain.history import HISTORY_COMMITS
 from chalicelib.domain.increments import COMPACT_AT
 from chalicelib.domain.models import Job
@@ -24,9 +25,25 @@ from chalicelib.ports import (
     TokenVault,
     WorkQueue,
 )
-from chalicelib.services.events import NullEventLog
 
 RemainingMillis = Callable[[], int]
+
+
+class NullEventLog:
+    """Keeps nothing: for wiring that has no event table (some tests, tools)."""
+
+    def append(
+        self,
+        repository_id: str,
+        type: str,
+        data: Mapping[str, object],
+        at: float,
+        actor: str | None = None,
+    ) -> Event:
+        return Event(repository_id, new_event_key(at), type, at, dict(data), actor)
+
+    def list(self, repository_id: str, limit: int, after: str | None = None) -> EventPage:
+        return EventPage((), None)
 
 
 @dataclass(frozen=True)

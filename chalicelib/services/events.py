@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 from chalicelib.domain.events import (
     MAX_LIMIT,
@@ -17,35 +16,15 @@ from chalicelib.domain.events import (
     EventPage,
     decode_cursor,
     encode_cursor,
-    new_event_key,
 )
 from chalicelib.domain.identity import Caller
 from chalicelib.domain.ids import validate_repository_id
 from chalicelib.domain.tenancy import visible
 from chalicelib.errors import InvalidRequest
 from chalicelib.ports import Clock, EventLog, RepoStore
-
-if TYPE_CHECKING:  # context imports this module (for NullEventLog)
-    from chalicelib.services.context import IndexPorts
+from chalicelib.services.context import IndexPorts
 
 log = logging.getLogger(__name__)
-
-
-class NullEventLog:
-    """Keeps nothing: for wiring that has no event table (some tests, tools)."""
-
-    def append(
-        self,
-        repository_id: str,
-        type: str,
-        data: Mapping[str, object],
-        at: float,
-        actor: str | None = None,
-    ) -> Event:
-        return Event(repository_id, new_event_key(at), type, at, dict(data), actor)
-
-    def list(self, repository_id: str, limit: int, after: str | None = None) -> EventPage:
-        return EventPage((), None)
 
 
 class AttributedEventLog:
