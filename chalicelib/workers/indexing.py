@@ -11,6 +11,7 @@ from chalice.app import Blueprint
 from chalicelib import bootstrap
 from chalicelib.settings import Settings
 from chalicelib.workers.sqs_batch import process, process_dead_letters
+from chalicelib.workers.standalone import with_app_middleware
 
 bp = Blueprint(__name__)
 _NAMES = Settings.from_env().names
@@ -46,3 +47,8 @@ def parse_dlq_worker(event: Any) -> dict[str, Any]:
 @bp.on_sqs_message(queue=_DEAD["embed"], batch_size=10, name="embed_dlq_worker")
 def embed_dlq_worker(event: Any) -> dict[str, Any]:
     return process_dead_letters(event, lambda msg: bootstrap.pipeline().dead_letter(msg, "embed"))
+
+
+with_app_middleware(
+    index_worker, parse_worker, embed_worker, index_dlq_worker, parse_dlq_worker, embed_dlq_worker
+)
