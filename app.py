@@ -4,7 +4,7 @@ around every invocation, then the uniform error shape for HTTP)."""
 from chalice.app import Chalice
 
 from chalicelib import bootstrap, observability
-from chalicelib.api import events, graph, health, keys, queries, repositories, webhooks
+from chalicelib.api import docs, events, graph, health, keys, queries, repositories, webhooks
 from chalicelib.api.http import uniform_errors
 from chalicelib.workers import indexing, sweep
 
@@ -20,3 +20,4 @@ app.register_blueprint(webhooks.bp)
 app.register_blueprint(events.bp)
 app.register_blueprint(sweep.bp)
 app.register_blueprint(keys.bp)
+app.register_blueprint(docs.bp)

@@ -45,7 +45,7 @@ import pygit2
 from _env import ROOT
 
 from chalicelib import bootstrap
-from chalicelib.local.api_client import exchange
+from chalicelib.client.transport import exchange
 from chalicelib.local.snapshot import Capturer, Resources, moto_state
 from chalicelib.local.stack import LocalStack, StackOptions
 from chalicelib.local.store import StateStore

@@ -53,11 +53,11 @@ import boto3
 from _env import ROOT
 
 from chalicelib import bootstrap
+from chalicelib.client.transport import exchange, repository_path
 from chalicelib.domain.codecs import decode_manifest
 from chalicelib.domain.models import Repository
 from chalicelib.domain.webhook_signatures import sign
 from chalicelib.local.admin_key import provide_admin_key
-from chalicelib.local.api_client import exchange, repository_path
 from chalicelib.local.stack import LocalStack, StackOptions
 from chalicelib.settings import Settings
 

@@ -34,7 +34,7 @@ from typing import IO, Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from chalicelib.local.api_client import exchange  # noqa: E402
+from chalicelib.client.transport import exchange  # noqa: E402
 
 BIN = ROOT / ".venv" / "bin"
 # Every server started here adopts this admin key (STRATA_API_KEY) and every client sends it;

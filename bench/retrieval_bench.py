@@ -33,12 +33,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _env import ROOT
 
 from chalicelib import bootstrap
+from chalicelib.client.transport import exchange, repository_path
 from chalicelib.domain.hybrid import DEFAULT_WEIGHTS, Weights
 from chalicelib.domain.identity import ADMIN_TENANT, Caller, Scope
 from chalicelib.domain.models import Repository
 from chalicelib.domain.path_roles import asked_roles, demoted
 from chalicelib.local.admin_key import provide_admin_key
-from chalicelib.local.api_client import exchange, repository_path
 from chalicelib.local.stack import LocalStack, StackOptions
 from chalicelib.services.retriever import Retriever
 from chalicelib.settings import Settings

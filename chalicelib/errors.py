@@ -29,7 +29,16 @@
         └── RepositoryUnreadable  the repository cannot be indexed as it is (a shallow clone,
                                   missing objects)
 
-`NotReady` carries the repository status so the chat route can answer 202 or 400.
+The retry axis, read by the SQS handlers (workers/sqs_batch.py) instead of a list of types:
+`retryable` is True where a later attempt can succeed (TransientError, Conflict, NotReady,
+RateLimited: the message is redelivered, then dead-lettered), False where it cannot
+(PermanentError, InvalidRequest, NotFound, AccessDenied: record the failure, acknowledge),
+and None where nobody decided (Unauthenticated, a bare StrataError): handled as a bug,
+retried and logged as an exception.
+
+`NotReady` carries the repository status so a query route can answer 202 or 400, and may
+carry `estimated_seconds`, the wait the 202 reports (the boundary reads the store for it
+only when the raiser did not know it).
 No SDK types appear here: adapters translate (`raise NotFound(...) from exc`).
 The messages of BranchNotFound, CommitNotOnBranch and RepositoryUnreadable are written for
 users (no path, URL, key, token or library text): they are stored as a repository's `error`.
@@ -42,6 +51,7 @@ class StrataError(Exception):
     """Base of every error Strata raises on purpose."""
 
     code = "error"
+    retryable: bool | None = None  # the retry axis (module docstring)
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -50,6 +60,7 @@ class StrataError(Exception):
 
 class InvalidRequest(StrataError):
     code = "invalid_request"
+    retryable = False
 
 
 class PayloadTooLarge(InvalidRequest):
@@ -62,6 +73,7 @@ class RemoteRefused(InvalidRequest):
 
 class NotFound(StrataError):
     code = "not_found"
+    retryable = False
 
 
 class RemoteNotFound(NotFound):
@@ -74,6 +86,7 @@ class Unauthenticated(StrataError):
 
 class AccessDenied(StrataError):
     code = "access_denied"
+    retryable = False
 
 
 class QuotaExceeded(AccessDenied):
@@ -82,6 +95,7 @@ class QuotaExceeded(AccessDenied):
 
 class RateLimited(StrataError):
     code = "rate_limited"
+    retryable = True
 
     def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message)
@@ -90,6 +104,7 @@ class RateLimited(StrataError):
 
 class Conflict(StrataError):
     code = "conflict"
+    retryable = True
 
 
 class LeaseHeld(Conflict):
@@ -106,14 +121,17 @@ class AlreadyExists(Conflict):
 
 class NotReady(StrataError):
     code = "not_ready"
+    retryable = True
 
-    def __init__(self, message: str, status: str) -> None:
+    def __init__(self, message: str, status: str, *, estimated_seconds: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+        self.estimated_seconds = estimated_seconds
 
 
 class TransientError(StrataError):
     code = "unavailable"
+    retryable = True
 
 
 class RemoteUnreachable(TransientError):
@@ -129,6 +147,7 @@ class DeadlineReached(TransientError):
 
 class PermanentError(StrataError):
     code = "permanent_failure"
+    retryable = False
 
 
 class MalformedMessage(PermanentError):

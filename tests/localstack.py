@@ -14,8 +14,8 @@ from typing import Any, TypeVar
 import boto3
 import pytest
 
+from chalicelib.client.transport import exchange
 from chalicelib.local.admin_key import provide_admin_key
-from chalicelib.local.api_client import exchange
 from chalicelib.local.stack import DEFAULT_WORKERS, ROOT, LocalStack, StackOptions
 from chalicelib.settings import Settings
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 from chalice.app import Blueprint, Response
 
 from chalicelib import bootstrap
-from chalicelib.api.http import Incoming, Int, Text, endpoint, json_response
+from chalicelib.api.http import Incoming, endpoint, reply
+from chalicelib.api.models import EventsResponse
+from chalicelib.api.wire import Int, Text
 from chalicelib.domain.events import DEFAULT_LIMIT, MAX_LIMIT
 
 bp = Blueprint(__name__)
@@ -15,9 +17,11 @@ bp = Blueprint(__name__)
     bp,
     "/repositories/{repository_id}/events",
     query={"limit": Int(1, MAX_LIMIT, DEFAULT_LIMIT), "cursor": Text(200)},
+    responses={200: EventsResponse},
 )
 def repository_events(req: Incoming) -> Response:
+    """A repository's events, newest first, a page at a time."""
     q = req.query
     queries = bootstrap.event_queries(req.identity)
     page = queries.list(req.path["repository_id"], q["limit"], q["cursor"])
-    return json_response(page)
+    return reply(EventsResponse, page)

@@ -5,7 +5,9 @@ from __future__ import annotations
 from chalice.app import Blueprint, Response
 
 from chalicelib import bootstrap
-from chalicelib.api.http import Incoming, Int, Text, endpoint, json_response
+from chalicelib.api.http import Incoming, endpoint, reply
+from chalicelib.api.models import NodeResponse, SorryResponse, SymbolsResponse, WavesResponse
+from chalicelib.api.wire import Int, Text
 from chalicelib.services.graph_queries import MAX_DEPTH, MAX_LIMIT, MAX_NAME
 
 bp = Blueprint(__name__)
@@ -15,31 +17,43 @@ bp = Blueprint(__name__)
     bp,
     "/repositories/{repository_id}/symbols",
     query={"q": Text(MAX_NAME, ""), "kind": Text(50), "limit": Int(1, MAX_LIMIT, 20)},
+    responses={200: SymbolsResponse},
+    not_ready=True,
 )
 def symbols(req: Incoming) -> Response:
+    """Symbol definitions by name (and kind), best match first."""
     q = req.query
     graph = bootstrap.graph(req.identity)
     found = graph.symbols(req.path["repository_id"], q["q"], q["kind"], q["limit"])
-    return json_response(found)
+    return reply(SymbolsResponse, found)
 
 
 @endpoint(
     bp,
     "/repositories/{repository_id}/graph/nodes/{name}",
     query={"direction": Text(20, "dependencies"), "depth": Int(1, MAX_DEPTH, 1)},
+    responses={200: NodeResponse},
+    not_ready=True,
 )
 def graph_node(req: Incoming) -> Response:
+    """A symbol or file and its dependencies or dependents, to a depth."""
     q = req.query
     rid, name = req.path["repository_id"], req.path["name"]
     graph = bootstrap.graph(req.identity)
-    return json_response(graph.node(rid, name, q["direction"], q["depth"]))
+    return reply(NodeResponse, graph.node(rid, name, q["direction"], q["depth"]))
 
 
-@endpoint(bp, "/repositories/{repository_id}/graph/waves")
+@endpoint(
+    bp, "/repositories/{repository_id}/graph/waves", responses={200: WavesResponse}, not_ready=True
+)
 def graph_waves(req: Incoming) -> Response:
-    return json_response(bootstrap.graph(req.identity).waves(req.path["repository_id"]))
+    """Build waves: the graph's topological levels, cycles kept together."""
+    return reply(WavesResponse, bootstrap.graph(req.identity).waves(req.path["repository_id"]))
 
 
-@endpoint(bp, "/repositories/{repository_id}/graph/sorry")
+@endpoint(
+    bp, "/repositories/{repository_id}/graph/sorry", responses={200: SorryResponse}, not_ready=True
+)
 def graph_sorry(req: Incoming) -> Response:
-    return json_response(bootstrap.graph(req.identity).sorry(req.path["repository_id"]))
+    """Incomplete declarations (`sorry`) and everything they block."""
+    return reply(SorryResponse, bootstrap.graph(req.identity).sorry(req.path["repository_id"]))

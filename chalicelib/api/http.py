@@ -16,6 +16,11 @@ and bounded (and `repository_id` is a valid id); a query parameter was declared,
 and is an int in range or bounded text; a body is a JSON object of bounded size and depth
 whose strings are valid Unicode. Chalice's own refusals (415, 405, an unhandled error) are
 rewritten by `uniform_errors` into the same `{"error": {code, message}}` shape.
+
+A request model (api/models.py) given as `body` validates the JSON object into
+`Incoming.data` (a refusal is the same 400), and `reply` serialises a result through the
+response model the route declared in `responses`; each declaration is recorded for the
+OpenAPI document (api/wire.py, api/openapi.py, docs/decisions/0018).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import unquote
@@ -31,6 +36,14 @@ from urllib.parse import unquote
 from chalice.app import Blueprint, Request, Response
 
 from chalicelib import bootstrap, observability
+from chalicelib.api import wire
+from chalicelib.api.models import (
+    NotReadyResponse,
+    RepositoryNotReadyError,
+    RequestModel,
+    ResponseModel,
+)
+from chalicelib.api.wire import Int, Param
 from chalicelib.domain.identity import Caller, Scope
 from chalicelib.domain.ids import validate_repository_id
 from chalicelib.domain.validation import bounded_int, is_valid_text, json_object
@@ -68,26 +81,6 @@ JSON_TYPES = ["application/json"]
 
 
 @dataclass(frozen=True)
-class Int:
-    """A query parameter holding an integer in [low, high], in ASCII digits."""
-
-    low: int
-    high: int
-    default: int
-
-
-@dataclass(frozen=True)
-class Text:
-    """A query parameter holding text of at most `max_length` characters."""
-
-    max_length: int
-    default: str | None = None
-
-
-Param = Int | Text
-
-
-@dataclass(frozen=True)
 class Incoming:
     """A request that passed the boundary's checks."""
 
@@ -97,6 +90,13 @@ class Incoming:
     raw_body: bytes = b""
     headers: Mapping[str, str] = field(default_factory=dict)
     caller: Caller | None = None  # None only on the open routes
+    data: RequestModel | None = None  # the body, validated by the route's request model
+
+    def model(self, cls: type[wire.M]) -> wire.M:
+        """The validated body, as the request model the route declared."""
+        if not isinstance(self.data, cls):
+            raise AssertionError(f"this route declares no {cls.__name__} body")
+        return self.data
 
     @property
     def identity(self) -> Caller:
@@ -131,28 +131,64 @@ def json_response(
     return Response(body=body, status_code=status, headers={**JSON, **(headers or {})})
 
 
+def reply(
+    model: type[ResponseModel],
+    data: Mapping[str, Any] | ResponseModel,
+    status: int = 200,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    """`data` serialised through the response model the route declared for `status`."""
+    return json_response(wire.serialise(model, data), status, headers)
+
+
 def endpoint(
     bp: Blueprint,
     path: str,
     method: str = "GET",
     *,
     query: Mapping[str, Param] | None = None,
-    body: Literal["json", "raw"] | None = None,
+    body: Literal["json", "raw"] | type[RequestModel] | None = None,
     content_types: list[str] | None = None,
     scope: Scope | None = Scope.READ,
+    responses: wire.Responses | None = None,
+    not_ready: bool = False,
 ) -> Callable[[Callable[[Incoming], Response]], Callable[[Incoming], Response]]:
-    """Register `route` on `bp` behind the boundary's checks and the error table."""
+    """Register `route` on `bp` behind the boundary's checks and the error table. A request
+    model as `body` validates the JSON body into `Incoming.data`; `responses` (status ->
+    response model) and `not_ready` (the route may answer 202/400 for a repository without
+    an index) go into the OpenAPI document with the rest of the declaration."""
     params = dict(query or {})
-    types = content_types or (JSON_TYPES if body == "json" else None)
+    model: type[RequestModel] | None = None
+    kind: Literal["json", "raw"] | None = None
+    if isinstance(body, str) or body is None:
+        kind = body
+    else:
+        model, kind = body, "json"
+    types = content_types or (JSON_TYPES if kind == "json" else None)
 
     def register(route: Callable[[Incoming], Response]) -> Callable[[Incoming], Response]:
+        wire.declare(
+            route,
+            path=path,
+            method=method,
+            params=params,
+            model=model,
+            kind=kind,
+            types=types,
+            scope=scope,
+            responses=responses,
+            not_ready=not_ready,
+        )
+
         @functools.wraps(route)
         def view(**path_params: str) -> Response:
             incoming: Incoming | None = None
             try:
                 request = bp.current_request
                 caller = authorize(request, scope) if scope is not None else None
-                incoming = _parse(request, path_params, params, body, caller)
+                incoming = _parse(request, path_params, params, kind, caller)
+                if model is not None:
+                    incoming = replace(incoming, data=wire.parse_body(model, incoming.body))
                 observability.append_keys(repositoryId=_repository_of(incoming) or None)
                 return route(incoming)
             except NotReady as exc:
@@ -177,17 +213,18 @@ def endpoint(
 def not_ready_response(exc: NotReady, repository_id: str) -> Response:
     """202 while a first index is built; 400 when there is nothing to answer from."""
     if exc.status == "indexing":
-        repo = bootstrap.repo_store().get(repository_id) if repository_id else None
-        wait = estimated_seconds(repo) if repo else 30
-        return json_response(
-            {"status": "indexing", "message": exc.message, "estimatedTime": wait}, status=202
-        )
+        wait = exc.estimated_seconds
+        if wait is None:  # the raiser did not know it: one read of the repository item
+            repo = bootstrap.repo_store().get(repository_id) if repository_id else None
+            wait = estimated_seconds(repo) if repo else 30
+        ready = {"status": "indexing", "message": exc.message, "estimatedTime": wait}
+        return reply(NotReadyResponse, ready, 202)
     body = {
         "status": exc.status,
         "message": exc.message,
         "error": {"code": f"repository_{exc.status}", "message": exc.message},
     }
-    return json_response(body, status=400)
+    return reply(RepositoryNotReadyError, body, 400)
 
 
 def authorize(request: Request, needed: Scope) -> Caller:

@@ -6,7 +6,9 @@ from __future__ import annotations
 from chalice.app import Blueprint, Response
 
 from chalicelib import bootstrap
-from chalicelib.api.http import Incoming, Text, endpoint, json_response
+from chalicelib.api.http import Incoming, endpoint, reply
+from chalicelib.api.models import CreatedKey, CreateKeyRequest, KeyList, KeyView
+from chalicelib.api.wire import Text
 from chalicelib.domain.identity import Scope
 
 bp = Blueprint(__name__)
@@ -14,17 +16,23 @@ bp = Blueprint(__name__)
 _NO_STORE = {"Cache-Control": "no-store"}
 
 
-@endpoint(bp, "/keys", "POST", body="json", scope=Scope.ADMIN)
+@endpoint(
+    bp, "/keys", "POST", body=CreateKeyRequest, scope=Scope.ADMIN, responses={201: CreatedKey}
+)
 def create_key(req: Incoming) -> Response:
-    created = bootstrap.key_admin().create(req.body, by=req.actor)
-    return json_response(created, 201, headers=_NO_STORE)
+    """Create an API key; its secret is in this answer only."""
+    body = req.model(CreateKeyRequest).dump()
+    created = bootstrap.key_admin().create(body, by=req.actor)
+    return reply(CreatedKey, created, 201, headers=_NO_STORE)
 
 
-@endpoint(bp, "/keys", query={"tenant": Text(63)}, scope=Scope.ADMIN)
+@endpoint(bp, "/keys", query={"tenant": Text(63)}, scope=Scope.ADMIN, responses={200: KeyList})
 def list_keys(req: Incoming) -> Response:
-    return json_response(bootstrap.key_admin().list(req.query["tenant"]))
+    """API keys (of one tenant), without their secrets."""
+    return reply(KeyList, bootstrap.key_admin().list(req.query["tenant"]))
 
 
-@endpoint(bp, "/keys/{key_id}", "DELETE", scope=Scope.ADMIN)
+@endpoint(bp, "/keys/{key_id}", "DELETE", scope=Scope.ADMIN, responses={200: KeyView})
 def revoke_key(req: Incoming) -> Response:
-    return json_response(bootstrap.key_admin().revoke(req.path["key_id"], by=req.actor))
+    """Revoke an API key (idempotent); the last active admin key cannot be revoked."""
+    return reply(KeyView, bootstrap.key_admin().revoke(req.path["key_id"], by=req.actor))

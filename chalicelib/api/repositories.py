@@ -5,7 +5,8 @@ from __future__ import annotations
 from chalice.app import Blueprint, Response
 
 from chalicelib import bootstrap
-from chalicelib.api.http import Incoming, endpoint, iso_time, json_response
+from chalicelib.api.http import Incoming, endpoint, iso_time, reply
+from chalicelib.api.models import IndexRequest, IndexResponse, StatusResponse
 from chalicelib.domain.freshness import lag_seconds
 from chalicelib.domain.identity import Scope
 from chalicelib.domain.models import Repository, Stats, Status
@@ -14,27 +15,38 @@ from chalicelib.domain.tenancy import visible
 bp = Blueprint(__name__)
 
 
-@endpoint(bp, "/repositories/index", "POST", body="json", scope=Scope.INDEX)
+@endpoint(
+    bp,
+    "/repositories/index",
+    "POST",
+    body=IndexRequest,
+    scope=Scope.INDEX,
+    responses={200: IndexResponse},
+)
 def index_repository(req: Incoming) -> Response:
-    outcome = bootstrap.index_requests(req.caller).request(req.body, req.identity)
+    """Register a repository and index it (no work when its head is indexed, unless `force`)."""
+    body = req.model(IndexRequest).dump()
+    outcome = bootstrap.index_requests(req.caller).request(body, req.identity)
     repo = outcome.repository
-    return json_response(
+    return reply(
+        IndexResponse,
         {
             "repositoryId": repo.id,
             "status": outcome.status.value,
             "message": outcome.message,
             "indexedAt": iso_time(repo.indexed_at),
             "stats": repo.stats.to_public(),
-        }
+        },
     )
 
 
-@endpoint(bp, "/repositories/{repository_id}/status")
+@endpoint(bp, "/repositories/{repository_id}/status", responses={200: StatusResponse})
 def repository_status(req: Incoming) -> Response:
+    """A repository's status, stats and freshness (never 404: unknown is `idle`)."""
     rid = req.path["repository_id"]
     # A repository the caller's tenant did not register reads as an unknown one: idle.
     repo = visible(req.identity, bootstrap.repo_store().get(rid)) or Repository(id=rid, remote="")
-    return json_response(status_view(repo, bootstrap.clock().now()))
+    return reply(StatusResponse, status_view(repo, bootstrap.clock().now()))
 
 
 def status_view(repo: Repository, now: float) -> dict[str, object]:

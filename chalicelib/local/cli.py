@@ -3,15 +3,16 @@
     strata serve [--port P] [--no-demo] [--no-durability]   run the local stack (`make run`)
     strata index PATH|URL|OWNER/REPO|ID [--branch B] [--force]
     strata status ID
-    strata search ID QUERY [-k N]
+    strata search ID QUERY [-k N] [--mode hybrid|lexical|semantic|symbol]
     strata ask ID QUESTION [--conversation C]
     strata keys create --tenant T --scope read|index|admin [--name N] | list | revoke ID
+    strata mcp [--api-key KEY]       an MCP server on stdio over the API (chalicelib/mcp_server)
 
 `--api URL` (or STRATA_API) points at another deployment; `--json` prints the raw response.
 Requests carry the API key of STRATA_API_KEY, else the one `strata serve` saved in
 `.strata/api-key` (STRATA_STATE_DIR), as `Authorization: Bearer`.
-Errors print one line on stderr and exit non-zero (2 for a usage error). Only the standard
-library is used here; `serve` imports the stack when it runs.
+Errors print one line on stderr and exit non-zero (2 for a usage error). Every request goes
+through `chalicelib.client`; `serve` imports the stack, and `mcp` the MCP SDK, when they run.
 """
 
 from __future__ import annotations
@@ -19,21 +20,27 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from chalicelib.local.api_client import ApiError, Reply, StrataApi, repository_path
+from chalicelib.api.models import IndexRequest, SearchMode, StatusResponse, WireModel
+from chalicelib.client import (
+    ClientError,
+    NotATarget,
+    StrataClient,
+    Unauthorized,
+    Unreachable,
+    index_target,
+)
 from chalicelib.local.config import LocalConfig
 from chalicelib.local.key_commands import add_key_commands
 from chalicelib.local.render import Progress, answer_text, hits_text, stats_lines, status_text
 
-_ID = re.compile(r"^(github|git|local):\S+$")
-_OWNER_REPO = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)/([A-Za-z0-9][A-Za-z0-9._-]*)$")
 POLL_SECONDS = 0.5
+MODES: tuple[SearchMode, ...] = ("hybrid", "lexical", "semantic", "symbol")
 DESCRIPTION = "Index git repositories and query them through a Strata API."
 
 
@@ -47,73 +54,55 @@ class _Parser(argparse.ArgumentParser):
 
 
 def index_body(target: str, branch: str | None, force: bool) -> dict[str, Any]:
-    """The POST /repositories/index body for a directory, URL, owner/repo or repository id."""
-    path = Path(target).expanduser()
-    body: dict[str, Any]
-    if path.exists():
-        if not path.is_dir():
-            raise UsageError(f"{target} is not a directory")
-        body = {"url": str(path.resolve())}
-    elif target.startswith("https://"):
-        body = {"url": target}
-    elif _ID.match(target):
-        body = {"repositoryId": target}
-    elif match := _OWNER_REPO.match(target):
-        body = {"owner": match.group(1), "repo": match.group(2)}
-    else:
-        raise UsageError(f"{target!r} is not a directory, an https URL, owner/repo or an id")
-    if branch:
-        body["branch"] = branch
+    """The POST /repositories/index body `strata index` sends for a directory, URL,
+    owner/repo or repository id."""
+    try:
+        fields = index_target(target)
+    except NotATarget as exc:
+        raise UsageError(str(exc)) from None
+    extra: dict[str, Any] = {"branch": branch} if branch else {}
     if force:
-        body["force"] = True
-    return body
+        extra["force"] = True
+    return IndexRequest.model_validate({**fields, **extra}).dump()
 
 
-def _emit(args: argparse.Namespace, reply: Reply, human: Callable[[Any], str]) -> None:
-    print(json.dumps(reply.body, indent=2) if args.json else human(reply.body))
+def _emit(args: argparse.Namespace, answer: WireModel, human: Callable[[Any], str]) -> None:
+    body = answer.dump()  # the JSON the API sent (models keep nulls, omit what was not sent)
+    print(json.dumps(body, indent=2) if args.json else human(body))
 
 
-def _not_ready(reply: Reply) -> None:
-    if reply.status == 202:
-        wait = reply.body.get("estimatedTime", "?")
-        raise ApiError(f"the repository is still indexing (about {wait} s left)", 202, reply.body)
-
-
-def cmd_status(api: StrataApi, args: argparse.Namespace) -> int:
-    _emit(args, api.get(repository_path(args.id, "/status")), status_text)
+def cmd_status(api: StrataClient, args: argparse.Namespace) -> int:
+    _emit(args, api.status(args.id), status_text)
     return 0
 
 
-def cmd_search(api: StrataApi, args: argparse.Namespace) -> int:
-    reply = api.post("/search", {"repositoryId": args.id, "query": args.query, "k": args.k})
-    _not_ready(reply)
-    _emit(args, reply, hits_text)
+def cmd_search(api: StrataClient, args: argparse.Namespace) -> int:
+    _emit(args, api.search(args.query, repository_id=args.id, k=args.k, mode=args.mode), hits_text)
     return 0
 
 
-def cmd_ask(api: StrataApi, args: argparse.Namespace) -> int:
-    body = {"repositoryId": args.id, "question": args.question}
-    if args.conversation:
-        body["conversationId"] = args.conversation
-    reply = api.post("/chat/query", body)
-    _not_ready(reply)
-    _emit(args, reply, answer_text)
+def cmd_ask(api: StrataClient, args: argparse.Namespace) -> int:
+    answer = api.ask(args.id, args.question, conversation_id=args.conversation)
+    _emit(args, answer, answer_text)
     return 0
 
 
-def cmd_index(api: StrataApi, args: argparse.Namespace) -> int:
+def cmd_index(api: StrataClient, args: argparse.Namespace) -> int:
     started = time.monotonic()
-    reply = api.post("/repositories/index", index_body(args.target, args.branch, args.force))
-    rid = reply.body["repositoryId"]
+    try:
+        reply = api.index(args.target, branch=args.branch, force=args.force)
+    except NotATarget as exc:
+        raise UsageError(str(exc)) from None
+    rid = reply.repository_id
     if args.no_wait:
         _emit(args, reply, lambda b: f"{rid}: {b['status']} ({b['message']})")
         return 0
     progress = None if args.json else Progress(sys.stderr, sys.stderr.isatty())
-    status = wait_for_index(api, rid, progress, args.timeout)
+    status = wait_for_index(api, rid, progress, args.timeout).dump()
     if args.json:
         print(json.dumps(status, indent=2))
     if status["status"] == "error":
-        raise ApiError(f"indexing {rid} failed: {status.get('error') or 'unknown error'}")
+        raise ClientError(f"indexing {rid} failed: {status.get('error') or 'unknown error'}")
     if not args.json:
         took = time.monotonic() - started
         print(f"{rid}: ready at {str(status.get('indexedSha'))[:12]} in {took:.1f} s")
@@ -122,23 +111,27 @@ def cmd_index(api: StrataApi, args: argparse.Namespace) -> int:
 
 
 def wait_for_index(
-    api: StrataApi, rid: str, progress: Progress | None, timeout: float | None
-) -> dict[str, Any]:
+    api: StrataClient, rid: str, progress: Progress | None, timeout: float | None
+) -> StatusResponse:
     """Poll the status until ready or error, feeding the progress bar."""
-    deadline = None if timeout is None else time.monotonic() + timeout
-    while True:
-        status: dict[str, Any] = api.get(repository_path(rid, "/status")).body
-        finished = status.get("status") in ("ready", "error")
+
+    def show(status: StatusResponse, finished: bool) -> None:
         if progress is not None:
-            progress.update(status, final=finished)
-        if finished:
-            return status
-        if deadline is not None and time.monotonic() > deadline:
-            raise ApiError(f"{rid} is still {status.get('status')} after {timeout:g} s")
-        time.sleep(POLL_SECONDS)
+            progress.update(status.dump(), final=finished)
+
+    return api.wait_until_indexed(rid, timeout=timeout, poll_seconds=POLL_SECONDS, on_status=show)
 
 
-def cmd_serve(api: StrataApi, args: argparse.Namespace) -> int:
+def cmd_mcp(api: StrataClient, args: argparse.Namespace) -> int:
+    from chalicelib.mcp_server import serve_stdio
+
+    if args.api_key:  # the flag beats STRATA_API_KEY and the saved key
+        api = StrataClient(api.base_url, api_key=args.api_key)
+    serve_stdio(api)
+    return 0
+
+
+def cmd_serve(api: StrataClient, args: argparse.Namespace) -> int:
     from chalicelib.local.serve import serve
     from chalicelib.local.stack import DEFAULT_WORKERS, StackOptions
 
@@ -200,6 +193,7 @@ def build_parser(config: LocalConfig) -> argparse.ArgumentParser:
     search.add_argument("id")
     search.add_argument("query")
     search.add_argument("-k", type=int, default=10, help="how many hits (10)")
+    search.add_argument("--mode", choices=MODES, default="hybrid", help="ranking (hybrid)")
     search.set_defaults(run=cmd_search)
 
     ask = sub.add_parser("ask", parents=[common], help="ask a question about a repository")
@@ -208,6 +202,13 @@ def build_parser(config: LocalConfig) -> argparse.ArgumentParser:
     ask.add_argument("--conversation", help="continue a conversation (its id)")
     ask.set_defaults(run=cmd_ask)
     add_key_commands(sub, common)
+
+    mcp = sub.add_parser("mcp", help="serve MCP on stdio over this API (stdout is MCP's)")
+    mcp.add_argument(
+        "--api", default=argparse.SUPPRESS, help=f"Strata API base URL ({config.api_url})"
+    )
+    mcp.add_argument("--api-key", help="the key to send (STRATA_API_KEY or the saved one)")
+    mcp.set_defaults(run=cmd_mcp)
     return parser
 
 
@@ -224,7 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.api = getattr(args, "api", config.api_url)
     args.json = getattr(args, "json", False)
     try:
-        code: int = args.run(StrataApi(args.api, api_key=config.client_api_key()), args)
+        code: int = args.run(StrataClient(args.api, api_key=config.client_api_key()), args)
         sys.stdout.flush()  # a closed pipe fails here, inside the handler, not at exit
     except BrokenPipeError:  # `strata search ... | head`: the reader has what it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -232,15 +233,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"strata: {exc}", file=sys.stderr)
         return 2
-    except ApiError as exc:
+    except ClientError as exc:
         if args.json and exc.body is not None:
             print(json.dumps(exc.body, indent=2))
-        print(f"strata: {exc.message}", file=sys.stderr)
+        print(f"strata: {exc.message}{_hint(exc, config)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("", file=sys.stderr)
         return 130
     return code
+
+
+def _hint(exc: ClientError, config: LocalConfig) -> str:
+    """What to do about an error the CLI can explain."""
+    if isinstance(exc, Unreachable):
+        return "; is `strata serve` running?"
+    if not isinstance(exc, Unauthorized):
+        return ""
+    if not config.client_api_key():
+        return "; set STRATA_API_KEY, or run `strata serve` here once to make .strata/api-key"
+    return "; check STRATA_API_KEY (or .strata/api-key)"
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@
     strata keys list [--tenant T]
     strata keys revoke KEY_ID
 
-Standard library only, like the rest of the CLI.
+Through `chalicelib.client`, like the rest of the CLI.
 """
 
 from __future__ import annotations
@@ -12,9 +12,8 @@ from __future__ import annotations
 import argparse
 import json
 from typing import Any
-from urllib.parse import quote, urlencode
 
-from chalicelib.local.api_client import StrataApi
+from chalicelib.client import StrataClient
 
 SCOPES = ("read", "index", "admin")
 
@@ -38,11 +37,8 @@ def add_key_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     revoke.set_defaults(run=cmd_keys_revoke)
 
 
-def cmd_keys_create(api: StrataApi, args: argparse.Namespace) -> int:
-    body: dict[str, Any] = {"tenant": args.tenant, "scope": args.scope}
-    if args.name:
-        body["name"] = args.name
-    created = api.post("/keys", body).body
+def cmd_keys_create(api: StrataClient, args: argparse.Namespace) -> int:
+    created = api.create_key(args.tenant, args.scope, name=args.name or None).dump()
     if args.json:
         print(json.dumps(created, indent=2))
         return 0
@@ -52,9 +48,8 @@ def cmd_keys_create(api: StrataApi, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_keys_list(api: StrataApi, args: argparse.Namespace) -> int:
-    query = f"?{urlencode({'tenant': args.tenant})}" if args.tenant else ""
-    listed = api.get(f"/keys{query}").body
+def cmd_keys_list(api: StrataClient, args: argparse.Namespace) -> int:
+    listed = api.list_keys(args.tenant or None).dump()
     if args.json:
         print(json.dumps(listed, indent=2))
         return 0
@@ -65,8 +60,8 @@ def cmd_keys_list(api: StrataApi, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_keys_revoke(api: StrataApi, args: argparse.Namespace) -> int:
-    revoked = api.delete(f"/keys/{quote(args.key_id, safe='')}").body
+def cmd_keys_revoke(api: StrataClient, args: argparse.Namespace) -> int:
+    revoked = api.revoke_key(args.key_id).dump()
     if args.json:
         print(json.dumps(revoked, indent=2))
         return 0

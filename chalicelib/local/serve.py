@@ -19,8 +19,8 @@ import threading
 from types import FrameType
 
 from chalicelib import observability
+from chalicelib.client import ClientError, StrataClient
 from chalicelib.local.admin_key import AdminKey, provide_admin_key
-from chalicelib.local.api_client import ApiError, StrataApi
 from chalicelib.local.stack import ROOT, LocalStack, StackOptions
 
 log = logging.getLogger(__name__)
@@ -57,13 +57,10 @@ def start_demo(api_url: str, api_key: str | None = None) -> str | None:
     if not (ROOT / ".git").exists():
         return None
     try:
-        api = StrataApi(api_url, api_key=api_key)
-        reply = api.post("/repositories/index", {"url": str(ROOT)})
-    except ApiError as exc:  # e.g. a checkout without a commit: no demonstration then
+        return StrataClient(api_url, api_key=api_key).index_repository(url=str(ROOT)).repository_id
+    except ClientError as exc:  # e.g. a checkout without a commit: no demonstration then
         log.info("no demonstration index: %s", exc.message)
         return None
-    rid: str = reply.body["repositoryId"]
-    return rid
 
 
 def announce(stack: LocalStack, demo: bool, admin: AdminKey | None = None) -> None:

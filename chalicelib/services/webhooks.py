@@ -53,8 +53,14 @@ class WebhookConfig:
 
 @dataclass(frozen=True)
 class WebhookOutcome:
-    http_status: int
+    """What became of a delivery: `body["status"]` is pong, duplicate, accepted or ignored
+    (the API answers the first two 200, the others 202)."""
+
     body: dict[str, object]
+
+    @property
+    def status(self) -> str:
+        return str(self.body["status"])
 
 
 class CachedWebhookSecrets(CachedSecret[WebhookSecrets]):
@@ -106,7 +112,7 @@ class WebhookReceiver:
         if not self._deliveries.claim(
             delivery.delivery_id, event=delivery.event, now=now, expires_at=expires
         ):
-            return WebhookOutcome(200, {"status": "duplicate", "deliveryId": delivery.delivery_id})
+            return WebhookOutcome({"status": "duplicate", "deliveryId": delivery.delivery_id})
         try:
             return self._handle(delivery, push)
         except Exception:
@@ -122,7 +128,7 @@ class WebhookReceiver:
 
     def _handle(self, delivery: DeliveryHeaders, push: Push | None) -> WebhookOutcome:
         if delivery.event == "ping":
-            return WebhookOutcome(200, {"status": "pong"})
+            return WebhookOutcome({"status": "pong"})
         if push is None:
             return _ignored(f"{delivery.event} events are not used")
         repo = self._find(push.repository_id)
@@ -145,7 +151,6 @@ class WebhookReceiver:
             return _ignored("stale", repo.id)
         outcome = self._requests.request_at(repo, push.after, source="webhook")
         return WebhookOutcome(
-            202,
             {
                 "status": "accepted",
                 "repositoryId": repo.id,
@@ -160,7 +165,7 @@ class WebhookReceiver:
         data = {"branch": push.branch, "sha": push.before, "indexDropped": drop}
         self._append(repo.id, EventType.BRANCH_DELETED, data)
         body = {"status": "accepted", "repositoryId": repo.id, "branchDeleted": push.branch}
-        return WebhookOutcome(202, {**body, "indexDropped": drop})
+        return WebhookOutcome({**body, "indexDropped": drop})
 
     def _find(self, repository_id: str) -> Repository | None:
         """GitHub names are case-insensitive; ids are registered as the client typed them."""
@@ -183,4 +188,4 @@ def _ignored(reason: str, repository_id: str | None = None) -> WebhookOutcome:
     body: dict[str, object] = {"status": "ignored", "reason": reason}
     if repository_id is not None:
         body["repositoryId"] = repository_id
-    return WebhookOutcome(202, body)
+    return WebhookOutcome(body)

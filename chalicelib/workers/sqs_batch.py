@@ -1,9 +1,11 @@
 """Shared SQS plumbing: decode each record and report per-record failures (Powertools).
 
-Transient errors and bugs fail the record (SQS redelivers it, then moves it to the DLQ);
-permanent errors are logged and the record acknowledged, since a retry cannot help.
-Dead letters (`process_dead_letters`) fail their record only on a transient error: a DLQ
-has no DLQ of its own, so anything else is logged and acknowledged.
+What happens to a failed record is read from the error's retry axis (`retryable`,
+chalicelib/errors.py), not from its type: a retryable error and a bug fail the record (SQS
+redelivers it, then moves it to the DLQ); a permanent one is logged and the record
+acknowledged, since a retry cannot help. Dead letters (`process_dead_letters`) fail their
+record only on a retryable error: a DLQ has no DLQ of its own, so anything else is logged
+and acknowledged.
 
 Each record runs in its own observability scope: its message id, type, repository or job
 are on every log line it causes (the services add the rest, e.g. the job's repository).
@@ -26,10 +28,9 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from chalicelib import observability
 from chalicelib.domain.messages import Message, decode
-from chalicelib.errors import TransientError
+from chalicelib.errors import StrataError
 from chalicelib.observability import Metric
 from chalicelib.services.context import RemainingMillis
-from chalicelib.services.job_endings import PERMANENT
 
 log = logging.getLogger(__name__)
 
@@ -54,12 +55,16 @@ def process(event: Any, handle: Handle) -> dict[str, Any]:
                 message = decode(record.body)
                 observability.append_keys(**message_keys(message))
                 handle(message, remaining)
-            except TransientError:
-                log.warning("message %s will be retried", record.message_id, exc_info=True)
+            except StrataError as exc:
+                if exc.retryable is False:
+                    observability.count(Metric.MESSAGES_DROPPED)
+                    log.warning("dropping message %s: %s", record.message_id, exc.message)
+                    return
+                if exc.retryable:
+                    log.warning("message %s will be retried", record.message_id, exc_info=True)
+                else:
+                    log.exception("message %s failed unexpectedly", record.message_id)
                 raise
-            except PERMANENT as exc:
-                observability.count(Metric.MESSAGES_DROPPED)
-                log.warning("dropping message %s: %s", record.message_id, exc.message)
             except Exception:
                 log.exception("message %s failed unexpectedly", record.message_id)
                 raise
@@ -77,9 +82,9 @@ def process_dead_letters(event: Any, handle: HandleDead) -> dict[str, Any]:
                 message = decode(record.body)
                 observability.append_keys(**message_keys(message))
                 handle(message)
-            except TransientError:
-                raise  # back in the DLQ after its visibility timeout, to try again
-            except Exception:
+            except Exception as exc:
+                if isinstance(exc, StrataError) and exc.retryable:
+                    raise  # back in the DLQ after its visibility timeout, to try again
                 log.exception("dead letter %s cannot be handled; dropping it", record.message_id)
 
     return _partial_response(event, on_record)

@@ -19,6 +19,7 @@ READ, INDEX, ADMIN = Scope.READ, Scope.INDEX, Scope.ADMIN
 # Every route and the scope it needs; a new route must be added here (and so be decided).
 SCOPES: dict[tuple[str, str], Scope | None] = {
     ("GET", "/health"): None,
+    ("GET", "/openapi.json"): None,
     ("POST", "/webhooks/github"): None,
     ("GET", "/repositories/{repository_id}/status"): READ,
     ("GET", "/repositories/{repository_id}/events"): READ,

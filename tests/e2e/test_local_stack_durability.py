@@ -17,7 +17,7 @@ from typing import Any
 
 import boto3
 
-from chalicelib.local.api_client import exchange
+from chalicelib.client.transport import exchange
 from chalicelib.local.durability import PersistFailed
 from chalicelib.local.pump import Route, WorkerPump
 from tests.e2e.conftest import Stack

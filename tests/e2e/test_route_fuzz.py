@@ -222,6 +222,7 @@ READ_ROUTES = [
     ("/repositories/{id}/graph/waves", []),
     ("/repositories/{id}/graph/sorry", []),
     ("/health", []),
+    ("/openapi.json", []),
     ("/keys", ["tenant"]),
 ]
 

@@ -1,0 +1,370 @@
+"""The wire contract: one pydantic model per request body and per response of every route.
+
+These models are the single source of the API's shapes: `api/` validates request bodies and
+serialises responses with them, `api/openapi.py` turns them into the OpenAPI 3.1 document,
+and clients (`chalicelib/client/`, the MCP server) import them. So this module imports
+nothing but pydantic and the standard library: no Chalice, no services, no domain.
+
+Wire names are camelCase (`repositoryId`, `lagSeconds`); Python names are snake_case, mapped
+by an alias generator, and either name is accepted when building a model in Python. Request
+models forbid unknown fields and are strict (no "5" for 5, no true for 1). Response models
+are lenient about extra fields (a newer server may add one) and are dumped with
+`dump()`, which keeps a field given as null and omits one never set, so the JSON on the wire
+is what the routes returned before these models existed.
+
+Rules the schema cannot say (exactly one scope of a search, exactly one way to name a
+repository) are in the field descriptions and enforced by the services.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+# Bounds shared with the services (tests check that they agree).
+MAX_K = 100
+MAX_QUERY = 1000
+MAX_SCOPE = 50
+MAX_QUESTION = 2000
+MAX_REPOSITORY_ID = 300
+MAX_TOKEN_LENGTH = 1024
+MAX_KEY_NAME = 100
+
+REPOSITORY_ID_PATTERN = (
+    r"^(github|git|local):[A-Za-z0-9][A-Za-z0-9._-]{0,99}(:[A-Za-z0-9][A-Za-z0-9._-]{0,99}){0,15}$"
+)
+TENANT_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+CONVERSATION_PATTERN = r"^[A-Za-z0-9_-]{8,64}$"
+OWNER_PATTERN = r"^[A-Za-z0-9._-]+$"
+BRANCH_PATTERN = r"^[A-Za-z0-9._/-]{1,200}$"
+
+RepositoryId = Annotated[
+    str,
+    Field(
+        max_length=MAX_REPOSITORY_ID,
+        pattern=REPOSITORY_ID_PATTERN,
+        description="`github:owner:repo`, `git:host:path…` or `local:…`",
+        examples=["github:octocat:hello-world"],
+    ),
+]
+Lines = Annotated[
+    list[int],
+    Field(min_length=2, max_length=2, description="[first line, last line], 1-based, inclusive"),
+]
+RepositoryStatus = Literal["idle", "indexing", "ready", "error"]
+SearchMode = Literal["hybrid", "lexical", "semantic", "symbol"]
+ScopeLabel = Literal["read", "index", "admin"]
+
+
+class WireModel(BaseModel):
+    """camelCase on the wire, snake_case in Python."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+    def dump(self) -> dict[str, Any]:
+        """The JSON object sent on the wire."""
+        return self.model_dump(mode="json", by_alias=True, exclude_unset=True)
+
+
+class RequestModel(WireModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", strict=True
+    )
+
+
+class ResponseModel(WireModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow")
+
+
+# --- errors and readiness --------------------------------------------------------------------
+
+
+class ErrorDetail(ResponseModel):
+    code: str = Field(description="snake_case, stable", examples=["invalid_request"])
+    message: str = Field(description="for people; never a secret", examples=["unknown fields: x"])
+
+
+class ErrorResponse(ResponseModel):
+    """Every 4xx and 5xx body (413, 415, 405 and 500 included)."""
+
+    error: ErrorDetail
+
+
+class NotReadyResponse(ResponseModel):
+    """202: the repository's first index is being built; poll status, then ask again."""
+
+    status: Literal["indexing"]
+    message: str
+    estimated_time: int = Field(description="a rough wait, in seconds", examples=[30])
+
+
+class RepositoryNotReadyError(ResponseModel):
+    """400 from a query route: the repository has nothing to answer from (never indexed, or
+    its only index failed)."""
+
+    status: Literal["idle", "error"]
+    message: str
+    error: ErrorDetail
+
+
+# --- health ----------------------------------------------------------------------------------
+
+
+class HealthResponse(ResponseModel):
+    status: Literal["ok"]
+    service: str = Field(examples=["strata"])
+
+
+# --- repositories ----------------------------------------------------------------------------
+
+
+class IndexRequest(RequestModel):
+    """Name the repository in exactly one way: `owner` and `repo` (GitHub), `repositoryId`,
+    or `url`."""
+
+    owner: str | None = Field(default=None, examples=["octocat"])
+    repo: str | None = Field(default=None, examples=["hello-world"])
+    repository_id: str | None = Field(default=None, max_length=MAX_REPOSITORY_ID)
+    url: str | None = Field(default=None, examples=["https://github.com/octocat/hello-world"])
+    branch: str | None = Field(default=None, pattern=BRANCH_PATTERN)
+    access_token: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_TOKEN_LENGTH,
+        description="for a private repository; stored sealed, never returned",
+    )
+    force: bool = Field(default=False, description="index again even at the indexed SHA")
+
+
+class RepositoryStats(ResponseModel):
+    total_files: int
+    total_size: int
+    languages: dict[str, int]
+    extensions: dict[str, int]
+    skipped: dict[str, int]
+    chunks: int
+    blobs_parsed: int
+    blobs_reused: int
+    chunks_embedded: int
+    vectors_reused: int
+    embedding_model: str | None
+
+
+class IndexResponse(ResponseModel):
+    repository_id: str
+    status: RepositoryStatus
+    message: str
+    indexed_at: str | None = Field(description="ISO 8601, UTC")
+    stats: RepositoryStats
+
+
+class Progress(ResponseModel):
+    files_processed: int
+    num_files: int
+    files_embedded: int | None
+
+
+class StatusResponse(ResponseModel):
+    """Never 404: a repository unknown to the caller reads as `idle`."""
+
+    repository_id: str
+    status: RepositoryStatus
+    branch: str | None
+    indexed_at: str | None
+    indexed_sha: str | None
+    head_sha: str | None
+    lag_seconds: int
+    stats: RepositoryStats
+    progress: Progress
+    error: str | None
+
+
+# --- search and chat -------------------------------------------------------------------------
+
+
+class Freshness(ResponseModel):
+    """Which commit answered, and how far it lags the branch head."""
+
+    indexed_sha: str | None
+    head_sha: str | None
+    stale: bool
+    lag_seconds: int
+
+
+class SearchRequest(RequestModel):
+    """Give exactly one scope: `repositoryId`, `repositoryIds` or `owner`."""
+
+    repository_id: RepositoryId | None = None
+    repository_ids: list[str] | None = Field(default=None, min_length=1, max_length=MAX_SCOPE)
+    owner: str | None = Field(default=None, min_length=1, pattern=OWNER_PATTERN)
+    query: str = Field(min_length=1, max_length=MAX_QUERY, examples=["where is the cart total"])
+    k: int = Field(default=10, ge=1, le=MAX_K)
+    mode: SearchMode = "hybrid"
+
+
+class SearchHit(ResponseModel):
+    repository_id: str
+    path: str
+    lines: Lines
+    score: float
+    snippet: str
+    language: str
+    symbol: str | None = Field(default=None, description="symbol mode: the matched symbol")
+    kind: str | None = Field(default=None, description="symbol mode: its kind")
+    signals: dict[str, Any] | None = Field(default=None, description="hybrid: fused signals")
+
+
+class RepositoryFreshness(Freshness):
+    repository_id: str
+
+
+class Unavailable(ResponseModel):
+    repository_id: str
+    status: str
+    message: str
+
+
+class SearchResponse(ResponseModel):
+    """One repository (`repositoryId`): its freshness at the top level. A scope of several
+    (`owner` or `repositoryIds`): `repositories` that answered, `unavailable` ones."""
+
+    repository_id: str | None = None
+    repository_ids: list[str] | None = None
+    owner: str | None = None
+    query: str
+    mode: SearchMode
+    hits: list[SearchHit]
+    indexed_sha: str | None = None
+    head_sha: str | None = None
+    stale: bool | None = None
+    lag_seconds: int | None = None
+    repositories: list[RepositoryFreshness] | None = None
+    unavailable: list[Unavailable] | None = None
+
+
+class ChatRequest(RequestModel):
+    repository_id: RepositoryId
+    question: str = Field(
+        min_length=1, max_length=MAX_QUESTION, examples=["where is a generation published?"]
+    )
+    conversation_id: str | None = Field(
+        default=None, pattern=CONVERSATION_PATTERN, description="continue a conversation"
+    )
+
+
+class Source(ResponseModel):
+    path: str
+    lines: Lines
+
+
+class ChatResponse(Freshness):
+    response: str
+    conversation_id: str
+    sources: list[Source] = Field(description="verified against the blob at the indexed commit")
+
+
+# --- graph -----------------------------------------------------------------------------------
+
+
+class GraphNode(ResponseModel):
+    name: str
+    kind: str
+    path: str
+    lines: Lines
+    score: float | None = Field(default=None, description="symbols: match score")
+    distance: int | None = Field(default=None, description="neighbourhood: hops from the node")
+    external: list[str] | None = Field(default=None, description="unresolved references")
+
+
+class SymbolsResponse(Freshness):
+    repository_id: str
+    symbols: list[GraphNode]
+
+
+class NodeResponse(Freshness):
+    repository_id: str
+    node: GraphNode
+    direction: Literal["dependencies", "dependents"]
+    depth: int
+    nodes: list[GraphNode]
+
+
+class Wave(ResponseModel):
+    level: int
+    nodes: list[GraphNode]
+    cycles: list[list[GraphNode]]
+
+
+class WavesResponse(Freshness):
+    repository_id: str
+    waves: list[Wave]
+
+
+class SorryResponse(Freshness):
+    repository_id: str
+    incomplete: list[GraphNode]
+    blocked: list[GraphNode]
+
+
+# --- events ----------------------------------------------------------------------------------
+
+
+class EventView(ResponseModel):
+    id: str
+    type: str = Field(examples=["IndexRequested"])
+    at: str = Field(description="ISO 8601, UTC, milliseconds")
+    actor: str | None
+    data: dict[str, Any]
+
+
+class EventsResponse(ResponseModel):
+    repository_id: str
+    events: list[EventView]
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page")
+
+
+# --- API keys --------------------------------------------------------------------------------
+
+
+class CreateKeyRequest(RequestModel):
+    tenant: str = Field(pattern=TENANT_PATTERN, examples=["acme"])
+    scope: ScopeLabel = Field(examples=["read"])
+    name: str | None = Field(default=None, max_length=MAX_KEY_NAME, examples=["ci"])
+
+
+class KeyView(ResponseModel):
+    key_id: str
+    tenant: str
+    scope: ScopeLabel
+    name: str | None
+    created_at: str | None
+    created_by: str | None
+    revoked_at: str | None
+    revoked_by: str | None
+    last_used_at: str | None
+
+
+class CreatedKey(KeyView):
+    key: str = Field(description="the secret: shown in this answer only")
+
+
+class KeyList(ResponseModel):
+    keys: list[KeyView]
+
+
+# --- webhooks --------------------------------------------------------------------------------
+
+
+class WebhookResponse(ResponseModel):
+    """200 for `pong` and `duplicate`; 202 for `accepted` and `ignored`."""
+
+    status: Literal["pong", "duplicate", "accepted", "ignored"]
+    delivery_id: str | None = None
+    repository_id: str | None = None
+    reason: str | None = None
+    sha: str | None = None
+    index_status: RepositoryStatus | None = None
+    branch_deleted: str | None = None
+    index_dropped: bool | None = None
