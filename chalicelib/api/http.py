@@ -59,7 +59,6 @@ from chalicelib.errors import (
     TransientError,
     Unauthenticated,
 )
-from chalicelib.services.generations import estimated_seconds
 
 log = logging.getLogger(__name__)
 
@@ -192,7 +191,7 @@ def endpoint(
                 observability.append_keys(repositoryId=_repository_of(incoming) or None)
                 return route(incoming)
             except NotReady as exc:
-                return not_ready_response(exc, _repository_of(incoming))
+                return not_ready_response(exc)
             except StrataError as exc:
                 return _error(exc, challenge=scope is not None)
             except Exception:
@@ -210,13 +209,10 @@ def endpoint(
     return register
 
 
-def not_ready_response(exc: NotReady, repository_id: str) -> Response:
+def not_ready_response(exc: NotReady) -> Response:
     """202 while a first index is built; 400 when there is nothing to answer from."""
     if exc.status == "indexing":
-        wait = exc.estimated_seconds
-        if wait is None:  # the raiser did not know it: one read of the repository item
-            repo = bootstrap.repo_store().get(repository_id) if repository_id else None
-            wait = estimated_seconds(repo) if repo else 30
+        wait = 30 if exc.estimated_seconds is None else exc.estimated_seconds
         ready = {"status": "indexing", "message": exc.message, "estimatedTime": wait}
         return reply(NotReadyResponse, ready, 202)
     body = {

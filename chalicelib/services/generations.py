@@ -281,7 +281,11 @@ def serving(
         raise NotReady("this repository has not been indexed; POST /repositories/index", "idle")
     if repo.generation is None:
         if repo.status is Status.INDEXING:
-            raise NotReady("the repository is being indexed; try again shortly", "indexing")
+            raise NotReady(
+                "the repository is being indexed; try again shortly",
+                "indexing",
+                estimated_seconds=estimated_seconds(repo),
+            )
         if repo.status is Status.ERROR:
             raise NotReady(f"indexing failed: {repo.error or 'unknown error'}", "error")
         raise NotReady("this repository has not been indexed; POST /repositories/index", "idle")
