@@ -29,6 +29,7 @@ Parser objects once per language and thread.
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -51,6 +52,8 @@ from chalicelib.parsers.ts_languages import (
     text_of,
 )
 from chalicelib.parsers.ts_references import attach_sources, find_references
+
+log = logging.getLogger(__name__)
 
 Parsed = tuple[tuple[Chunk, ...], tuple[Symbol, ...], tuple[Reference, ...]]
 
@@ -112,8 +115,8 @@ def parse_source(language: str, text: str) -> Parsed:
             captures = QueryCursor(_query(grammar)).captures(tree.root_node)
             if _error_bytes(captures.get("error", ())) <= MAX_ERROR_SHARE * len(data):
                 return _analyze(SPECS[grammar], captures, data, lines)
-    except Exception:  # a parser bug must not fail the blob: fall back to windows
-        pass
+    except Exception:  # a parser bug must not fail the blob: fall back to windows, and say so
+        log.warning("%s extraction failed; falling back to line windows", language, exc_info=True)
     return window_chunks(lines), (), ()
 
 
