@@ -39,6 +39,7 @@ from chalicelib import bootstrap
 from chalicelib.domain.identity import ADMIN_TENANT, Caller, Scope
 from chalicelib.local.provision import provision
 from chalicelib.local.pump import Route, WorkerPump
+from chalicelib.services.search import SearchQuery
 from chalicelib.settings import Settings
 
 SIGNATURE = pygit2.Signature("bench", "bench@example.com", 1_700_000_000, 0)
@@ -199,11 +200,11 @@ def bench_repository(path: Path, workdir: Path, half: Path | None) -> dict[str, 
                 .lexical
             )
             queries = queries_from([segment.file_text(p) or "" for p in segment.paths[:400]])
-            searcher.search({"repositoryId": rid, "query": "warm up"})
+            searcher.search(SearchQuery("warm up", (rid,)))
             service_ms, http_ms = [], []
             for q in queries:
                 t = time.perf_counter()
-                searcher.search({"repositoryId": rid, "query": q})
+                searcher.search(SearchQuery(q, (rid,)))
                 service_ms.append((time.perf_counter() - t) * 1000)
                 t = time.perf_counter()
                 client.http.post(

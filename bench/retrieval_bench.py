@@ -41,6 +41,7 @@ from chalicelib.domain.path_roles import asked_roles, demoted
 from chalicelib.local.admin_key import provide_admin_key
 from chalicelib.local.stack import LocalStack, StackOptions
 from chalicelib.services.retriever import Retriever
+from chalicelib.services.search import SearchQuery
 from chalicelib.settings import Settings
 
 EVAL = ROOT.parent / "shared" / "eval"
@@ -123,7 +124,7 @@ class StrataSystem:
             self.ranked[mode][key] = paths
             retriever.queries.clear()
             started = time.perf_counter()
-            searcher.search(body)
+            searcher.search(SearchQuery(query, (self.rid,), k=k, mode=mode))
             self.latency[mode].append(time.perf_counter() - started)
         for label, variant in self.retrievers.items():
             self.ranked[label][key] = [p.path for p in variant.hybrid(loaded, query, k)]

@@ -47,6 +47,11 @@ users (no path, URL, key, token or library text): they are stored as a repositor
 from __future__ import annotations
 
 
+def is_permanent(exc: BaseException) -> bool:
+    """True for an error that a retry cannot fix (the retry axis says so)."""
+    return isinstance(exc, StrataError) and exc.retryable is False
+
+
 class StrataError(Exception):
     """Base of every error Strata raises on purpose."""
 

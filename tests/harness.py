@@ -13,7 +13,7 @@ from chalicelib.ports import Embedder
 from chalicelib.services.chat import ChatService
 from chalicelib.services.context import IndexConfig, IndexPorts
 from chalicelib.services.generations import GenerationLoader, PointerCache
-from chalicelib.services.index_requests import IndexOutcome, IndexRequests
+from chalicelib.services.index_requests import IndexOutcome, IndexRequests, IndexTarget
 from chalicelib.services.pipeline import IndexPipeline
 from chalicelib.services.retrieval import SignalCache
 from chalicelib.services.retriever import QueryVectors, Retriever
@@ -69,10 +69,10 @@ class Harness:
     def pipeline(self) -> IndexPipeline:
         return IndexPipeline(ports=self.ports, config=self.config)
 
-    def request(self, caller: Caller | None = None, **body: Any) -> IndexOutcome:
-        body.setdefault("repositoryId", REPO_ID)
+    def request(self, caller: Caller | None = None, **target: Any) -> IndexOutcome:
+        target.setdefault("repository_id", REPO_ID)
         requests = IndexRequests(ports=self.ports, config=self.config)
-        return requests.request(body, caller or self.caller)
+        return requests.request(IndexTarget(**target), caller or self.caller)
 
     def run(
         self, *, duplicate: bool = False, keep: Callable[[Message], bool] | None = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from chalice.app import Blueprint, Response
 
 from chalicelib import bootstrap
+from chalicelib.api import views
 from chalicelib.api.http import Incoming, endpoint, reply
 from chalicelib.api.models import EventsResponse
 from chalicelib.api.wire import Int, Text
@@ -24,4 +25,4 @@ def repository_events(req: Incoming) -> Response:
     q = req.query
     queries = bootstrap.event_queries(req.identity)
     page = queries.list(req.path["repository_id"], q["limit"], q["cursor"])
-    return reply(EventsResponse, page)
+    return reply(EventsResponse, views.events_page(page))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from chalice.app import Blueprint, Response
 
 from chalicelib import bootstrap
+from chalicelib.api import views
 from chalicelib.api.http import Incoming, endpoint, reply
 from chalicelib.api.models import NodeResponse, SorryResponse, SymbolsResponse, WavesResponse
 from chalicelib.api.wire import Int, Text
@@ -25,7 +26,7 @@ def symbols(req: Incoming) -> Response:
     q = req.query
     graph = bootstrap.graph(req.identity)
     found = graph.symbols(req.path["repository_id"], q["q"], q["kind"], q["limit"])
-    return reply(SymbolsResponse, found)
+    return reply(SymbolsResponse, views.symbol_matches(found))
 
 
 @endpoint(
@@ -40,7 +41,8 @@ def graph_node(req: Incoming) -> Response:
     q = req.query
     rid, name = req.path["repository_id"], req.path["name"]
     graph = bootstrap.graph(req.identity)
-    return reply(NodeResponse, graph.node(rid, name, q["direction"], q["depth"]))
+    around = graph.node(rid, name, q["direction"], q["depth"])
+    return reply(NodeResponse, views.neighbourhood(around))
 
 
 @endpoint(
@@ -48,7 +50,8 @@ def graph_node(req: Incoming) -> Response:
 )
 def graph_waves(req: Incoming) -> Response:
     """Build waves: the graph's topological levels, cycles kept together."""
-    return reply(WavesResponse, bootstrap.graph(req.identity).waves(req.path["repository_id"]))
+    found = bootstrap.graph(req.identity).waves(req.path["repository_id"])
+    return reply(WavesResponse, views.build_waves(found))
 
 
 @endpoint(
@@ -56,4 +59,5 @@ def graph_waves(req: Incoming) -> Response:
 )
 def graph_sorry(req: Incoming) -> Response:
     """Incomplete declarations (`sorry`) and everything they block."""
-    return reply(SorryResponse, bootstrap.graph(req.identity).sorry(req.path["repository_id"]))
+    found = bootstrap.graph(req.identity).sorry(req.path["repository_id"])
+    return reply(SorryResponse, views.incomplete(found))

@@ -29,7 +29,6 @@ import functools
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import unquote
 
@@ -350,9 +349,3 @@ def uniform_errors(event: Any, get_response: Callable[[Any], Response]) -> Respo
 def _snake(name: str) -> str:
     name = name.removesuffix("Error")
     return "".join(f"_{c.lower()}" if c.isupper() and i else c.lower() for i, c in enumerate(name))
-
-
-def iso_time(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")

@@ -13,14 +13,14 @@ are lenient about extra fields (a newer server may add one) and are dumped with
 is what the routes returned before these models existed.
 
 Rules the schema cannot say (exactly one scope of a search, exactly one way to name a
-repository) are in the field descriptions and enforced by the services.
+repository) are in the model descriptions; the services' own requests enforce them too.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
 # Bounds shared with the services (tests check that they agree).
@@ -197,11 +197,20 @@ class SearchRequest(RequestModel):
     """Give exactly one scope: `repositoryId`, `repositoryIds` or `owner`."""
 
     repository_id: RepositoryId | None = None
-    repository_ids: list[str] | None = Field(default=None, min_length=1, max_length=MAX_SCOPE)
+    repository_ids: list[RepositoryId] | None = Field(
+        default=None, min_length=1, max_length=MAX_SCOPE
+    )
     owner: str | None = Field(default=None, min_length=1, pattern=OWNER_PATTERN)
     query: str = Field(min_length=1, max_length=MAX_QUERY, examples=["where is the cart total"])
     k: int = Field(default=10, ge=1, le=MAX_K)
     mode: SearchMode = "hybrid"
+
+    @model_validator(mode="after")
+    def _one_scope(self) -> SearchRequest:
+        scopes = (self.repository_id, self.repository_ids, self.owner)
+        if sum(s is not None for s in scopes) != 1:
+            raise ValueError("give exactly one scope: repositoryId, repositoryIds or owner")
+        return self
 
 
 class SearchHit(ResponseModel):

@@ -5,8 +5,11 @@ from __future__ import annotations
 from chalice.app import Blueprint, Response
 
 from chalicelib import bootstrap
+from chalicelib.api import views
 from chalicelib.api.http import Incoming, endpoint, reply
 from chalicelib.api.models import ChatRequest, ChatResponse, SearchRequest, SearchResponse
+from chalicelib.services.chat import Question
+from chalicelib.services.search import SearchQuery
 
 bp = Blueprint(__name__)
 
@@ -16,8 +19,8 @@ bp = Blueprint(__name__)
 )
 def search(req: Incoming) -> Response:
     """Ranked search over one repository, an owner's repositories, or a list of them."""
-    body = req.model(SearchRequest).dump()
-    return reply(SearchResponse, bootstrap.searcher(req.identity).search(body))
+    found = bootstrap.searcher(req.identity).search(search_query(req.model(SearchRequest)))
+    return reply(SearchResponse, views.search_result(found))
 
 
 @endpoint(
@@ -25,5 +28,12 @@ def search(req: Incoming) -> Response:
 )
 def chat_query(req: Incoming) -> Response:
     """An answer about a repository, with sources verified at the indexed commit."""
-    body = req.model(ChatRequest).dump()
-    return reply(ChatResponse, bootstrap.chat(req.identity).ask(body))
+    m = req.model(ChatRequest)
+    question = Question(m.repository_id, m.question, m.conversation_id)
+    return reply(ChatResponse, views.chat_answer(bootstrap.chat(req.identity).ask(question)))
+
+
+def search_query(m: SearchRequest) -> SearchQuery:
+    """The use case's query: `repositoryId` is a scope of one."""
+    ids = (m.repository_id,) if m.repository_id is not None else tuple(m.repository_ids or ())
+    return SearchQuery(m.query, ids, m.owner, m.k, m.mode)

@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from chalicelib.domain.events import Event, EventType
 from chalicelib.domain.models import Repository
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """Which commit answered a query, and how far it lags the branch head."""
+
+    indexed_sha: str | None
+    head_sha: str | None
+    stale: bool
+    lag_seconds: int
 
 
 def lag_seconds(repo: Repository, now: float) -> int:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 
+from chalicelib.domain.freshness import Freshness
 from chalicelib.domain.identity import Caller
 from chalicelib.domain.ids import validate_repository_id
 from chalicelib.domain.tenancy import conversation_key
-from chalicelib.domain.validation import reject_unknown_fields, required_text
 from chalicelib.domain.verification import span_is_valid
 from chalicelib.errors import InvalidRequest
 from chalicelib.ports import Answerer, Clock, ConversationStore, Passage, Turn
@@ -23,18 +24,37 @@ from chalicelib.services.retriever import Retriever
 
 MAX_QUESTION = 2000
 PASSAGES = 8
-_FIELDS = {"repositoryId", "question", "conversationId"}
 _CONVERSATION_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 
 
-def parse_chat_request(body: Mapping[str, object]) -> tuple[str, str, str | None]:
-    reject_unknown_fields(body, _FIELDS)
-    rid = validate_repository_id(body.get("repositoryId"))
-    question = required_text(body, "question", MAX_QUESTION)
-    cid = body.get("conversationId")
-    if cid is not None and (not isinstance(cid, str) or not _CONVERSATION_RE.match(cid)):
-        raise InvalidRequest("conversationId must be 8-64 letters, digits, '_' or '-'")
-    return rid, question, cid
+@dataclass(frozen=True)
+class Question:
+    """A question about one repository; `conversation_id` continues a conversation."""
+
+    repository_id: str
+    text: str
+    conversation_id: str | None = None
+
+    def __post_init__(self) -> None:
+        validate_repository_id(self.repository_id)
+        if not self.text.strip() or len(self.text) > MAX_QUESTION:
+            raise InvalidRequest(
+                f"question must be non-empty text of at most {MAX_QUESTION} characters"
+            )
+        cid = self.conversation_id
+        if cid is not None and not _CONVERSATION_RE.match(cid):
+            raise InvalidRequest("conversationId must be 8-64 letters, digits, '_' or '-'")
+
+
+@dataclass(frozen=True)
+class ChatAnswer:
+    """The answer, the conversation it belongs to, and the passages it cites that were
+    verified against the blob at the indexed commit."""
+
+    text: str
+    conversation_id: str
+    sources: list[Passage]
+    freshness: Freshness
 
 
 def verified_sources(loaded: LoadedGeneration, passages: Sequence[Passage]) -> list[Passage]:
@@ -70,24 +90,18 @@ class ChatService:
         self._ttl = ttl_seconds
         self._caller = caller
 
-    def ask(self, body: Mapping[str, object]) -> dict[str, object]:
-        rid, question, cid = parse_chat_request(body)
-        serve = serving(self._pointers, self._loader, rid, self._caller)
+    def ask(self, question: Question) -> ChatAnswer:
+        serve = serving(self._pointers, self._loader, question.repository_id, self._caller)
+        cid = question.conversation_id
         history = self._conversations.history(self._key(cid)) if cid else []
-        passages = self._retrieve(serve.loaded, question, history)
-        answer = self._answerer.answer(question, passages, history)
+        passages = self._retrieve(serve.loaded, question.text, history)
+        answer = self._answerer.answer(question.text, passages, history)
         cited = [passages[i] for i in answer.cited if 0 <= i < len(passages)]
         sources = verified_sources(serve.loaded, cited)
         cid = cid or uuid.uuid4().hex
-        self._conversations.append(
-            self._key(cid), Turn(question, answer.text), expires_at=self._clock.now() + self._ttl
-        )
-        return {
-            "response": answer.text,
-            "conversationId": cid,
-            "sources": [{"path": s.path, "lines": [s.start_line, s.end_line]} for s in sources],
-            **serve.freshness(),
-        }
+        turn = Turn(question.text, answer.text)
+        self._conversations.append(self._key(cid), turn, expires_at=self._clock.now() + self._ttl)
+        return ChatAnswer(answer.text, cid, sources, serve.freshness())
 
     def _key(self, conversation_id: str) -> str:
         """Conversations are the tenant's: another tenant's id names none of its own."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from dataclasses import dataclass
 
 from chalicelib.domain.events import (
     MAX_LIMIT,
@@ -59,18 +59,13 @@ def append_event(
         log.warning("could not record %s for %s", type, repository_id, exc_info=True)
 
 
-def iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+@dataclass(frozen=True)
+class EventsPage:
+    """A page of a repository's events, newest first; `next_cursor` asks for the next."""
 
-
-def event_view(event: Event) -> dict[str, object]:
-    return {
-        "id": event.key,
-        "type": event.type,
-        "at": iso(event.at),
-        "actor": event.actor,
-        "data": dict(event.data),
-    }
+    repository_id: str
+    events: list[Event]
+    next_cursor: str | None
 
 
 class EventQueries:
@@ -79,7 +74,7 @@ class EventQueries:
         self._repos = repos
         self._caller = caller
 
-    def list(self, repository_id: str, limit: int, cursor: str | None) -> dict[str, object]:
+    def list(self, repository_id: str, limit: int, cursor: str | None) -> EventsPage:
         """A page of a repository's events, newest first, and the cursor of the next page.
         A repository the caller may not see has none, as an unknown one."""
         rid = validate_repository_id(repository_id)
@@ -90,11 +85,8 @@ class EventQueries:
             page = self._events.list(rid, limit, after)
         else:
             page = EventPage((), None)
-        return {
-            "repositoryId": rid,
-            "events": [event_view(e) for e in page.events],
-            "nextCursor": encode_cursor(page.last_key) if page.last_key else None,
-        }
+        cursor = encode_cursor(page.last_key) if page.last_key else None
+        return EventsPage(rid, list(page.events), cursor)
 
 
 def record(ports: IndexPorts, repository_id: str, type: str, data: Mapping[str, object]) -> None:

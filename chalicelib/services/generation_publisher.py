@@ -28,19 +28,18 @@ from chalicelib.domain.models import (
     Manifest,
 )
 from chalicelib.domain.planning import Plan
-from chalicelib.errors import LeaseLost
+from chalicelib.errors import LeaseLost, is_permanent
 from chalicelib.observability import Metric
 from chalicelib.parsers import PARSER_VERSION
 from chalicelib.services.context import IndexConfig, IndexPorts, log_job
 from chalicelib.services.events import record
 from chalicelib.services.generation_builder import GenerationBuilder, compute_stats
-from chalicelib.services.job_endings import PERMANENT, fail_job, finish_lease, public_message
+from chalicelib.services.job_endings import fail_job, finish_lease, public_message
 from chalicelib.services.vector_builder import VectorSegmentWriter
 
 log = logging.getLogger(__name__)
 _FETCH_THREADS = 16
 _PUSH_EVENTS = 50  # the newest events searched for the delivery that pushed a published SHA
-FINALIZE_FAILURES: tuple[type[Exception], ...] = (*PERMANENT, ValueError)
 
 
 class GenerationPublisher:
@@ -63,7 +62,10 @@ class GenerationPublisher:
             log.info("job %s lost its lease; a newer job owns %s", job_id, job.repository_id)
             self._p.jobs.transition(job_id, JobState.SUPERSEDED, allowed=[JobState.FINALIZING])
             return None
-        except FINALIZE_FAILURES as exc:  # a missing or corrupt artifact or plan
+        except Exception as exc:
+            if not (is_permanent(exc) or isinstance(exc, ValueError)):
+                raise  # retried by SQS
+            # a missing or corrupt artifact or plan
             log.warning("job %s cannot publish", job_id, exc_info=True)
             why = f"the index could not be published: {public_message(exc)}"
             fail_job(self._p, job.repository_id, job_id, job.lease, why, sha=job.sha)

@@ -11,7 +11,7 @@ from typing import Generic, TypeVar
 
 from chalicelib.domain import layout
 from chalicelib.domain.codecs import decode_graph, decode_graph_files, decode_manifest
-from chalicelib.domain.freshness import lag_seconds
+from chalicelib.domain.freshness import Freshness, lag_seconds
 from chalicelib.domain.graph import CodeGraph, GraphFile, Node, definitions_by_path
 from chalicelib.domain.identity import Caller
 from chalicelib.domain.increments import SHARD_SEGMENT
@@ -95,15 +95,10 @@ class Serving:
         r = self.repository
         return r.status is Status.INDEXING or bool(r.head_sha and r.head_sha != r.indexed_sha)
 
-    def freshness(self, now: float | None = None) -> dict[str, object]:
+    def freshness(self, now: float | None = None) -> Freshness:
         r = self.repository
         lag = lag_seconds(r, self.now if now is None else now)
-        return {
-            "indexedSha": r.indexed_sha,
-            "headSha": r.head_sha,
-            "stale": self.stale,
-            "lagSeconds": lag,
-        }
+        return Freshness(r.indexed_sha, r.head_sha, self.stale, lag)
 
 
 _T = TypeVar("_T")

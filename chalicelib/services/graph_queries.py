@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from chalicelib.domain.freshness import Freshness
 from chalicelib.domain.graph import CodeGraph, Node
-from chalicelib.domain.graph_analysis import blocked_by_incomplete, waves
+from chalicelib.domain.graph_analysis import Wave, blocked_by_incomplete, waves
 from chalicelib.domain.identity import Caller
 from chalicelib.domain.ids import validate_repository_id
 from chalicelib.domain.symbol_match import match_score
@@ -13,16 +16,40 @@ from chalicelib.services.generations import GenerationLoader, PointerCache, Serv
 MAX_LIMIT = 200
 MAX_DEPTH = 10
 MAX_NAME = 500
+DIRECTIONS = ("dependencies", "dependents")
 
 
-def node_view(n: Node, **extra: object) -> dict[str, object]:
-    return {
-        "name": n.name,
-        "kind": n.kind,
-        "path": n.path,
-        "lines": [n.start_line, n.end_line],
-        **extra,
-    }
+@dataclass(frozen=True)
+class SymbolMatches:
+    repository_id: str
+    matches: list[tuple[float, Node]]  # (score, definition), best first
+    freshness: Freshness
+
+
+@dataclass(frozen=True)
+class Neighbourhood:
+    repository_id: str
+    node: Node
+    external: list[str]  # the node's unresolved references
+    direction: str
+    depth: int
+    nodes: list[tuple[Node, int]]  # (node, hops from `node`)
+    freshness: Freshness
+
+
+@dataclass(frozen=True)
+class BuildWaves:
+    repository_id: str
+    waves: list[Wave]
+    freshness: Freshness
+
+
+@dataclass(frozen=True)
+class Incomplete:
+    repository_id: str
+    incomplete: list[Node]  # declarations with `sorry`
+    blocked: list[Node]  # everything that depends on one
+    freshness: Freshness
 
 
 class GraphQueries:
@@ -40,7 +67,7 @@ class GraphQueries:
 
     def symbols(
         self, repository_id: str, query: str, kind: str | None, limit: int
-    ) -> dict[str, object]:
+    ) -> SymbolMatches:
         if len(query) > MAX_NAME:
             raise InvalidRequest(f"q must be at most {MAX_NAME} characters")
         if not 1 <= limit <= MAX_LIMIT:
@@ -55,11 +82,10 @@ class GraphQueries:
             (x for x in scored if x[0] > 0),
             key=lambda x: (-x[0], len(x[1].name), x[1].name, x[1].path),
         )
-        hits = [node_view(n, score=score) for score, n in ranked[:limit]]
-        return {"repositoryId": repository_id, "symbols": hits, **serve.freshness()}
+        return SymbolMatches(repository_id, ranked[:limit], serve.freshness())
 
-    def node(self, repository_id: str, name: str, direction: str, depth: int) -> dict[str, object]:
-        if direction not in ("dependencies", "dependents"):
+    def node(self, repository_id: str, name: str, direction: str, depth: int) -> Neighbourhood:
+        if direction not in DIRECTIONS:
             raise InvalidRequest("direction must be 'dependencies' or 'dependents'")
         if not 1 <= depth <= MAX_DEPTH:
             raise InvalidRequest(f"depth must be an integer from 1 to {MAX_DEPTH}")
@@ -70,37 +96,16 @@ class GraphQueries:
         if not found:
             raise NotFound(f"no symbol or file named {name!r} in this repository")
         start = found[0]
-        around = graph.neighbourhood(start.id, direction, depth)
-        return {
-            "repositoryId": repository_id,
-            "node": node_view(start, external=graph.external.get(start.id, [])),
-            "direction": direction,
-            "depth": depth,
-            "nodes": [node_view(n, distance=d) for n, d in around],
-            **serve.freshness(),
-        }
+        around = list(graph.neighbourhood(start.id, direction, depth))
+        external = list(graph.external.get(start.id, []))
+        fresh = serve.freshness()
+        return Neighbourhood(repository_id, start, external, direction, depth, around, fresh)
 
-    def waves(self, repository_id: str) -> dict[str, object]:
+    def waves(self, repository_id: str) -> BuildWaves:
         serve, graph = self._graph(repository_id)
-        return {
-            "repositoryId": repository_id,
-            "waves": [
-                {
-                    "level": w.level,
-                    "nodes": [node_view(n) for n in w.nodes],
-                    "cycles": [[node_view(n) for n in c] for c in w.cycles],
-                }
-                for w in waves(graph)
-            ],
-            **serve.freshness(),
-        }
+        return BuildWaves(repository_id, waves(graph), serve.freshness())
 
-    def sorry(self, repository_id: str) -> dict[str, object]:
+    def sorry(self, repository_id: str) -> Incomplete:
         serve, graph = self._graph(repository_id)
         incomplete, blocked = blocked_by_incomplete(graph)
-        return {
-            "repositoryId": repository_id,
-            "incomplete": [node_view(n) for n in incomplete],
-            "blocked": [node_view(n) for n in blocked],
-            **serve.freshness(),
-        }
+        return Incomplete(repository_id, incomplete, blocked, serve.freshness())

@@ -18,7 +18,13 @@ from chalicelib.domain.history import CommitChange, decode_history, encode_histo
 from chalicelib.domain.messages import FinalizeGeneration, IndexRepository, ParseBatch, StageBatches
 from chalicelib.domain.models import Job, JobState, Lease, Manifest, Repository
 from chalicelib.domain.planning import Plan, plan_tree
-from chalicelib.errors import CommitNotOnBranch, LeaseHeld, LeaseLost, PermanentError
+from chalicelib.errors import (
+    CommitNotOnBranch,
+    LeaseHeld,
+    LeaseLost,
+    PermanentError,
+    is_permanent,
+)
 from chalicelib.services.context import (
     IndexConfig,
     IndexPorts,
@@ -29,7 +35,6 @@ from chalicelib.services.context import (
 from chalicelib.services.credentials import repository_credentials
 from chalicelib.services.events import record
 from chalicelib.services.job_endings import (
-    PERMANENT,
     acquire_lease,
     fail_job,
     finish_lease,
@@ -57,16 +62,17 @@ class IndexPlanner:
             return None
         try:
             return self._plan(repo, lease, msg.force, remaining)
-        except PERMANENT as exc:
-            log.warning("index of %s failed for good", repo.id, exc_info=True)
-            head = exc.branch_head if isinstance(exc, CommitNotOnBranch) else None
-            why = public_message(exc)
-            fail_job(self._p, repo.id, job_id, lease, why, sha=repo.requested_sha, head_sha=head)
-            return None
         except LeaseLost:
             self._p.jobs.transition(job_id, JobState.SUPERSEDED, allowed=list(JobState))
             return None
-        except Exception:
+        except Exception as exc:
+            if is_permanent(exc):
+                log.warning("index of %s failed for good", repo.id, exc_info=True)
+                head = exc.branch_head if isinstance(exc, CommitNotOnBranch) else None
+                why = public_message(exc)
+                sha = repo.requested_sha
+                fail_job(self._p, repo.id, job_id, lease, why, sha=sha, head_sha=head)
+                return None
             # SQS will redeliver this message as a new job: free the lease for it, or the
             # retry would find it "held" and stand down until the lease expired.
             self._p.jobs.transition(job_id, JobState.FAILED, allowed=list(JobState))

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 from chalicelib import observability
 from chalicelib.domain.credentials import request_credentials
@@ -22,7 +22,6 @@ from chalicelib.domain.messages import IndexRepository
 from chalicelib.domain.models import Repository, Status
 from chalicelib.domain.remote_policy import DEFAULT_GIT_HOSTS
 from chalicelib.domain.tenancy import quota_for, visible
-from chalicelib.domain.validation import reject_unknown_fields
 from chalicelib.errors import (
     AccessDenied,
     BranchNotFound,
@@ -37,8 +36,22 @@ from chalicelib.services.events import record
 from chalicelib.services.job_endings import lease_is_stale
 
 log = logging.getLogger(__name__)
-_FIELDS = {"owner", "repo", "repositoryId", "url", "branch", "accessToken", "force"}
 MAX_TOKEN_LENGTH = 1024
+
+
+@dataclass(frozen=True)
+class IndexTarget:
+    """Which repository to index, named in exactly one way: `owner` and `repo` (GitHub),
+    `repository_id`, or `url`; `branch` defaults to the registered one, then the remote's
+    HEAD; `access_token` is the caller's own credential for a private remote."""
+
+    owner: str | None = None
+    repo: str | None = None
+    repository_id: str | None = None
+    url: str | None = None
+    branch: str | None = None
+    access_token: str | None = field(default=None, repr=False)
+    force: bool = False
 
 
 @dataclass(frozen=True)
@@ -49,41 +62,35 @@ class IndexOutcome:
 
 
 def parse_index_request(
-    body: Mapping[str, object],
+    target: IndexTarget,
     allow_local: bool,
     registered: Callable[[str], RepositoryRef | None] = lambda _: None,
     *,
     hosts: Sequence[str] = DEFAULT_GIT_HOSTS,
     local_roots: Sequence[str] = (),
 ) -> tuple[RepositoryRef, str | None, str | None, bool]:
-    """Validate the request body: (ref, branch, token, force). A remote's host must be on
-    `hosts`, a local path under `local_roots` (RemoteRefused otherwise)."""
-    reject_unknown_fields(body, _FIELDS)
-    given = [k for k in ("repositoryId", "url") if body.get(k) is not None]
-    if body.get("owner") is not None or body.get("repo") is not None:
+    """(ref, branch, token, force) of a target. A remote's host must be on `hosts`, a local
+    path under `local_roots` (RemoteRefused otherwise)."""
+    given = [k for k in ("repository_id", "url") if getattr(target, k) is not None]
+    if target.owner is not None or target.repo is not None:
         given.append("owner/repo")
     if len(given) != 1:
         raise InvalidRequest("give exactly one of {owner, repo}, repositoryId or url")
-    if given[0] == "url":
+    if target.url is not None:
         ref = ref_from_url(
-            body["url"], allow_local=allow_local, hosts=hosts, local_roots=local_roots
+            target.url, allow_local=allow_local, hosts=hosts, local_roots=local_roots
         )
-    elif given[0] == "repositoryId":
+    elif target.repository_id is not None:
         # A registered repository keeps the remote it was registered with (a local path,
         # a non-GitHub host); only an unknown id is turned into a remote.
-        rid = validate_repository_id(body["repositoryId"])
+        rid = validate_repository_id(target.repository_id)
         ref = registered(rid) or ref_from_id(rid, hosts=hosts)
     else:
-        ref = github_ref(body.get("owner"), body.get("repo"))
-    token = body.get("accessToken")
-    if token is not None and (
-        not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH
-    ):
+        ref = github_ref(target.owner, target.repo)
+    token = target.access_token
+    if token is not None and not 0 < len(token) <= MAX_TOKEN_LENGTH:
         raise InvalidRequest("accessToken must be a non-empty string")
-    force = body.get("force", False)
-    if not isinstance(force, bool):
-        raise InvalidRequest("force must be a boolean")
-    return ref, validate_branch(body.get("branch")), token, force
+    return ref, validate_branch(target.branch), token, target.force
 
 
 class _KnownRepositories:
@@ -119,12 +126,12 @@ class IndexRequests:
     def config(self) -> IndexConfig:
         return self._c
 
-    def request(self, body: Mapping[str, object], caller: Caller) -> IndexOutcome:
+    def request(self, target: IndexTarget, caller: Caller) -> IndexOutcome:
         """The caller's tenant is registered (and counted against its quota) once the remote
         accepted the caller's own credentials, or, for an admin, the server token."""
         known = _KnownRepositories(self._p.repos, caller)
         ref, branch, token, force = parse_index_request(
-            body,
+            target,
             self._c.allow_local_paths,
             known.ref,
             hosts=self._c.git_hosts,

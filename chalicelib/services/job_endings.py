@@ -29,7 +29,6 @@ from chalicelib.errors import (
     LeaseLost,
     MalformedMessage,
     NotFound,
-    PermanentError,
     RemoteNotFound,
     RemoteRefused,
     RepositoryUnreadable,
@@ -42,8 +41,6 @@ from chalicelib.services.events import record
 
 log = logging.getLogger(__name__)
 
-# Failures that a retry cannot fix: the job ends in `error` and the message is acknowledged.
-PERMANENT: tuple[type[StrataError], ...] = (PermanentError, NotFound, AccessDenied, InvalidRequest)
 RUNNING = (JobState.PLANNING, JobState.PARSING, JobState.FINALIZING)
 ENDED = (JobState.PUBLISHED, JobState.FAILED, JobState.SUPERSEDED)
 

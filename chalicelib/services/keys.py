@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
 
 from chalicelib.domain.identity import (
     ADMIN_TENANT,
@@ -32,14 +31,12 @@ from chalicelib.domain.identity import (
     validate_key_name,
     validate_tenant,
 )
-from chalicelib.domain.validation import reject_unknown_fields
 from chalicelib.errors import AlreadyExists, Conflict, NotFound, TransientError, Unauthenticated
 from chalicelib.ports import Clock, KeyStore
 from chalicelib.services.cached_secret import CachedSecret
 
 log = logging.getLogger(__name__)
 
-_CREATE_FIELDS = {"tenant", "scope", "name"}
 _MIN_PEPPER = 32
 _NOT_VALID = "the API key is not valid"
 # Compared against when the id is unknown, so an unknown id costs the same hash as a known one.
@@ -107,25 +104,12 @@ class Authenticator:
             log.warning("could not record the use of API key %s", key_id, exc_info=True)
 
 
-def iso(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+@dataclass(frozen=True)
+class CreatedKey:
+    """A new key's record, and its token: the only time the secret is seen."""
 
-
-def key_view(key: ApiKey) -> dict[str, object]:
-    """What a client may see of a key: everything but the digest (and the secret, never kept)."""
-    return {
-        "keyId": key.key_id,
-        "tenant": key.tenant,
-        "scope": key.scope.label,
-        "name": key.name,
-        "createdAt": iso(key.created_at),
-        "createdBy": key.created_by,
-        "revokedAt": iso(key.revoked_at),
-        "revokedBy": key.revoked_by,
-        "lastUsedAt": iso(key.last_used_at),
-    }
+    key: ApiKey
+    token: str = field(repr=False)
 
 
 class KeyAdmin:
@@ -136,21 +120,20 @@ class KeyAdmin:
         self._pepper = pepper
         self._clock = clock
 
-    def create(self, body: Mapping[str, object], by: str) -> dict[str, object]:
-        """A new key from `{tenant, scope, name?}`: its view plus `key`, shown only here."""
-        reject_unknown_fields(body, _CREATE_FIELDS)
-        tenant = validate_tenant(body.get("tenant"))
-        scope = Scope.parse(body.get("scope"))
-        name = validate_key_name(body.get("name"))
-        fresh, record = self._store_new(tenant, scope, name, by)
-        log.info("API key %s (%s, %s) created by %s", record.key_id, tenant, scope.label, by)
-        return {**key_view(record), "key": fresh.token}
+    def create(self, tenant: str, scope: str, name: str | None, *, by: str) -> CreatedKey:
+        """A new key of `tenant` with `scope` (read, index, admin)."""
+        tenant = validate_tenant(tenant)
+        granted = Scope.parse(scope)
+        name = validate_key_name(name)
+        fresh, record = self._store_new(tenant, granted, name, by)
+        log.info("API key %s (%s, %s) created by %s", record.key_id, tenant, granted.label, by)
+        return CreatedKey(record, fresh.token)
 
-    def list(self, tenant: str | None) -> dict[str, object]:
+    def list(self, tenant: str | None) -> list[ApiKey]:
         wanted = validate_tenant(tenant) if tenant else None
-        return {"keys": [key_view(k) for k in self._keys.find(wanted)]}
+        return list(self._keys.find(wanted))
 
-    def revoke(self, key_id: str, by: str) -> dict[str, object]:
+    def revoke(self, key_id: str, by: str) -> ApiKey:
         """Idempotent: revoking a revoked key answers it as it is. Raises NotFound, and
         Conflict for the last active admin key (nobody could manage keys any more)."""
         key_id = validate_key_id(key_id)
@@ -162,7 +145,7 @@ class KeyAdmin:
                 raise Conflict("this is the last active admin key: create another one first")
             record = self._keys.revoke(key_id, self._clock.now(), by) or record
             log.info("API key %s revoked by %s", key_id, by)
-        return key_view(record)
+        return record
 
     def adopt(self, token: str, *, name: str, by: str) -> bool:
         """Make `token` an admin key of tenant `admin`: store its record if there is none

@@ -17,14 +17,14 @@ from chalicelib.domain.messages import (
     ParseBatch,
     StageBatches,
 )
-from chalicelib.errors import MalformedMessage
+from chalicelib.errors import MalformedMessage, is_permanent
 from chalicelib.services.batch_embedder import BatchEmbedder
 from chalicelib.services.batch_parser import BatchParser
 from chalicelib.services.context import IndexConfig, IndexPorts, RemainingMillis
 from chalicelib.services.dead_letters import DeadLetters
 from chalicelib.services.generation_publisher import GenerationPublisher
 from chalicelib.services.index_planner import IndexPlanner
-from chalicelib.services.job_endings import PERMANENT, fail_job_by_id, public_message
+from chalicelib.services.job_endings import fail_job_by_id, public_message
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +44,9 @@ class IndexPipeline:
         _check_queue(message, queue)
         try:
             self._dispatch(message, remaining)
-        except PERMANENT as exc:
-            if isinstance(message, IndexRepository):
-                raise  # nothing was started: the worker logs and acknowledges it
+        except Exception as exc:
+            if not is_permanent(exc) or isinstance(message, IndexRepository):
+                raise  # retried by SQS; or nothing was started: the worker acknowledges it
             log.warning("%s of job %s failed for good", message.type, message.job_id, exc_info=True)
             fail_job_by_id(self.ports, message.job_id, public_message(exc))
 

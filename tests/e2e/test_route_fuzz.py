@@ -127,8 +127,8 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzzed]:
 
         keys = bootstrap.key_admin()
         admin = keys.create_admin(name="fuzz", by="tests")
-        read = keys.create({"tenant": "fuzz", "scope": "read"}, by="tests")["key"]
-        revoked = keys.create({"tenant": "fuzz", "scope": "read"}, by="tests")["key"]
+        read = keys.create("fuzz", "read", None, by="tests").token
+        revoked = keys.create("fuzz", "read", None, by="tests").token
         assert isinstance(read, str) and isinstance(revoked, str)
         keys.revoke(parse_key(revoked).key_id, by="tests")
         auth = {"Authorization": f"Bearer {admin}"}

@@ -123,7 +123,7 @@ def test_provision_makes_a_random_pepper_and_keys_work_with_it(world: MotoWorld)
     assert len(pepper) == 64 and pepper.isalnum()
     clock = FakeClock(T0)
     admin, auth = keys_on_moto(world, clock)
-    token = str(admin.create({"tenant": "acme", "scope": "read"}, by="key:root")["key"])
+    token = admin.create("acme", "read", None, by="key:root").token
     caller = auth.authenticate(f"Bearer {token}")
     assert (caller.tenant, caller.scope) == ("acme", Scope.READ)
     item = raw_item(world, "keys", "key_id", caller.key_id)
@@ -135,7 +135,7 @@ def test_provision_makes_a_random_pepper_and_keys_work_with_it(world: MotoWorld)
 def test_authentication_writes_last_used_at_once_a_minute_on_moto(world: MotoWorld) -> None:
     clock = FakeClock(T0)
     admin, auth = keys_on_moto(world, clock)
-    token = str(admin.create({"tenant": "acme", "scope": "read"}, by="key:root")["key"])
+    token = admin.create("acme", "read", None, by="key:root").token
     key_id = parse_key(token).key_id
     seen: list[float] = []
     for _ in range(4):

@@ -101,7 +101,7 @@ def test_an_unusable_strata_api_key_stops_the_start(
         admin.adopt(PRESET, name="x", by="tests")
         admin.revoke(parse_key(PRESET).key_id, by="tests")
     else:
-        preset = str(admin.create({"tenant": "acme", "scope": "read"}, by="tests")["key"])
+        preset = admin.create("acme", "read", None, by="tests").token
     with pytest.raises(AdminKeyRefused, match="STRATA_API_KEY cannot be used") as raised:
         provide_admin_key(tmp_path, preset)
     assert preset[-43:] not in str(raised.value)

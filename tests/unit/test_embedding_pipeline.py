@@ -75,7 +75,7 @@ def test_a_fork_with_the_same_blobs_embeds_nothing(h: Harness) -> None:
     h.run()
     before = len(embedder(h).calls)
     h.git.commit("https://github.com/other/widgets.git", FILES)
-    h.request(repositoryId="github:other:widgets")
+    h.request(repository_id="github:other:widgets")
     h.run()
     assert len(embedder(h).calls) == before
 
@@ -155,7 +155,7 @@ def test_vector_segments_follow_base_and_delta_exactly(h: Harness) -> None:
     h.run()
     incremental = _vectors_by_span(h, REPO_ID)
     h.git.commit("https://github.com/acme/fresh.git", changed)
-    h.request(repositoryId="github:acme:fresh")
+    h.request(repository_id="github:acme:fresh")
     h.run()
     assert "vectors_delta" in manifest(h).segments
     assert incremental == _vectors_by_span(h, "github:acme:fresh")

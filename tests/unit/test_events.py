@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from chalicelib.api import views
 from chalicelib.domain.events import (
     MAX_LIMIT,
     EventType,
@@ -68,9 +69,9 @@ def test_pages_list_events_newest_first_until_the_last_page() -> None:
     pages = 0
     while True:
         page = queries.list(REPO_ID, 20, cursor)
-        seen += [e["data"]["n"] for e in page["events"]]  # type: ignore[index]
+        seen += [e.data["n"] for e in page.events]
         pages += 1
-        cursor = page["nextCursor"]  # type: ignore[assignment]
+        cursor = page.next_cursor
         if cursor is None:
             break
     assert pages == 3
@@ -82,16 +83,16 @@ def test_an_exact_last_page_has_no_next_cursor() -> None:
     for n in range(4):
         append_event(log, clock, REPO_ID, EventType.INDEX_STARTED, {"n": n})
     first = admin_queries(log).list(REPO_ID, 2, None)
-    second = admin_queries(log).list(REPO_ID, 2, first["nextCursor"])
-    assert len(second["events"]) == 2  # type: ignore[arg-type]
-    assert second["nextCursor"] is None
+    second = admin_queries(log).list(REPO_ID, 2, first.next_cursor)
+    assert len(second.events) == 2
+    assert second.next_cursor is None
 
 
 def test_an_event_view_has_its_type_iso_time_and_data() -> None:
     log, clock = FakeEventLog(), FakeClock(1_700_000_000.25)
     append_event(log, clock, REPO_ID, EventType.INDEX_REQUESTED, {"sha": "a" * 40})
-    page = admin_queries(log).list(REPO_ID, 20, None)
-    [event] = page["events"]  # type: ignore[misc]
+    page = views.events_page(admin_queries(log).list(REPO_ID, 20, None))
+    [event] = page["events"]
     assert event["type"] == "IndexRequested"
     assert event["at"] == "2023-11-14T22:13:20.250Z"
     assert event["data"] == {"sha": "a" * 40}
@@ -100,7 +101,7 @@ def test_an_event_view_has_its_type_iso_time_and_data() -> None:
 
 def test_an_unknown_repository_has_no_events_and_a_bad_id_is_refused() -> None:
     queries = admin_queries(FakeEventLog())
-    assert queries.list("github:acme:nothing", 20, None)["events"] == []
+    assert queries.list("github:acme:nothing", 20, None).events == []
     with pytest.raises(InvalidRequest, match="repositoryId"):
         queries.list("not an id", 20, None)
 

@@ -13,6 +13,8 @@ from chalicelib.domain.codecs import decode_manifest, encode_graph, encode_manif
 from chalicelib.domain.increments import SHARD_SEGMENT
 from chalicelib.errors import PermanentError
 from chalicelib.services.generations import GenerationLoader, LoadedGeneration
+from chalicelib.services.retriever import Passage
+from chalicelib.services.search import SearchQuery
 from tests.harness import REMOTE, REPO_ID, SAMPLE_FILES, Harness
 
 
@@ -31,17 +33,17 @@ def loaded_of(h: Harness) -> LoadedGeneration:
     return h.loader.load(repo.generation)
 
 
-def search(h: Harness, query: str, mode: str) -> list[dict[str, object]]:
-    body = {"repositoryId": REPO_ID, "query": query, "mode": mode}
-    return h.searcher().search(body)["hits"]  # type: ignore[return-value]
+def search(h: Harness, query: str, mode: str) -> list[Passage]:
+    found = h.searcher().search(SearchQuery(query, (REPO_ID,), mode=mode))
+    return [hit.passage for hit in found.hits]
 
 
 def test_search_in_every_graph_free_mode_leaves_the_graph_unbuilt(ready: Harness) -> None:
-    assert search(ready, "parse config", "lexical")[0]["path"] == "widgets/config.py"
+    assert search(ready, "parse config", "lexical")[0].path == "widgets/config.py"
     hybrid = search(ready, "read widget configuration file", "hybrid")
-    assert hybrid[0]["path"] == "widgets/config.py"
+    assert hybrid[0].path == "widgets/config.py"
     symbol = search(ready, "parse_config", "symbol")[0]
-    assert (symbol["path"], symbol["symbol"], symbol["kind"]) == (
+    assert (symbol.path, symbol.extra["symbol"], symbol.extra["kind"]) == (
         "widgets/config.py",
         "parse_config",
         "function",
@@ -81,7 +83,7 @@ def test_a_generation_with_a_stored_graph_answers_from_it(ready: Harness) -> Non
     graph = loaded_of(ready).graph
     assert graph is not None
     stored_graph_generation(ready, encode_graph(graph))
-    assert search(ready, "parse_config", "symbol")[0]["path"] == "widgets/config.py"
+    assert search(ready, "parse_config", "symbol")[0].path == "widgets/config.py"
     loaded = loaded_of(ready)
     assert loaded.graph is not None and loaded.graph.nodes == graph.nodes
     assert loaded.definitions == graph.by_path

@@ -5,16 +5,22 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pytest
 from numpy.typing import NDArray
 
+from chalicelib.api.models import SearchRequest
+from chalicelib.api.queries import search_query
+from chalicelib.api.wire import parse_body
 from chalicelib.domain.history import CommitChange, HistoryIndex, decode_history, encode_history
 from chalicelib.domain.hybrid import Weights, fuse, standardise
 from chalicelib.domain.path_roles import DOCS, SOURCE, TEST, asked_roles, path_role
 from chalicelib.errors import Conflict, InvalidRequest, NotReady
+from chalicelib.services.chat import Question
 from chalicelib.services.retrieval import Signals
+from chalicelib.services.search import SearchQuery, Unavailable
 from tests.fakes.models import FakeEmbedder
 from tests.harness import REMOTE, REPO_ID, SAMPLE_FILES, Harness
 
@@ -39,9 +45,9 @@ FILES = {
 }
 
 
-def hits(h: Harness, query: str, mode: str = "hybrid", **scope: object) -> list[str]:
-    body = {"query": query, "mode": mode, **(scope or {"repositoryId": REPO_ID})}
-    return [hit["path"] for hit in h.searcher().search(body)["hits"]]  # type: ignore[union-attr]
+def hits(h: Harness, query: str, mode: str = "hybrid") -> list[str]:
+    found = h.searcher().search(SearchQuery(query, (REPO_ID,), mode=mode))
+    return [hit.passage.path for hit in found.hits]
 
 
 @pytest.fixture
@@ -71,19 +77,25 @@ def test_history_finds_the_file_past_commits_changed_for_the_same_reason(h: Harn
 
 
 def test_definitions_outrank_mentions(h: Harness) -> None:
-    result = h.searcher().search({"repositoryId": REPO_ID, "query": "cart_total is wrong"})
-    signals = {hit["path"]: hit["signals"] for hit in result["hits"]}  # type: ignore[attr-defined]
+    result = h.searcher().search(SearchQuery("cart_total is wrong", (REPO_ID,)))
+    signals: dict[str, Any] = {h.passage.path: h.passage.extra["signals"] for h in result.hits}
     assert signals["shop/cart.py"]["symbol"] > signals["shop/orders.py"]["symbol"]
     assert next(iter(signals)) == "shop/cart.py"
 
 
 def test_hybrid_returns_one_passage_per_file_with_signals(h: Harness) -> None:
-    result = h.searcher().search({"repositoryId": REPO_ID, "query": "cart total", "k": 10})
-    paths = [hit["path"] for hit in result["hits"]]  # type: ignore[union-attr]
+    result = h.searcher().search(SearchQuery("cart total", (REPO_ID,), k=10))
+    paths = [hit.passage.path for hit in result.hits]
     assert len(paths) == len(set(paths))
-    first = result["hits"][0]  # type: ignore[index]
-    assert set(first["signals"]) >= {"lexical", "semantic", "history", "symbol"}
-    assert first["repositoryId"] == REPO_ID and result["mode"] == "hybrid"
+    first = result.hits[0]
+    signals = first.passage.extra["signals"]
+    assert isinstance(signals, dict) and set(signals) >= {
+        "lexical",
+        "semantic",
+        "history",
+        "symbol",
+    }
+    assert first.repository_id == REPO_ID and result.query.mode == "hybrid"
 
 
 class GatedEmbedder(FakeEmbedder):
@@ -132,7 +144,7 @@ def test_semantic_mode_without_vectors_is_a_conflict() -> None:
     plain.request()
     plain.run()
     with pytest.raises(Conflict, match="no vectors"):
-        plain.searcher().search({"repositoryId": REPO_ID, "query": "cart", "mode": "semantic"})
+        plain.searcher().search(SearchQuery("cart", (REPO_ID,), mode="semantic"))
     assert hits(plain, "cart total of items")[0] == "shop/cart.py"  # hybrid still works
 
 
@@ -144,27 +156,24 @@ def test_owner_scope_searches_every_repository_of_the_owner(h: Harness) -> None:
         "README.md": "# Billing\n\nSends monthly statements to customers.\n",
     }
     h.git.commit("https://github.com/acme/billing.git", billing)
-    h.request(repositoryId="github:acme:billing")
+    h.request(repository_id="github:acme:billing")
     h.run()
-    result = h.searcher().search({"owner": "acme", "query": "invoice total"})
-    assert result["hits"][0]["repositoryId"] == "github:acme:billing"  # type: ignore[index]
-    assert {r["repositoryId"] for r in result["repositories"]} == {  # type: ignore[attr-defined]
-        REPO_ID,
-        "github:acme:billing",
-    }
+    result = h.searcher().search(SearchQuery("invoice total", owner="acme"))
+    assert result.hits[0].repository_id == "github:acme:billing"
+    assert set(result.answered) == {REPO_ID, "github:acme:billing"}
 
 
 def test_a_list_scope_reports_repositories_that_cannot_answer(h: Harness) -> None:
-    ids = [REPO_ID, "github:acme:missing"]
-    result = h.searcher().search({"repositoryIds": ids, "query": "cart"})
-    assert result["unavailable"] == [  # type: ignore[comparison-overlap]
-        {
-            "repositoryId": "github:acme:missing",
-            "status": "idle",
-            "message": "this repository has not been indexed; POST /repositories/index",
-        }
+    ids = (REPO_ID, "github:acme:missing")
+    result = h.searcher().search(SearchQuery("cart", ids))
+    assert result.unavailable == [
+        Unavailable(
+            "github:acme:missing",
+            "idle",
+            "this repository has not been indexed; POST /repositories/index",
+        )
     ]
-    assert all(hit["repositoryId"] == REPO_ID for hit in result["hits"])  # type: ignore[attr-defined]
+    assert all(hit.repository_id == REPO_ID for hit in result.hits)
 
 
 @pytest.mark.parametrize(
@@ -172,27 +181,28 @@ def test_a_list_scope_reports_repositories_that_cannot_answer(h: Harness) -> Non
     [
         ({"query": "x"}, "exactly one scope"),
         ({"repositoryId": REPO_ID, "owner": "acme", "query": "x"}, "exactly one scope"),
-        ({"owner": "ac/me", "query": "x"}, "owner must be"),
-        ({"repositoryIds": [], "query": "x"}, "repositoryIds must be"),
-        ({"repositoryIds": "github:acme:widgets", "query": "x"}, "repositoryIds must be"),
-        ({"repositoryId": REPO_ID, "query": "x", "mode": "vector"}, "mode must be"),
+        ({"owner": "ac/me", "query": "x"}, "owner: String should match pattern"),
+        ({"repositoryIds": [], "query": "x"}, "repositoryIds: List should have at least 1"),
+        ({"repositoryIds": "github:acme:widgets", "query": "x"}, "repositoryIds: .* valid list"),
+        ({"repositoryIds": ["github:../x"], "query": "x"}, "repositoryIds.0: String should match"),
+        ({"repositoryId": REPO_ID, "query": "x", "mode": "vector"}, "mode: Input should be"),
     ],
 )
 def test_bad_scopes_and_modes_are_refused(
     h: Harness, body: dict[str, object], message: str
 ) -> None:
     with pytest.raises(InvalidRequest, match=message):
-        h.searcher().search(body)
+        h.searcher().search(search_query(parse_body(SearchRequest, body)))
 
 
 def test_one_unknown_repository_is_not_ready(h: Harness) -> None:
     with pytest.raises(NotReady):
-        h.searcher().search({"repositoryId": "github:acme:nothing", "query": "x"})
+        h.searcher().search(SearchQuery("x", ("github:acme:nothing",)))
 
 
 def test_chat_retrieves_through_hybrid(h: Harness) -> None:
-    answer = h.chat().ask({"repositoryId": REPO_ID, "question": "how is the cart total computed?"})
-    assert answer["sources"][0]["path"] == "shop/cart.py"  # type: ignore[index]
+    answer = h.chat().ask(Question(REPO_ID, "how is the cart total computed?"))
+    assert answer.sources[0].path == "shop/cart.py"
 
 
 def test_path_roles() -> None:

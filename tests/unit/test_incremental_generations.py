@@ -20,6 +20,8 @@ from chalicelib.domain.increments import (
 )
 from chalicelib.domain.models import FileRecord, Generation, Manifest
 from chalicelib.domain.planning import PlannedFile
+from chalicelib.services.chat import Question
+from chalicelib.services.search import SearchQuery
 from tests.harness import REMOTE, REPO_ID, Harness
 
 MODULES = {
@@ -148,8 +150,8 @@ def indexed(files: dict[str, str]) -> Harness:
 def assert_same_answers(incremental: Harness, files: dict[str, str]) -> None:
     fresh = indexed(files)
     for query in QUERIES:
-        body = {"repositoryId": REPO_ID, "query": query, "k": 20}
-        assert incremental.searcher().search(body)["hits"] == fresh.searcher().search(body)["hits"]
+        q = SearchQuery(query, (REPO_ID,), k=20)
+        assert incremental.searcher().search(q).hits == fresh.searcher().search(q).hits
     graphs = [h.loader.load(manifest_generation(h)).graph for h in (incremental, fresh)]
     assert graphs[0] is not None and graphs[1] is not None
     assert (graphs[0].nodes, graphs[0].edges, graphs[0].external) == (
@@ -198,8 +200,8 @@ def test_deletes_and_adds_across_two_pushes_keep_one_cumulative_delta() -> None:
     m = manifest_of(h)
     assert m.tombstones == ("pkg/mod03.py",)
     assert_same_answers(h, step2)
-    hits = h.searcher().search({"repositoryId": REPO_ID, "query": "handle kind 3", "k": 40})
-    assert "pkg/mod03.py" not in {hit["path"] for hit in hits["hits"]}
+    hits = h.searcher().search(SearchQuery("handle kind 3", (REPO_ID,), k=40))
+    assert "pkg/mod03.py" not in {hit.passage.path for hit in hits.hits}
 
 
 def test_a_large_change_compacts_into_a_new_base() -> None:
@@ -217,12 +219,10 @@ def test_graph_and_sources_follow_the_new_version() -> None:
     h = indexed(MODULES)
     changed = {**MODULES, "pkg/mod01.py": "def renamed_handler(request):\n    return None\n"}
     push(h, changed)
-    answer = h.chat().ask({"repositoryId": REPO_ID, "question": "renamed handler request"})
-    assert {"path": "pkg/mod01.py", "lines": [1, 2]} in answer["sources"]
-    symbols = h.searcher().search(
-        {"repositoryId": REPO_ID, "query": "renamed_handler", "mode": "symbol"}
-    )["hits"]
-    assert symbols[0]["path"] == "pkg/mod01.py"
+    answer = h.chat().ask(Question(REPO_ID, "renamed handler request"))
+    assert ("pkg/mod01.py", 1, 2) in {(s.path, s.start_line, s.end_line) for s in answer.sources}
+    symbols = h.searcher().search(SearchQuery("renamed_handler", (REPO_ID,), mode="symbol")).hits
+    assert symbols[0].passage.path == "pkg/mod01.py"
 
 
 def test_a_compaction_merges_the_old_base_into_the_bytes_of_a_full_build() -> None:

@@ -7,7 +7,9 @@ import pytest
 from chalicelib.domain.messages import FinalizeGeneration, IndexRepository, ParseBatch
 from chalicelib.domain.models import JobState, Status
 from chalicelib.errors import AccessDenied, RemoteNotFound
+from chalicelib.parsers import PARSER_VERSION
 from chalicelib.services.context import IndexConfig
+from chalicelib.services.search import SearchQuery
 from tests.fakes.aws import FakeBlobStore, FakeClock
 from tests.harness import ADMIN, REMOTE, REPO_ID, SAMPLE_FILES, Harness
 
@@ -87,10 +89,7 @@ def test_every_message_delivered_twice_gives_the_same_generation(h: Harness) -> 
     assert twice.status is Status.READY
     assert twice.stats == once.stats
     assert twice.generation == once.generation
-    hits = [
-        h.searcher().search({"repositoryId": REPO_ID, "query": "parse config"})["hits"]
-        for h in (h, twin)
-    ]
+    hits = [h.searcher().search(SearchQuery("parse config", (REPO_ID,))).hits for h in (h, twin)]
     assert hits[0] == hits[1]
 
 
@@ -188,7 +187,7 @@ def test_concurrent_requests_coalesce_into_the_newest_sha(h: Harness) -> None:
 
 def test_unknown_remote_is_rejected_before_any_work(h: Harness) -> None:
     with pytest.raises(RemoteNotFound):
-        h.request(repositoryId="github:acme:missing")
+        h.request(repository_id="github:acme:missing")
     assert not h.queue.sent
 
 
@@ -197,13 +196,13 @@ def test_private_remote_uses_the_server_token_in_scope_as_an_admins_fallback() -
     h.git.commit(REMOTE, SAMPLE_FILES)
     h.git.remotes[REMOTE].token = "server-secret"
     with pytest.raises(AccessDenied):
-        h.request(ADMIN, accessToken="wrong")
+        h.request(ADMIN, access_token="wrong")
     h.config = IndexConfig(
         batch_files=2, server_git_token="server-secret", git_token_scope=("github.com/acme",)
     )
     with pytest.raises(AccessDenied):  # not for a tenant's index key
-        h.request(accessToken="wrong")
-    assert h.request(ADMIN, accessToken="wrong").status is Status.INDEXING
+        h.request(access_token="wrong")
+    assert h.request(ADMIN, access_token="wrong").status is Status.INDEXING
     h.run()
     repo = h.repos.get(REPO_ID)
     assert repo is not None and repo.status is Status.READY
@@ -275,7 +274,9 @@ def test_a_missing_artifact_at_finalize_ends_the_job_in_error(h: Harness) -> Non
     h.request()
     h.run(keep=lambda m: not isinstance(m, FinalizeGeneration))
     job = next(iter(h.jobs.jobs.values()))
-    for key in h.blobs.keys("blobs/")[:1]:
+    artifacts = [k for k in h.blobs.keys("blobs/") if "/bundles/" not in k]
+    bundles = h.blobs.keys(f"blobs/{PARSER_VERSION}/bundles/")  # they hold every artifact too
+    for key in artifacts[:1] + bundles:
         del h.blobs.objects[key]
     h.pipeline().handle(FinalizeGeneration(job.job_id), "index")
     repo = h.repos.get(REPO_ID)

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
+from chalicelib.api.models import SearchRequest
+from chalicelib.api.queries import search_query
+from chalicelib.api.wire import parse_body
 from chalicelib.domain.models import Status
 from chalicelib.domain.tenancy import conversation_key
 from chalicelib.errors import InvalidRequest, NotReady
 from chalicelib.ports import Passage
-from chalicelib.services.chat import verified_sources
+from chalicelib.services.chat import Question, verified_sources
+from chalicelib.services.search import SearchQuery
 from tests.harness import REMOTE, REPO_ID, SAMPLE_FILES, Harness
 
 
@@ -22,28 +28,27 @@ def ready() -> Harness:
 
 
 def test_camel_case_query_finds_snake_case_code(ready: Harness) -> None:
-    result = ready.searcher().search({"repositoryId": REPO_ID, "query": "parseConfig"})
-    hits = result["hits"]
-    assert {h["path"] for h in hits} >= {"widgets/config.py", "widgets/factory.py"}  # type: ignore[union-attr]
-    assert all("parse_config" in h["snippet"] for h in hits[:2])  # type: ignore[index]
+    result = ready.searcher().search(SearchQuery("parseConfig", (REPO_ID,)))
+    hits = [hit.passage for hit in result.hits]
+    assert {h.path for h in hits} >= {"widgets/config.py", "widgets/factory.py"}
+    assert all("parse_config" in h.snippet for h in hits[:2])
 
 
 def test_search_ranks_the_file_that_matches_every_term_first(ready: Harness) -> None:
-    result = ready.searcher().search(
-        {"repositoryId": REPO_ID, "query": "read widget configuration file"}
-    )
-    top = result["hits"][0]  # type: ignore[index]
-    assert top["path"] == "widgets/config.py"
-    assert top["lines"][0] <= 5 <= top["lines"][1]
-    assert "configuration" in top["snippet"]
-    assert top["language"] == "python"
-    assert result["indexedSha"] == ready.repos.get(REPO_ID).indexed_sha  # type: ignore[union-attr]
-    assert result["stale"] is False
+    result = ready.searcher().search(SearchQuery("read widget configuration file", (REPO_ID,)))
+    top = result.hits[0].passage
+    assert top.path == "widgets/config.py"
+    assert top.start_line <= 5 <= top.end_line
+    assert "configuration" in top.snippet
+    assert top.language == "python"
+    repo = ready.repos.get(REPO_ID)
+    assert repo is not None and result.answered[REPO_ID].indexed_sha == repo.indexed_sha
+    assert result.answered[REPO_ID].stale is False
 
 
 def test_search_of_unknown_repository_is_not_ready_idle() -> None:
     with pytest.raises(NotReady) as info:
-        Harness().searcher().search({"repositoryId": REPO_ID, "query": "x"})
+        Harness().searcher().search(SearchQuery("x", (REPO_ID,)))
     assert info.value.status == "idle"
 
 
@@ -51,16 +56,38 @@ def test_search_of_unknown_repository_is_not_ready_idle() -> None:
     "body, message",
     [
         ({"repositoryId": REPO_ID}, "query"),
-        ({"repositoryId": REPO_ID, "query": "x", "k": 0}, "k must"),
-        ({"repositoryId": REPO_ID, "query": "x", "k": True}, "k must"),
+        ({"repositoryId": REPO_ID, "query": "x", "k": 0}, "^k: Input should be greater"),
+        ({"repositoryId": REPO_ID, "query": "x", "k": True}, "^k: Input should be a valid integer"),
         ({"repositoryId": "github:../etc", "query": "x"}, "repositoryId"),
         ({"repositoryId": REPO_ID, "query": "x", "extra": 1}, "unknown fields"),
         ({"repositoryId": REPO_ID, "query": 42}, "query"),
     ],
 )
-def test_bad_search_requests_are_refused(ready: Harness, body: dict, message: str) -> None:
+def test_bad_search_requests_are_refused(
+    ready: Harness, body: dict[str, object], message: str
+) -> None:
     with pytest.raises(InvalidRequest, match=message):
-        ready.searcher().search(body)
+        ready.searcher().search(search_query(parse_body(SearchRequest, body)))
+
+
+@pytest.mark.parametrize(
+    "query, message",
+    [
+        (lambda: SearchQuery("x"), "exactly one scope"),
+        (lambda: SearchQuery("x", (REPO_ID,), owner="acme"), "exactly one scope"),
+        (lambda: SearchQuery(" ", (REPO_ID,)), "query must"),
+        (lambda: SearchQuery("x", (REPO_ID,), k=101), "k must"),
+        (lambda: SearchQuery("x", ("github:../etc",)), "repositoryId"),
+        (lambda: SearchQuery("x", (REPO_ID,), mode="fuzzy"), "mode must"),
+        (lambda: Question(REPO_ID, ""), "question must"),
+        (lambda: Question(REPO_ID, "why?", conversation_id="short"), "conversationId"),
+    ],
+)
+def test_a_query_built_in_python_holds_the_same_rules(
+    query: Callable[[], object], message: str
+) -> None:
+    with pytest.raises(InvalidRequest, match=message):
+        query()
 
 
 def test_chat_while_first_index_runs_is_not_ready_indexing() -> None:
@@ -68,7 +95,7 @@ def test_chat_while_first_index_runs_is_not_ready_indexing() -> None:
     h.git.commit(REMOTE, SAMPLE_FILES)
     h.request()
     with pytest.raises(NotReady) as info:
-        h.chat().ask({"repositoryId": REPO_ID, "question": "how is config parsed?"})
+        h.chat().ask(Question(REPO_ID, "how is config parsed?"))
     assert info.value.status == "indexing"
 
 
@@ -79,38 +106,29 @@ def test_chat_after_failure_is_not_ready_error() -> None:
     del h.git.remotes[REMOTE]
     h.run()
     with pytest.raises(NotReady) as info:
-        h.chat().ask({"repositoryId": REPO_ID, "question": "anything"})
+        h.chat().ask(Question(REPO_ID, "anything"))
     assert info.value.status == "error"
 
 
 def test_chat_answers_with_verified_sources_and_a_conversation(ready: Harness) -> None:
-    answer = ready.chat().ask({"repositoryId": REPO_ID, "question": "how is the config parsed?"})
-    assert answer["sources"], answer
-    paths = {s["path"] for s in answer["sources"]}  # type: ignore[union-attr]
-    assert "widgets/config.py" in paths
-    for s in answer["sources"]:  # type: ignore[union-attr]
-        start, end = s["lines"]
-        assert 1 <= start <= end
-    follow = ready.chat().ask(
-        {
-            "repositoryId": REPO_ID,
-            "question": "and who calls it?",
-            "conversationId": answer["conversationId"],
-        }
-    )
-    assert follow["conversationId"] == answer["conversationId"]
-    key = conversation_key(ready.caller.tenant, str(answer["conversationId"]))
+    answer = ready.chat().ask(Question(REPO_ID, "how is the config parsed?"))
+    assert answer.sources, answer
+    assert "widgets/config.py" in {s.path for s in answer.sources}
+    assert all(1 <= s.start_line <= s.end_line for s in answer.sources)
+    follow = ready.chat().ask(Question(REPO_ID, "and who calls it?", answer.conversation_id))
+    assert follow.conversation_id == answer.conversation_id
+    key = conversation_key(ready.caller.tenant, answer.conversation_id)
     assert len(ready.conversations.history(key)) == 2
 
 
 def test_chat_during_reindex_answers_from_last_generation_marked_stale(ready: Harness) -> None:
     ready.git.commit(REMOTE, {**SAMPLE_FILES, "widgets/new.py": "def fresh():\n    pass\n"})
     ready.request()
-    answer = ready.chat().ask({"repositoryId": REPO_ID, "question": "parse config"})
-    assert answer["stale"] is True
+    answer = ready.chat().ask(Question(REPO_ID, "parse config"))
+    assert answer.freshness.stale is True
     repo = ready.repos.get(REPO_ID)
     assert repo is not None and repo.status is Status.INDEXING
-    assert answer["indexedSha"] == repo.indexed_sha != answer["headSha"]
+    assert answer.freshness.indexed_sha == repo.indexed_sha != answer.freshness.head_sha
 
 
 def test_unverifiable_sources_are_dropped(ready: Harness) -> None:

@@ -14,6 +14,7 @@ from chalicelib.domain.models import Lease, Repository, Status
 from chalicelib.domain.sweep import SweepAction, decide_sweep, refreshes_automatically
 from chalicelib.errors import TransientError
 from chalicelib.services.job_endings import public_message
+from chalicelib.services.search import SearchQuery
 from tests.fakes.aws import FakeGitEngine
 from tests.freshness_harness import FreshnessHarness
 from tests.harness import REMOTE, REPO_ID
@@ -188,7 +189,7 @@ def test_sweep_skips_local_and_opted_out_repositories_without_a_remote_call(
 def test_an_unreachable_remote_is_recorded_and_the_sweep_goes_on(h: FreshnessHarness) -> None:
     h.register()
     h.git.commit(OTHER_REMOTE, {"a.py": "a = 1\n"})
-    h.request(repositoryId=OTHER_ID)
+    h.request(repository_id=OTHER_ID)
     h.run()
     moved = h.git.commit(OTHER_REMOTE, {"a.py": "a = 2\n"})
     git(h).unreachable.add(REMOTE)
@@ -204,7 +205,7 @@ def test_an_unreachable_remote_is_recorded_and_the_sweep_goes_on(h: FreshnessHar
 def test_a_private_repository_is_swept_with_its_sealed_token(h: FreshnessHarness) -> None:
     h.git.commit(REMOTE, {"README.md": "# private\n"})
     h.git.remotes[REMOTE].token = "t0ken"
-    h.request(accessToken="t0ken")
+    h.request(access_token="t0ken")
     h.run()
     moved = h.git.commit(REMOTE, {"README.md": "# private v2\n"})
     assert h.sweep().requested == 1
@@ -217,8 +218,8 @@ def test_search_reports_the_lag_while_a_new_head_is_indexed(h: FreshnessHarness)
     moved = h.git.commit(REMOTE, {"README.md": "# Widgets v2\n"})
     h.push(moved)
     h.clock.advance(42)
-    found = h.searcher().search({"repositoryId": REPO_ID, "query": "widgets"})
-    assert (found["stale"], found["headSha"], found["lagSeconds"]) == (True, moved, 42)
+    found = h.searcher().search(SearchQuery("widgets", (REPO_ID,))).answered[REPO_ID]
+    assert (found.stale, found.head_sha, found.lag_seconds) == (True, moved, 42)
     h.run()
-    found = h.searcher().search({"repositoryId": REPO_ID, "query": "widgets"})
-    assert (found["stale"], found["lagSeconds"]) == (False, 0)
+    found = h.searcher().search(SearchQuery("widgets", (REPO_ID,))).answered[REPO_ID]
+    assert (found.stale, found.lag_seconds) == (False, 0)

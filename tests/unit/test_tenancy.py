@@ -23,11 +23,12 @@ from chalicelib.domain.tenancy import (
 )
 from chalicelib.errors import AccessDenied, QuotaExceeded, StrataError
 from chalicelib.ports import Answer, Passage, Turn
-from chalicelib.services.chat import ChatService
+from chalicelib.services.chat import ChatService, Question
 from chalicelib.services.context import IndexConfig
 from chalicelib.services.events import EventQueries
 from chalicelib.services.generations import PointerCache
 from chalicelib.services.graph_queries import GraphQueries
+from chalicelib.services.search import SearchQuery
 from tests.fakes.models import FakeEmbedder
 from tests.freshness_harness import FreshnessHarness
 from tests.harness import ADMIN, REMOTE, REPO_ID, SAMPLE_FILES
@@ -60,9 +61,9 @@ def reads(h: FreshnessHarness, caller: Caller, rid: str) -> dict[str, Any]:
     graph = GraphQueries(pointers=h.pointers, loader=h.loader, caller=caller)
     events = EventQueries(events=h.events, repos=h.repos, caller=caller)
     calls: dict[str, Callable[[], Any]] = {
-        "search": lambda: h.searcher(caller).search({"repositoryId": rid, "query": "widget"}),
-        "many": lambda: h.searcher(caller).search({"repositoryIds": [rid], "query": "widget"}),
-        "chat": lambda: h.chat(caller).ask({"repositoryId": rid, "question": "what is it?"}),
+        "search": lambda: h.searcher(caller).search(SearchQuery("widget", (rid,))),
+        "many": lambda: h.searcher(caller).search(SearchQuery("widget", (rid, "github:x:y"))),
+        "chat": lambda: h.chat(caller).ask(Question(rid, "what is it?")),
         "symbols": lambda: graph.symbols(rid, "Widget", None, 10),
         "waves": lambda: graph.waves(rid),
         "events": lambda: events.list(rid, 20, None),
@@ -102,11 +103,10 @@ def test_two_tenants_see_a_repository_and_a_third_gets_unknown_answers(
     assert h.request(BRAVO).status is Status.READY
     assert h.repo().tenants == {"acme", "bravo"}
     for caller in (ACME, BRAVO, ADMIN):
-        found = h.searcher(caller).search({"repositoryId": REPO_ID, "query": "widget"})
-        assert found["hits"], caller
-        assert EventQueries(events=h.events, repos=h.repos, caller=caller).list(REPO_ID, 5, None)[
-            "events"
-        ]
+        found = h.searcher(caller).search(SearchQuery("widget", (REPO_ID,)))
+        assert found.hits, caller
+        events = EventQueries(events=h.events, repos=h.repos, caller=caller)
+        assert events.list(REPO_ID, 5, None).events
     assert reads(h, CAROL, REPO_ID) == reads(h, CAROL, UNKNOWN_ID)
     assert "idle" in reads(h, CAROL, REPO_ID)["search"]
 
@@ -115,24 +115,24 @@ def test_a_cached_pointer_does_not_hide_a_new_registration(h: FreshnessHarness) 
     h.pointers = PointerCache(h.repos, h.clock, ttl_seconds=60)  # a warm function's cache
     h.request(ACME)
     h.run()
-    h.searcher(ACME).search({"repositoryId": REPO_ID, "query": "widget"})  # cached now
+    h.searcher(ACME).search(SearchQuery("widget", (REPO_ID,)))  # cached now
     h.request(BRAVO)
-    assert h.searcher(BRAVO).search({"repositoryId": REPO_ID, "query": "widget"})["hits"]
+    assert h.searcher(BRAVO).search(SearchQuery("widget", (REPO_ID,))).hits
 
 
 def test_an_owner_search_lists_only_the_callers_registrations(h: FreshnessHarness) -> None:
     h.git.commit(GADGETS, {"gadget.py": "class Gadget:\n    widget = 1\n"})
     h.request(ACME)
-    h.request(BRAVO, repositoryId=GADGETS_ID)
+    h.request(BRAVO, repository_id=GADGETS_ID)
     h.run()
-    scope = {"owner": "acme", "query": "widget"}
+    scope = SearchQuery("widget", owner="acme")
     for caller, ids in ((ACME, [REPO_ID]), (BRAVO, [GADGETS_ID]), (ADMIN, [GADGETS_ID, REPO_ID])):
         found = h.searcher(caller).search(scope)
-        assert [r["repositoryId"] for r in found["repositories"]] == ids  # type: ignore[index]
-        assert {hit["repositoryId"] for hit in found["hits"]} <= set(ids)  # type: ignore[union-attr]
-        assert found["unavailable"] == []  # not even named
+        assert list(found.answered) == ids
+        assert {hit.repository_id for hit in found.hits} <= set(ids)
+        assert found.unavailable == []  # not even named
     nothing = h.searcher(CAROL).search(scope)
-    assert (nothing["repositories"], nothing["unavailable"], nothing["hits"]) == ([], [], [])
+    assert (nothing.answered, nothing.unavailable, nothing.hits) == ({}, [], [])
 
 
 def test_a_second_tenant_reuses_every_artifact_and_vector(h: FreshnessHarness) -> None:
@@ -143,7 +143,7 @@ def test_a_second_tenant_reuses_every_artifact_and_vector(h: FreshnessHarness) -
     assert h.request(BRAVO).status is Status.READY and not h.queue.pending  # nothing to build
     h.request(BRAVO, force=True)  # a rebuild of the same commit
     h.git.commit("https://github.com/bravo/widgets.git", SAMPLE_FILES)  # a fork: same blobs
-    h.request(BRAVO, repositoryId="github:bravo:widgets")
+    h.request(BRAVO, repository_id="github:bravo:widgets")
     h.run()
     for rid in (REPO_ID, "github:bravo:widgets"):
         stats = h.repos.get(rid).stats  # type: ignore[union-attr]
@@ -181,10 +181,7 @@ def test_conversations_are_bound_to_the_tenant_that_started_them(h: FreshnessHar
             ttl_seconds=60,
             caller=caller,
         )
-        body = {"repositoryId": REPO_ID, "question": question}
-        return str(
-            chat.ask(body if cid is None else {**body, "conversationId": cid})["conversationId"]
-        )
+        return chat.ask(Question(REPO_ID, question, cid)).conversation_id
 
     cid = ask(ACME, "how is the config parsed?")
     assert ask(BRAVO, "and the factory?", cid) == cid  # answered as for an unknown id...
@@ -204,13 +201,13 @@ def private(h: FreshnessHarness, token: str = "acme-token") -> None:
 
 def test_a_tenant_registers_a_private_remote_only_with_its_own_token(h: FreshnessHarness) -> None:
     private(h)
-    h.request(ACME, accessToken="acme-token")
+    h.request(ACME, access_token="acme-token")
     h.run()
     assert h.repo().sealed_tokens.keys() == {"acme"}
     with pytest.raises(AccessDenied):
         h.request(BRAVO)  # anonymous: refused, and never rides on acme's stored token
     with pytest.raises(AccessDenied):
-        h.request(BRAVO, accessToken="guess")
+        h.request(BRAVO, access_token="guess")
     assert h.repo().tenants == {"acme"}
     assert reads(h, BRAVO, REPO_ID) == reads(h, BRAVO, UNKNOWN_ID)
     assert h.request(ACME).status is Status.READY  # acme's stored token
@@ -269,13 +266,13 @@ def test_a_registration_past_the_repository_cap_is_refused(h: FreshnessHarness) 
     for rid in repo_ids(3):
         h.git.commit(f"https://github.com/acme/{rid.split(':')[2]}.git", {"a.py": "a = 1\n"})
     for rid in repo_ids(2):
-        h.request(ACME, repositoryId=rid)
+        h.request(ACME, repository_id=rid)
     with pytest.raises(QuotaExceeded, match="STRATA_TENANT_MAX_REPOSITORIES"):
-        h.request(ACME, repositoryId=repo_ids(3)[2])
+        h.request(ACME, repository_id=repo_ids(3)[2])
     assert h.repos.get(repo_ids(3)[2]) is None  # nothing recorded, nothing queued for it
-    assert h.request(ACME, repositoryId=repo_ids(1)[0]).status  # a registered one still works
+    assert h.request(ACME, repository_id=repo_ids(1)[0]).status  # a registered one still works
     assert h.repos.usage("acme") == Usage(2, 0)
-    h.request(ADMIN, repositoryId=repo_ids(3)[2])  # the admin tenant has no caps
+    h.request(ADMIN, repository_id=repo_ids(3)[2])  # the admin tenant has no caps
 
 
 def test_a_registration_past_the_byte_cap_is_refused(h: FreshnessHarness) -> None:
@@ -300,7 +297,7 @@ def test_concurrent_registrations_never_pass_the_repository_cap(h: FreshnessHarn
     def register(rid: str) -> None:
         start.wait()
         try:
-            h.request(ACME, repositoryId=rid)
+            h.request(ACME, repository_id=rid)
         except QuotaExceeded:
             refused.append(rid)
 

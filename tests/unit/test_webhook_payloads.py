@@ -230,7 +230,7 @@ def test_a_real_tag_push_to_a_registered_repository_is_recorded_and_ignored(
     payload = fixture_payload("push.with-installation.json")
     rid = "github:Codertocat:Hello-World"
     h.git.commit("https://github.com/Codertocat/Hello-World.git", {"a.txt": "a"})
-    h.request(repositoryId=rid)
+    h.request(repository_id=rid)
     h.run()
     outcome = h.deliver("push", payload)
     assert outcome.body == {

@@ -47,7 +47,7 @@ def h() -> FreshnessHarness:
 def _history(h: FreshnessHarness) -> tuple[str, str]:
     """Registered and indexed at `first`, then a push to `second`, indexed: (first, second)."""
     first = h.git.commit(REMOTE, {"README.md": "# Hello\n"})
-    h.request(repositoryId=RID)
+    h.request(repository_id=RID)
     h.run()
     second = h.git.commit(REMOTE, {"README.md": "# Hello, World\n"})
     accepted = h.deliver("push", real_push(second, first))
@@ -77,7 +77,7 @@ def test_a_resent_delivery_of_an_old_push_is_ignored_once_its_id_is_forgotten(
     h: FreshnessHarness,
 ) -> None:
     first = h.git.commit(REMOTE, {"README.md": "# Hello\n"})
-    h.request(repositoryId=RID)
+    h.request(repository_id=RID)
     h.run()
     second = h.git.commit(REMOTE, {"README.md": "# Hello, World\n"})
     old = real_push(second, first)

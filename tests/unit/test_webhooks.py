@@ -11,6 +11,7 @@ from chalicelib.domain.events import EventType
 from chalicelib.domain.messages import IndexRepository, Message
 from chalicelib.domain.models import Status
 from chalicelib.errors import NotReady, TransientError
+from chalicelib.services.search import SearchQuery
 from chalicelib.services.webhooks import WebhookConfig
 from tests.fakes.aws import FakeGitEngine, FakeWorkQueue
 from tests.freshness_harness import FreshnessHarness, push_payload, signed_headers
@@ -144,7 +145,7 @@ def test_branch_deletion_keeps_the_index_by_default(h: FreshnessHarness) -> None
     repo = h.repo()
     assert repo.branch_deleted_at == h.clock.now()
     assert (repo.status, repo.indexed_sha) == (Status.READY, sha)
-    assert h.searcher().search({"repositoryId": REPO_ID, "query": "widgets"})["hits"]
+    assert h.searcher().search(SearchQuery("widgets", (REPO_ID,))).hits
     deleted = h.events.list(REPO_ID, 1).events[0]
     assert deleted.type == EventType.BRANCH_DELETED
     assert deleted.data == {"branch": "main", "sha": sha, "indexDropped": False}
@@ -171,7 +172,7 @@ def test_branch_deletion_drops_the_index_when_configured(h: FreshnessHarness) ->
     repo = h.repo()
     assert (repo.status, repo.generation, repo.indexed_sha) == (Status.IDLE, None, None)
     with pytest.raises(NotReady, match="not been indexed"):
-        h.searcher().search({"repositoryId": REPO_ID, "query": "widgets"})
+        h.searcher().search(SearchQuery("widgets", (REPO_ID,)))
     # The branch comes back: the next push indexes it again, with a higher fence.
     again = h.git.commit(REMOTE, {"README.md": "# Widgets again\n"})
     assert h.push(again, before="0" * 40).body["status"] == "accepted"
@@ -242,8 +243,8 @@ def test_a_push_of_a_sha_not_on_the_branch_fails_without_keeping_that_head(
     repo = h.repo()
     assert (repo.status, repo.indexed_sha, repo.head_sha) == (Status.ERROR, real, real)
     assert repo.error == f"commit {bogus[:12]} is not on branch 'main'"
-    found = h.searcher().search({"repositoryId": REPO_ID, "query": "widgets"})
-    assert (found["stale"], found["lagSeconds"]) == (False, 0)
+    found = h.searcher().search(SearchQuery("widgets", (REPO_ID,))).answered[REPO_ID]
+    assert (found.stale, found.lag_seconds) == (False, 0)
 
 
 def test_a_push_of_the_indexed_head_after_a_failure_returns_to_ready(

@@ -1,0 +1,193 @@
+"""What a client sees of each use case's result: domain objects turned into the wire shapes
+of api/models.py (camelCase keys; `reply` validates them against the route's model)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from chalicelib.domain.events import Event
+from chalicelib.domain.freshness import Freshness, lag_seconds
+from chalicelib.domain.graph import Node
+from chalicelib.domain.identity import ApiKey
+from chalicelib.domain.models import Repository, Stats, Status
+from chalicelib.services.chat import ChatAnswer
+from chalicelib.services.events import EventsPage
+from chalicelib.services.graph_queries import BuildWaves, Incomplete, Neighbourhood, SymbolMatches
+from chalicelib.services.index_requests import IndexOutcome
+from chalicelib.services.keys import CreatedKey
+from chalicelib.services.retriever import Passage
+from chalicelib.services.search import SearchResult
+
+Json = dict[str, Any]
+
+
+def iso_time(ts: float | None, timespec: str = "auto") -> str | None:
+    """ISO 8601 in UTC with a `Z`; None stays None."""
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec=timespec).replace("+00:00", "Z")
+
+
+def freshness(f: Freshness) -> Json:
+    return {
+        "indexedSha": f.indexed_sha,
+        "headSha": f.head_sha,
+        "stale": f.stale,
+        "lagSeconds": f.lag_seconds,
+    }
+
+
+def hit(repository_id: str, p: Passage) -> Json:
+    return {
+        "repositoryId": repository_id,
+        "path": p.path,
+        "lines": [p.start_line, p.end_line],
+        "score": round(p.score, 4),
+        "snippet": p.snippet,
+        "language": p.language,
+        **p.extra,
+    }
+
+
+def search_result(r: SearchResult) -> Json:
+    """One repository: its freshness at the top level. Several: `repositories` that
+    answered, with theirs, and `unavailable` ones."""
+    q = r.query
+    hits = [hit(f.repository_id, f.passage) for f in r.hits]
+    if q.single:
+        rid = q.repository_ids[0]
+        head = {"repositoryId": rid, "query": q.query, "mode": q.mode, "hits": hits}
+        return {**head, **freshness(r.answered[rid])}
+    scope: Json = {"owner": q.owner} if q.owner else {"repositoryIds": list(r.scope)}
+    return {
+        **scope,
+        "query": q.query,
+        "mode": q.mode,
+        "hits": hits,
+        "repositories": [{"repositoryId": k, **freshness(v)} for k, v in r.answered.items()],
+        "unavailable": [
+            {"repositoryId": u.repository_id, "status": u.status, "message": u.message}
+            for u in r.unavailable
+        ],
+    }
+
+
+def chat_answer(a: ChatAnswer) -> Json:
+    return {
+        "response": a.text,
+        "conversationId": a.conversation_id,
+        "sources": [{"path": s.path, "lines": [s.start_line, s.end_line]} for s in a.sources],
+        **freshness(a.freshness),
+    }
+
+
+def index_outcome(outcome: IndexOutcome) -> Json:
+    repo = outcome.repository
+    return {
+        "repositoryId": repo.id,
+        "status": outcome.status.value,
+        "message": outcome.message,
+        "indexedAt": iso_time(repo.indexed_at),
+        "stats": repo.stats.to_public(),
+    }
+
+
+def repository_status(repo: Repository, now: float) -> Json:
+    """What a client may see of the item: no remote, token, keys or job internals."""
+    stats = repo.stats if repo.status is not Status.IDLE else Stats()
+    return {
+        "repositoryId": repo.id,
+        "status": repo.status.value,
+        "branch": repo.branch,
+        "indexedAt": iso_time(repo.indexed_at),
+        "indexedSha": repo.indexed_sha,
+        "headSha": repo.head_sha,
+        "lagSeconds": lag_seconds(repo, now),
+        "stats": stats.to_public(),
+        "progress": {
+            "filesProcessed": repo.files_processed,
+            "numFiles": repo.num_files,
+            "filesEmbedded": repo.files_embedded,
+        },
+        "error": repo.error,
+    }
+
+
+def node(n: Node, **extra: object) -> Json:
+    return {
+        "name": n.name,
+        "kind": n.kind,
+        "path": n.path,
+        "lines": [n.start_line, n.end_line],
+        **extra,
+    }
+
+
+def symbol_matches(r: SymbolMatches) -> Json:
+    found = [node(n, score=score) for score, n in r.matches]
+    return {"repositoryId": r.repository_id, "symbols": found, **freshness(r.freshness)}
+
+
+def neighbourhood(r: Neighbourhood) -> Json:
+    return {
+        "repositoryId": r.repository_id,
+        "node": node(r.node, external=r.external),
+        "direction": r.direction,
+        "depth": r.depth,
+        "nodes": [node(n, distance=d) for n, d in r.nodes],
+        **freshness(r.freshness),
+    }
+
+
+def build_waves(r: BuildWaves) -> Json:
+    waves = [
+        {
+            "level": w.level,
+            "nodes": [node(n) for n in w.nodes],
+            "cycles": [[node(n) for n in c] for c in w.cycles],
+        }
+        for w in r.waves
+    ]
+    return {"repositoryId": r.repository_id, "waves": waves, **freshness(r.freshness)}
+
+
+def incomplete(r: Incomplete) -> Json:
+    return {
+        "repositoryId": r.repository_id,
+        "incomplete": [node(n) for n in r.incomplete],
+        "blocked": [node(n) for n in r.blocked],
+        **freshness(r.freshness),
+    }
+
+
+def event(e: Event) -> Json:
+    at = iso_time(e.at, "milliseconds")
+    return {"id": e.key, "type": e.type, "at": at, "actor": e.actor, "data": dict(e.data)}
+
+
+def events_page(page: EventsPage) -> Json:
+    return {
+        "repositoryId": page.repository_id,
+        "events": [event(e) for e in page.events],
+        "nextCursor": page.next_cursor,
+    }
+
+
+def key(k: ApiKey) -> Json:
+    """What a client may see of a key: everything but the digest (and the secret, never kept)."""
+    return {
+        "keyId": k.key_id,
+        "tenant": k.tenant,
+        "scope": k.scope.label,
+        "name": k.name,
+        "createdAt": iso_time(k.created_at, "seconds"),
+        "createdBy": k.created_by,
+        "revokedAt": iso_time(k.revoked_at, "seconds"),
+        "revokedBy": k.revoked_by,
+        "lastUsedAt": iso_time(k.last_used_at, "seconds"),
+    }
+
+
+def created_key(c: CreatedKey) -> Json:
+    return {**key(c.key), "key": c.token}
