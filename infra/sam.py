@@ -64,7 +64,7 @@ from infra.template import merge_template
 Json = dict[str, Any]
 
 
-class _RuntimeConfig(Config):  # type: ignore[misc]
+class _RuntimeConfig(Config):
     """Chalice's Config, on the Lambda runtime infra/package.py builds for."""
 
     @property
@@ -72,13 +72,16 @@ class _RuntimeConfig(Config):  # type: ignore[misc]
         return RUNTIME
 
 
-class _AppZipOnly(BaseDeployStep):  # type: ignore[misc]
+class _AppZipOnly(BaseDeployStep):
     """Chalice's ManagedLayerDeploymentPackager step without its pip half: the functions get
     the real app zip, the layer an empty placeholder (the template only names the file)."""
 
     def __init__(self, directory: Path) -> None:
         self._packager = AppOnlyDeploymentPackager(
-            osutils=OSUtils(), dependency_builder=None, ui=UI(), architecture="x86_64"
+            osutils=OSUtils(),
+            dependency_builder=None,  # type: ignore[arg-type]  # the app-only half never builds
+            ui=UI(),
+            architecture="x86_64",
         )
         self._layer = self._empty_zip(directory / "layer-placeholder.zip")
 

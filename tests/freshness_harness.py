@@ -9,7 +9,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from chalicelib.domain.models import Repository
 from chalicelib.domain.webhook_signatures import sign
 from chalicelib.services.context import IndexPorts
 from chalicelib.services.index_requests import IndexRequests
@@ -146,8 +145,3 @@ class FreshnessHarness(Harness):
         if index:
             self.run()
         return sha
-
-    def repo(self) -> Repository:
-        repo = self.repos.get(REPO_ID)
-        assert repo is not None
-        return repo

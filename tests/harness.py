@@ -9,6 +9,7 @@ from typing import Any
 from chalicelib.adapters.extractive_answerer import ExtractiveAnswerer
 from chalicelib.domain.identity import ADMIN_TENANT, Caller, Scope
 from chalicelib.domain.messages import Message
+from chalicelib.domain.models import Job, Lease, Repository
 from chalicelib.ports import Embedder
 from chalicelib.services.chat import ChatService
 from chalicelib.services.context import IndexConfig, IndexPorts
@@ -51,6 +52,22 @@ class Harness:
         self.repos = FakeRepoStore(self.locks)
         self.loader = GenerationLoader(self.blobs)
         self.pointers = PointerCache(self.repos, self.clock, ttl_seconds=0)
+
+    def repo(self, repository_id: str = REPO_ID) -> Repository:
+        """The repository's item, which the test knows exists."""
+        repo = self.repos.get(repository_id)
+        assert repo is not None, repository_id
+        return repo
+
+    def job(self, job_id: str) -> Job:
+        job = self.jobs.get(job_id)
+        assert job is not None, job_id
+        return job
+
+    def lease(self, repository_id: str = REPO_ID) -> Lease:
+        lease = self.locks.get(repository_id)
+        assert lease is not None, repository_id
+        return lease
 
     @property
     def ports(self) -> IndexPorts:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.domain.messages import Message, encode
+from chalicelib.services.context import RemainingMillis
 from chalicelib.services.pipeline import IndexPipeline
 from chalicelib.workers.sqs_batch import process, process_dead_letters
 
@@ -87,8 +88,14 @@ class SimulatedSqs:
         event = _Event(encode(message))
         for _ in range(self.copies):
             self.deliveries += 1
-            handle = self.pipeline().handle
-            if not _succeeded(process(event, lambda m, left, h=handle: h(m, m.queue, left))):
+            pipeline = self.pipeline()
+
+            def handle(
+                m: Message, left: RemainingMillis | None, p: IndexPipeline = pipeline
+            ) -> None:
+                p.handle(m, m.queue, left)
+
+            if not _succeeded(process(event, handle)):
                 return False
         return True
 

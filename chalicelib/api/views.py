@@ -18,6 +18,7 @@ from chalicelib.services.index_requests import IndexOutcome
 from chalicelib.services.keys import CreatedKey
 from chalicelib.services.retriever import Passage
 from chalicelib.services.search import SearchResult
+from chalicelib.services.webhooks import WebhookOutcome
 
 Json = dict[str, Any]
 
@@ -191,3 +192,21 @@ def key(k: ApiKey) -> Json:
 
 def created_key(c: CreatedKey) -> Json:
     return {**key(c.key), "key": c.token}
+
+
+_WEBHOOK_FIELDS = {
+    "status": "status",
+    "repository_id": "repositoryId",
+    "delivery_id": "deliveryId",
+    "sha": "sha",
+    "index_status": "indexStatus",
+    "branch_deleted": "branchDeleted",
+    "index_dropped": "indexDropped",
+    "reason": "reason",
+}
+
+
+def webhook_outcome(o: WebhookOutcome) -> Json:
+    """The fields that say something about this delivery (None ones are left out)."""
+    given = ((wire, getattr(o, name)) for name, wire in _WEBHOOK_FIELDS.items())
+    return {wire: value for wire, value in given if value is not None}

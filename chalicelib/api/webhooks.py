@@ -5,6 +5,7 @@ from __future__ import annotations
 from chalice.app import Blueprint, Response
 
 from chalicelib import bootstrap
+from chalicelib.api import views
 from chalicelib.api.http import Incoming, endpoint, reply
 from chalicelib.api.models import WebhookResponse
 
@@ -29,4 +30,5 @@ _ANSWERED_AT_ONCE = {"pong": 200, "duplicate": 200}
 def github_webhook(req: Incoming) -> Response:
     """A GitHub webhook delivery, proved by its `X-Hub-Signature-256` (no API key)."""
     outcome = bootstrap.webhooks().receive(req.raw_body, req.headers)
-    return reply(WebhookResponse, outcome.body, _ANSWERED_AT_ONCE.get(outcome.status, 202))
+    status = _ANSWERED_AT_ONCE.get(outcome.status, 202)
+    return reply(WebhookResponse, views.webhook_outcome(outcome), status)

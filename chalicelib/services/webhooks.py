@@ -53,14 +53,17 @@ class WebhookConfig:
 
 @dataclass(frozen=True)
 class WebhookOutcome:
-    """What became of a delivery: `body["status"]` is pong, duplicate, accepted or ignored
-    (the API answers the first two 200, the others 202)."""
+    """What became of a delivery: `status` is pong, duplicate, accepted or ignored (the API
+    answers the first two 200, the others 202); the other fields say what it was about."""
 
-    body: dict[str, object]
-
-    @property
-    def status(self) -> str:
-        return str(self.body["status"])
+    status: str
+    repository_id: str | None = None
+    delivery_id: str | None = None  # duplicate: the delivery seen before
+    sha: str | None = None  # accepted push: the SHA requested
+    index_status: str | None = None  # accepted push: the repository's index status now
+    branch_deleted: str | None = None  # accepted deletion: the tracked branch
+    index_dropped: bool | None = None  # accepted deletion: whether the index was dropped
+    reason: str | None = None  # ignored: why
 
 
 class CachedWebhookSecrets(CachedSecret[WebhookSecrets]):
@@ -112,7 +115,7 @@ class WebhookReceiver:
         if not self._deliveries.claim(
             delivery.delivery_id, event=delivery.event, now=now, expires_at=expires
         ):
-            return WebhookOutcome({"status": "duplicate", "deliveryId": delivery.delivery_id})
+            return WebhookOutcome("duplicate", delivery_id=delivery.delivery_id)
         try:
             return self._handle(delivery, push)
         except Exception:
@@ -128,7 +131,7 @@ class WebhookReceiver:
 
     def _handle(self, delivery: DeliveryHeaders, push: Push | None) -> WebhookOutcome:
         if delivery.event == "ping":
-            return WebhookOutcome({"status": "pong"})
+            return WebhookOutcome("pong")
         if push is None:
             return _ignored(f"{delivery.event} events are not used")
         repo = self._find(push.repository_id)
@@ -150,22 +153,15 @@ class WebhookReceiver:
         if self._replays.is_stale(repo, push):
             return _ignored("stale", repo.id)
         outcome = self._requests.request_at(repo, push.after, source="webhook")
-        return WebhookOutcome(
-            {
-                "status": "accepted",
-                "repositoryId": repo.id,
-                "sha": push.after,
-                "indexStatus": outcome.status.value,
-            },
-        )
+        status = outcome.status.value
+        return WebhookOutcome("accepted", repo.id, sha=push.after, index_status=status)
 
     def _branch_deleted(self, repo: Repository, push: Push) -> WebhookOutcome:
         drop = self._c.drop_index_on_branch_delete
         self._repos.mark_branch_deleted(repo.id, drop_index=drop, now=self._clock.now())
         data = {"branch": push.branch, "sha": push.before, "indexDropped": drop}
         self._append(repo.id, EventType.BRANCH_DELETED, data)
-        body = {"status": "accepted", "repositoryId": repo.id, "branchDeleted": push.branch}
-        return WebhookOutcome({**body, "indexDropped": drop})
+        return WebhookOutcome("accepted", repo.id, branch_deleted=push.branch, index_dropped=drop)
 
     def _find(self, repository_id: str) -> Repository | None:
         """GitHub names are case-insensitive; ids are registered as the client typed them."""
@@ -185,7 +181,4 @@ class WebhookReceiver:
 
 
 def _ignored(reason: str, repository_id: str | None = None) -> WebhookOutcome:
-    body: dict[str, object] = {"status": "ignored", "reason": reason}
-    if repository_id is not None:
-        body["repositoryId"] = repository_id
-    return WebhookOutcome(body)
+    return WebhookOutcome("ignored", repository_id, reason=reason)

@@ -104,7 +104,8 @@ def test_auto_refresh_defaults_on_for_remotes_and_off_for_local_paths(stores: St
     assert request(stores).auto_refresh is True
     assert request(stores, "local:repo-12345678", is_local=True).auto_refresh is False
     assert [r.id for r in stores.repos.list_auto_refresh()] == [REPO_ID]
-    assert stores.repos.get(REPO_ID).auto_refresh is True  # type: ignore[union-attr]
+    repo = stores.repos.get(REPO_ID)
+    assert repo is not None and repo.auto_refresh is True
 
 
 def test_keeping_the_index_when_the_branch_is_deleted(stores: StoreSet) -> None:
@@ -132,7 +133,8 @@ def test_dropping_the_index_when_the_branch_is_deleted_keeps_the_fence(stores: S
     assert lease.fence == 2
     gen = Generation(f"repos/w/gen/2-{SHA1}", SHA1, 2)
     stores.repos.publish(REPO_ID, gen, Stats(), lease, T0 + 10)
-    assert stores.repos.get(REPO_ID).generation == gen  # type: ignore[union-attr]
+    repo = stores.repos.get(REPO_ID)
+    assert repo is not None and repo.generation == gen
 
 
 def test_marking_an_unknown_repository_deleted_creates_nothing(stores: StoreSet) -> None:

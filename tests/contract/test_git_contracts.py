@@ -57,7 +57,8 @@ class Remote(Protocol):
 
 
 class GitSide(Protocol):
-    engine: GitEngine
+    @property
+    def engine(self) -> GitEngine: ...
 
     def remote(
         self, name: str, files: Changes, *, branch: str = ..., token: str | None = ...

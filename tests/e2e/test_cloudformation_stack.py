@@ -243,7 +243,7 @@ def test_alarms_watch_every_dlq_and_every_worker_and_notify_the_topic(deployed: 
 
 def queue_name(logical: str) -> str:
     """`ParseDlqQueue` -> `parse-dlq` (resources.json's name)."""
-    return next(q for q in RESOURCES["queues"] if logical_id("queue", q) == logical)
+    return next(str(q) for q in RESOURCES["queues"] if logical_id("queue", q) == logical)
 
 
 def test_the_bucket_is_private_encrypted_and_expires_job_staging(deployed: Deployed) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -26,7 +27,7 @@ def lean_repo(stack: Stack, tmp_path: Path) -> str:
     return str(rid)
 
 
-def names(nodes: list[dict]) -> set[str]:
+def names(nodes: list[dict[str, Any]]) -> set[str]:
     return {n["name"] for n in nodes}
 
 

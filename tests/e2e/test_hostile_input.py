@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pytest
 
 from tests.e2e.conftest import Stack
 
 
-def assert_refused(resp, status: int = 400) -> None:  # type: ignore[no-untyped-def]
+def assert_refused(resp: Any, status: int = 400) -> None:
     assert resp.status_code == status, resp.body
     assert resp.json_body["error"]["code"] and resp.json_body["error"]["message"]
 
@@ -33,7 +36,9 @@ def test_malformed_json_is_400(stack: Stack, path: str, raw: bytes) -> None:
         {"repositoryId": "github:a:b", "accessToken": 12},
     ],
 )
-def test_bad_index_requests_are_400_and_store_nothing(stack: Stack, body: dict) -> None:
+def test_bad_index_requests_are_400_and_store_nothing(
+    stack: Stack, body: dict[str, object]
+) -> None:
     from chalicelib import bootstrap
 
     assert_refused(stack.post("/repositories/index", body))
@@ -41,14 +46,14 @@ def test_bad_index_requests_are_400_and_store_nothing(stack: Stack, body: dict) 
     assert stack.queue_depth(stack.settings.names.queues["index"]) == 0
 
 
-def test_local_paths_are_refused_unless_allowed(stack: Stack, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_local_paths_are_refused_unless_allowed(stack: Stack, tmp_path: Path) -> None:
     from tests.e2e.conftest import with_settings
 
     with_settings(stack, allow_local_paths=False)
     assert_refused(stack.post("/repositories/index", {"url": str(tmp_path)}))
 
 
-def test_unknown_local_path_is_refused_without_naming_it(stack: Stack, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_local_path_is_refused_without_naming_it(stack: Stack, tmp_path: Path) -> None:
     resp = stack.post("/repositories/index", {"url": str(tmp_path / "nope")})
     assert_refused(resp, 400)
     assert resp.json_body["error"]["code"] == "remote_refused"
@@ -83,7 +88,7 @@ def test_hostile_ids_in_paths_are_400(stack: Stack, path: str) -> None:
         {"repositoryId": "github:a:b", "query": "x", "mode": "telepathy"},
     ],
 )
-def test_bad_search_requests_are_400(stack: Stack, body: dict) -> None:
+def test_bad_search_requests_are_400(stack: Stack, body: dict[str, object]) -> None:
     assert_refused(stack.post("/search", body))
 
 
@@ -95,5 +100,5 @@ def test_bad_search_requests_are_400(stack: Stack, body: dict) -> None:
         {"repositoryId": "github:a:b", "question": "q" * 5000},
     ],
 )
-def test_bad_chat_requests_are_400(stack: Stack, body: dict) -> None:
+def test_bad_chat_requests_are_400(stack: Stack, body: dict[str, object]) -> None:
     assert_refused(stack.post("/chat/query", body))

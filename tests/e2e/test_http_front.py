@@ -46,7 +46,9 @@ def front_app(probe: Probe) -> Chalice:
     def echo() -> dict[str, Any]:
         probe.calls += 1
         time.sleep(0.05)  # concurrent requests overlap; each must still see its own body
-        return {"received": app.current_request.json_body}
+        request = app.current_request
+        assert request is not None
+        return {"received": request.json_body}
 
     @app.route("/hold")
     def hold() -> dict[str, Any]:

@@ -61,7 +61,8 @@ def repo(stack: LocalStack) -> Path:
     path = stack.options.state_dir.parent / "ledger"  # inside the stack's local roots
     init_repo(path, FILES)
     # A working tree, as a developer's checkout has: the `uri` of a source must open.
-    pygit2.Repository(str(path)).checkout_head(strategy=CheckoutStrategy.FORCE)
+    checkout = pygit2.Repository(str(path)).checkout_head
+    checkout(strategy=CheckoutStrategy.FORCE)  # type: ignore[no-untyped-call]
     return path
 
 
@@ -100,8 +101,9 @@ def _session(
 async def _call(session: ClientSession, tool: str, **arguments: Any) -> dict[str, Any]:
     result = await session.call_tool(tool, arguments)
     assert not result.is_error, result.content
-    assert result.structured_content is not None
-    return result.structured_content
+    content: dict[str, Any] | None = result.structured_content
+    assert content is not None
+    return content
 
 
 def _line_of(path: Path, text: str) -> int:
@@ -109,7 +111,7 @@ def _line_of(path: Path, text: str) -> int:
 
 
 def _covers(place: dict[str, Any], path: str, line: int) -> bool:
-    return place["path"] == path and place["line"] <= line <= place["endLine"]
+    return bool(place["path"] == path and place["line"] <= line <= place["endLine"])
 
 
 @pytest.mark.slow

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import string
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -78,10 +78,15 @@ class Fuzzed:
     read_key: str
 
     def send(
-        self, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        body: bytes = b"",
+        headers: Mapping[str, str | None] | None = None,
     ) -> Any:
-        sent = {"Authorization": f"Bearer {self.key}", **(headers or {})}
-        sent = {k: v for k, v in sent.items() if v is not None}
+        """`headers` beat the fuzz key's; a header given as None is not sent."""
+        given = {"Authorization": f"Bearer {self.key}", **(headers or {})}
+        sent = {k: v for k, v in given.items() if v is not None}
         resp = self.client.http.request(method, path, headers=sent, body=body)
         check(resp, self.secrets)
         return resp
@@ -372,7 +377,7 @@ def test_bad_api_keys_are_always_401_before_anything_is_read(fuzzed: Fuzzed) -> 
             "Content-Type": "application/json",
             "Authorization": authorization,
         }
-        resp = fuzzed.send(method, path, body if method != "GET" else b"", headers)  # type: ignore[arg-type]
+        resp = fuzzed.send(method, path, body if method != "GET" else b"", headers)
         assert resp.status_code == 401, (authorization, resp.body)
         assert resp.json_body["error"]["code"] == "unauthenticated"
         assert resp.headers["WWW-Authenticate"].startswith("Bearer")

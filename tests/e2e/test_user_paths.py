@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.e2e.conftest import Stack
 from tests.gitrepo import commit_files, init_repo
 
-FILES = {
+FILES: dict[str, str | bytes] = {
     "README.md": "# Gadgets\n\nGadgets compute checksums for uploads.\n",
     "gadgets/checksum.py": (
         "import hashlib\n\n\n"
@@ -35,10 +36,11 @@ def repo_path(tmp_path: Path) -> Path:
     return path
 
 
-def index(stack: Stack, path: Path, **extra: object) -> dict:
+def index(stack: Stack, path: Path, **extra: object) -> dict[str, Any]:
     resp = stack.post("/repositories/index", {"url": str(path), **extra})
     assert resp.status_code == 200, resp.body
-    return resp.json_body
+    body: dict[str, Any] = resp.json_body
+    return body
 
 
 def test_index_status_search_chat(stack: Stack, repo_path: Path) -> None:

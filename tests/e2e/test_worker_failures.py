@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any, TypeVar
 
 from chalicelib import bootstrap
 from chalicelib.errors import TransientError
+from chalicelib.ports import BlobStore
 from chalicelib.services.job_endings import RETRIES_EXHAUSTED
 from tests.e2e.conftest import Stack
 from tests.e2e.test_every_job_ends import pump_main_queues
 from tests.gitrepo import init_repo
 
+W = TypeVar("W", bound=BlobStore)
+
 
 class FlakyBlobStore:
     """The real S3 store, except that writing artifacts fails as S3 throttling would."""
 
-    def __init__(self, inner, fail_prefix: str) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, inner: BlobStore, fail_prefix: str) -> None:
         self._inner = inner
         self._prefix = fail_prefix
         self.failures = 0
@@ -28,11 +33,11 @@ class FlakyBlobStore:
             raise TransientError("SlowDown, retry later")
         return self._inner.put(key, data, if_absent=if_absent)
 
-    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+    def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
 
-def _inject(blobs_wrapper) -> None:  # type: ignore[no-untyped-def]
+def _inject(blobs_wrapper: Callable[[BlobStore], W]) -> W:
     c = bootstrap.container()
     flaky = blobs_wrapper(c.ports.blobs)
     bootstrap.configure(c.settings, replace(c, ports=replace(c.ports, blobs=flaky)))
@@ -93,7 +98,7 @@ def test_poison_messages_are_acknowledged_not_retried(stack: Stack) -> None:
 class FailingReads:
     """The real S3 store, except that reading keys containing `needle` times out."""
 
-    def __init__(self, inner, needle: str) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, inner: BlobStore, needle: str) -> None:
         self._inner = inner
         self._needle = needle
 
@@ -102,7 +107,7 @@ class FailingReads:
             raise TransientError("RequestTimeout, retry later")
         return self._inner.get(key)
 
-    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+    def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
 

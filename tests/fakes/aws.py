@@ -139,6 +139,7 @@ class FakeGitEngine:
         self.cached: dict[str, set[str]] = {}
         self.fetches = 0
         self.blob_reads = 0
+        self.resolved: list[str] = []  # the remotes whose head was asked (ls-remote), in order
 
     def commit(
         self,
@@ -172,6 +173,7 @@ class FakeGitEngine:
     def resolve_head(
         self, remote: str, branch: str | None, credentials: Sequence[str | None]
     ) -> tuple[str, str]:
+        self.resolved.append(remote)
         r = self._remote(remote, credentials)
         name = branch or r.default
         if name not in r.branches:

@@ -7,6 +7,7 @@ assertions), so unit tests can run the services with no AWS at all.
 
 from __future__ import annotations
 
+import builtins
 import json
 import threading
 from collections.abc import Iterable, Iterator, Mapping
@@ -380,7 +381,7 @@ class FakeEventLog:
         page = tuple(self.items[repository_id][k] for k in older[:limit])
         return EventPage(page, page[-1].key if len(older) > limit else None)
 
-    def types(self, repository_id: str) -> list[str]:
+    def types(self, repository_id: str) -> builtins.list[str]:
         """Every event type of a repository, oldest first."""
         events = self.items.get(repository_id, {})
         return [events[k].type for k in sorted(events)]

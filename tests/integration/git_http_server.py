@@ -30,6 +30,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 from urllib.parse import urlsplit
 
 _BACKEND_TIMEOUT_SECONDS = 10
@@ -124,10 +125,10 @@ class _TlsServer(ThreadingHTTPServer):
         super().__init__(address, handler)
         self.tls = tls
 
-    def finish_request(  # type: ignore[override]
-        self, request: socket.socket, client_address: tuple[str, int]
+    def finish_request(
+        self, request: socket.socket | tuple[bytes, socket.socket], client_address: Any
     ) -> None:
-        if self.tls is None:
+        if self.tls is None or not isinstance(request, socket.socket):
             super().finish_request(request, client_address)
             return
         try:

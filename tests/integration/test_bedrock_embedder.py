@@ -43,7 +43,7 @@ class JsonBody:
 
 def vector_for(text: str, dimensions: int) -> list[float]:
     seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
-    return np.random.default_rng(seed).normal(size=dimensions).tolist()
+    return [float(x) for x in np.random.default_rng(seed).normal(size=dimensions)]
 
 
 def unit(values: list[float]) -> np.ndarray:

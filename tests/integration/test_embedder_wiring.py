@@ -21,10 +21,12 @@ def test_each_setting_builds_its_adapter() -> None:
     assert bootstrap.embedder(Settings(embedder="none"), no_client) is None
     assert isinstance(bootstrap.embedder(Settings(embedder="minilm"), no_client), MiniLMEmbedder)
     clients: list[str] = []
-    bedrock = bootstrap.embedder(
-        Settings(embedder="bedrock", embedding_dimensions=256),
-        lambda service: clients.append(service) or object(),
-    )
+
+    def client(service: str) -> object:
+        clients.append(service)
+        return object()
+
+    bedrock = bootstrap.embedder(Settings(embedder="bedrock", embedding_dimensions=256), client)
     assert isinstance(bedrock, BedrockEmbedder) and clients == ["bedrock-runtime"]
     assert bedrock.dimensions == 256
     openai = bootstrap.embedder(

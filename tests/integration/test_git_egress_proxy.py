@@ -6,6 +6,7 @@ import socket
 import socketserver
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pygit2
 import pytest
@@ -121,7 +122,7 @@ def test_only_connect_is_served() -> None:
     proxy.stop()
 
 
-def test_libgit2_goes_through_the_proxy_and_reports_a_refusal(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_libgit2_goes_through_the_proxy_and_reports_a_refusal(tmp_path: Path) -> None:
     seen: list[str] = []
 
     def resolver(host: str, port: int) -> list[str]:

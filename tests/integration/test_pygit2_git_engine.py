@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pygit2
 import pytest
@@ -59,10 +60,10 @@ def tls(tmp_path_factory: pytest.TempPathFactory) -> ssl.SSLContext:
 
 @contextmanager
 def https_server(
-    root: Path, guarded: Guarded, tls: ssl.SSLContext, **options: object
+    root: Path, guarded: Guarded, tls: ssl.SSLContext, **options: Any
 ) -> Iterator[GitHttpServer]:
     """The test git server over HTTPS as `git.test:<port>`, on the proxy's allow-list."""
-    with GitHttpServer(root, tls=tls, host=GIT_HOST, **options) as server:  # type: ignore[arg-type]
+    with GitHttpServer(root, tls=tls, host=GIT_HOST, **options) as server:
         guarded.allow(server.netloc)
         yield server
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import pytest
 
@@ -68,9 +69,11 @@ def test_only_the_digest_is_stored(world: World) -> None:
         lambda t: "",  # missing
     ],
 )
-def test_a_wrong_unknown_or_missing_key_is_unauthenticated(world: World, mangle: object) -> None:
+def test_a_wrong_unknown_or_missing_key_is_unauthenticated(
+    world: World, mangle: Callable[[str], str]
+) -> None:
     token = world.make()
-    bad = mangle(token)  # type: ignore[operator]
+    bad = mangle(token)
     with pytest.raises(Unauthenticated) as raised:
         world.auth.authenticate(f"Bearer {bad}" if bad else None)
     assert token[-43:] not in raised.value.message

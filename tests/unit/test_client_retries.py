@@ -239,7 +239,7 @@ def test_a_repository_still_indexing_is_not_ready(server: Scripted) -> None:
 
 
 def test_waits_until_indexed_polling_with_the_injected_sleep(server: Scripted) -> None:
-    indexing = (200, {}, _status("indexing"))
+    indexing: Answer = (200, {}, _status("indexing"))
     server.answers = [indexing, indexing, (200, {}, _status("ready"))]
     waits: list[float] = []
     seen: list[tuple[str, bool]] = []
@@ -251,9 +251,13 @@ def test_waits_until_indexed_polling_with_the_injected_sleep(server: Scripted) -
     assert waits == [0.5, 0.5]
 
 
+def _never_sleep(seconds: float) -> None:
+    raise AssertionError(f"a refused connection is not retried (asked to sleep {seconds} s)")
+
+
 def test_nothing_listening_is_unreachable() -> None:
     with pytest.raises(Unreachable, match=r"cannot reach the Strata API at http://127.0.0.1:9 "):
-        StrataClient("http://127.0.0.1:9", retries=3, sleep=pytest.fail).health()
+        StrataClient("http://127.0.0.1:9", retries=3, sleep=_never_sleep).health()
 
 
 def test_an_answer_of_the_wrong_shape_is_an_error_not_a_dict(server: Scripted) -> None:

@@ -41,7 +41,14 @@ def kill(h: FreshnessHarness, kind: type[Message]) -> Message:
     """Run the pipeline, except that the first message of `kind` dies (its retries are
     exhausted): it is returned, as its DLQ would hold it."""
     dead: list[Message] = []
-    h.run(keep=lambda m: not (isinstance(m, kind) and not dead and not dead.append(m)))
+
+    def keep(m: Message) -> bool:
+        if isinstance(m, kind) and not dead:
+            dead.append(m)
+            return False
+        return True
+
+    h.run(keep=keep)
     return dead[0]
 
 
@@ -61,7 +68,7 @@ def test_a_dead_job_message_ends_its_job_in_error_and_frees_the_lease(
         RETRIES_EXHAUSTED,
         JobState.FAILED,
     )
-    assert h.locks.get(REPO_ID).owner == ""  # type: ignore[union-attr]
+    assert h.lease(REPO_ID).owner == ""
     assert failures(h) == [{"sha": job.sha, "error": RETRIES_EXHAUSTED}]
     h.request()  # the same head again: a repository in error indexes again when asked
     h.run()
@@ -97,6 +104,7 @@ def test_a_dead_letter_handled_twice_changes_nothing_more(h: FreshnessHarness) -
 def test_a_dead_letter_of_an_old_job_never_clobbers_the_newer_one(h: FreshnessHarness) -> None:
     h.request()
     dead = kill(h, ParseBatch)  # the old job holds the lease and waits for that batch
+    assert isinstance(dead, ParseBatch)
     h.clock.advance(h.config.lease_seconds + 1)  # its lease expires ...
     newest = h.git.commit(REMOTE, {**SAMPLE_FILES, "NEW.md": "# new\n"})
     h.request()
@@ -107,7 +115,7 @@ def test_a_dead_letter_of_an_old_job_never_clobbers_the_newer_one(h: FreshnessHa
     h.pipeline().dead_letter(dead, "parse")
 
     assert h.repo() == published  # recorded only
-    old = h.jobs.get(dead.job_id)  # type: ignore[union-attr]
+    old = h.jobs.get(dead.job_id)
     assert old is not None and old.state in (JobState.FAILED, JobState.SUPERSEDED)
 
 
@@ -121,7 +129,7 @@ def test_a_dead_job_that_had_published_is_tidied_up_not_failed(h: FreshnessHarne
     h.pipeline().dead_letter(FinalizeGeneration(job.job_id), "index")
 
     assert (h.repo().status, only_job(h).state) == (Status.READY, JobState.PUBLISHED)
-    assert h.locks.get(REPO_ID).owner == "" and failures(h) == []  # type: ignore[union-attr]
+    assert h.lease(REPO_ID).owner == "" and failures(h) == []
 
 
 def test_a_dead_index_request_ends_the_pending_request_in_error(h: FreshnessHarness) -> None:
@@ -133,7 +141,7 @@ def test_a_dead_index_request_ends_the_pending_request_in_error(h: FreshnessHarn
     repo = h.repo()
     assert (repo.status, repo.error) == (Status.ERROR, RETRIES_EXHAUSTED)
     assert failures(h) == [{"sha": repo.requested_sha, "error": RETRIES_EXHAUSTED}]
-    assert h.locks.get(REPO_ID).owner == ""  # type: ignore[union-attr]
+    assert h.lease(REPO_ID).owner == ""
     h.pipeline().dead_letter(dead, "index")  # again: nothing more
     assert len(failures(h)) == 1
     h.request()

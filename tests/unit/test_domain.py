@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 import pytest
 
 from chalicelib.domain.codecs import (
@@ -63,7 +66,7 @@ class TestIds:
         with pytest.raises(InvalidRequest):
             ref_from_url(url, allow_local=False)
 
-    def test_local_paths_need_permission(self, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    def test_local_paths_need_permission(self, tmp_path: Path) -> None:
         (tmp_path / "repo" / ".git").mkdir(parents=True)
         path, roots = str(tmp_path / "repo"), [str(tmp_path)]
         with pytest.raises(InvalidRequest, match="not allowed"):
@@ -194,7 +197,7 @@ class TestCodecs:
         assert decode_manifest(encode_manifest(manifest)) == manifest
 
     @pytest.mark.parametrize("decoder", [decode_artifact, decode_batch, decode_plan])
-    def test_corrupt_objects_raise_value_error(self, decoder) -> None:  # type: ignore[no-untyped-def]
+    def test_corrupt_objects_raise_value_error(self, decoder: Callable[[bytes], object]) -> None:
         with pytest.raises(ValueError, match="corrupt"):
             decoder(b"garbage")
 

@@ -55,7 +55,7 @@ def test_first_index_embeds_every_chunk_once_and_publishes_vectors(h: Harness) -
     assert np.allclose(np.linalg.norm(block.matrix.astype(np.float32), axis=1), 1.0, atol=1e-2)
     job = h.jobs.jobs[next(iter(h.jobs.jobs))]
     assert job.chunks_embedded == len(embedder(h).calls) and job.outstanding == 0
-    stats = h.repos.get(REPO_ID).stats  # type: ignore[union-attr]
+    stats = h.repo(REPO_ID).stats
     assert (stats.chunks_embedded, stats.embedding_model) == (job.chunks_embedded, "fake-bow-64")
 
 
@@ -66,8 +66,8 @@ def test_reindexing_an_unchanged_tree_embeds_nothing(h: Harness) -> None:
     h.request(force=True)
     h.run()
     assert len(embedder(h).calls) == before
-    assert h.repos.get(REPO_ID).stats.chunks_embedded == 0  # type: ignore[union-attr]
-    assert h.repos.get(REPO_ID).status is Status.READY  # type: ignore[union-attr]
+    assert h.repo(REPO_ID).stats.chunks_embedded == 0
+    assert h.repo(REPO_ID).status is Status.READY
 
 
 def test_a_fork_with_the_same_blobs_embeds_nothing(h: Harness) -> None:
@@ -102,7 +102,7 @@ def test_duplicate_delivery_counts_and_embeds_once(h: Harness) -> None:
     h.run(duplicate=True)
     job = h.jobs.jobs[next(iter(h.jobs.jobs))]
     assert job.chunks_embedded == len(embedder(h).calls) == live_chunks(h)
-    assert h.repos.get(REPO_ID).status is Status.READY  # type: ignore[union-attr]
+    assert h.repo(REPO_ID).status is Status.READY
 
 
 def test_status_counts_files_parsed_then_embedded_once_each(h: Harness) -> None:
@@ -140,7 +140,7 @@ def test_a_failed_embed_call_is_retried_and_loses_nothing(h: Harness) -> None:
             failures += 1
             h.queue.pending.append(msg)  # SQS redelivers after the visibility timeout
     assert failures == 1
-    assert h.repos.get(REPO_ID).status is Status.READY  # type: ignore[union-attr]
+    assert h.repo(REPO_ID).status is Status.READY
     assert len(embedder(h).calls) == live_chunks(h)
 
 

@@ -11,7 +11,7 @@ manifest; and the next request builds normally.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
@@ -87,7 +87,7 @@ class Run:
     sqs: SimulatedSqs
     faults: Faults
     sha: str
-    ended: Repository | None = None  # the item once the queues were empty
+    ended: Repository = field(init=False)  # the item once the queues were empty
     failures: tuple[Event, ...] = ()  # IndexFailed events by then, newest first
 
 
@@ -155,7 +155,7 @@ def assert_next_request_builds(run: Run, context: str) -> None:
 
 
 def sweep_faults(lasting: int, embedder: Callable[[], FakeEmbedder | None]) -> list[Run]:
-    runs = []
+    runs: list[Run] = []
     for at in range(1, 10_000):
         run = run_with_fault(at, lasting, embedder())
         if run.faults.fired == 0:  # the run made fewer than `at` calls: every step is covered

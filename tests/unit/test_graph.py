@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from chalicelib.domain.graph import CodeGraph, GraphFile
+from collections.abc import Iterable
+
+from chalicelib.domain.graph import CodeGraph, GraphFile, Node
 from chalicelib.domain.graph_analysis import blocked_by_incomplete, waves
 from chalicelib.domain.import_paths import import_candidates
 from chalicelib.domain.models import Reference, Symbol
@@ -12,7 +14,9 @@ def sym(q: str, kind: str = "theorem", line: int = 1, incomplete: bool = False) 
     return Symbol(q.rsplit(".", 1)[-1], q, kind, line, line + 1, incomplete=incomplete)
 
 
-def uses(source: str, *names: str, scopes: tuple[str, ...] = ("",), role: str = "proof"):  # type: ignore[no-untyped-def]
+def uses(
+    source: str, *names: str, scopes: tuple[str, ...] = ("",), role: str = "proof"
+) -> list[Reference]:
     return [Reference(n, "name", 1, source, scopes, role) for n in names]
 
 
@@ -41,7 +45,7 @@ def lean_project() -> list[GraphFile]:
     return [basic, main]
 
 
-def names(nodes) -> list[str]:  # type: ignore[no-untyped-def]
+def names(nodes: Iterable[Node]) -> list[str]:
     return [n.name for n in nodes]
 
 

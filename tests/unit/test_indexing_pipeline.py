@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 
 from chalicelib.domain.messages import FinalizeGeneration, IndexRepository, ParseBatch
 from chalicelib.domain.models import JobState, Status
-from chalicelib.errors import AccessDenied, RemoteNotFound
+from chalicelib.errors import AccessDenied, RemoteNotFound, TransientError
 from chalicelib.parsers import PARSER_VERSION
 from chalicelib.services.context import IndexConfig
 from chalicelib.services.search import SearchQuery
-from tests.fakes.aws import FakeBlobStore, FakeClock
+from tests.fakes.aws import FakeBlobStore, FakeClock, FakeGitEngine
 from tests.harness import ADMIN, REMOTE, REPO_ID, SAMPLE_FILES, Harness
 
 
@@ -120,7 +122,7 @@ def test_stale_holder_cannot_publish_after_takeover(h: Harness) -> None:
     assert winner is not None and winner.generation is not None
     # The paused first job wakes up and tries to finalize: rejected, result unchanged.
     assert h.pipeline().publisher.finalize(stale_job.job_id) is None
-    assert h.jobs.get(stale_job.job_id).state is JobState.SUPERSEDED  # type: ignore[union-attr]
+    assert h.job(stale_job.job_id).state is JobState.SUPERSEDED
     assert h.repos.get(REPO_ID) == winner
 
 
@@ -137,7 +139,7 @@ def test_publish_needs_the_lease(h: Harness) -> None:
 
     repo = h.repos.get(REPO_ID)
     assert repo is not None and repo.generation is None and repo.status is Status.INDEXING
-    assert h.jobs.get(job.job_id).state is JobState.SUPERSEDED  # type: ignore[union-attr]
+    assert h.job(job.job_id).state is JobState.SUPERSEDED
     assert h.blobs.keys() == objects  # found before building: not even a manifest
     assert h.locks.get(REPO_ID) == intruder  # the new owner's lease is left alone
 
@@ -171,7 +173,7 @@ def test_a_build_that_outlives_its_lease_renews_it_for_the_fenced_publish() -> N
     repo = h.repos.get(REPO_ID)
     assert generation is not None and repo is not None
     assert (repo.status, repo.generation) == (Status.READY, generation)
-    assert h.jobs.get(job.job_id).state is JobState.PUBLISHED  # type: ignore[union-attr]
+    assert h.job(job.job_id).state is JobState.PUBLISHED
 
 
 def test_concurrent_requests_coalesce_into_the_newest_sha(h: Harness) -> None:
@@ -204,9 +206,13 @@ def test_private_remote_uses_the_server_token_in_scope_as_an_admins_fallback() -
         h.request(access_token="wrong")
     assert h.request(ADMIN, access_token="wrong").status is Status.INDEXING
     h.run()
-    repo = h.repos.get(REPO_ID)
-    assert repo is not None and repo.status is Status.READY
-    assert (repo.tenants, repo.sealed_tokens, repo.uses_server_token) == ({"admin"}, {}, True)
+    repo = h.repo()
+    assert repo.status is Status.READY
+    assert (set(repo.tenants), dict(repo.sealed_tokens), repo.uses_server_token) == (
+        {"admin"},
+        {},
+        True,
+    )
 
 
 def test_remote_deleted_after_request_ends_in_error(h: Harness) -> None:
@@ -215,7 +221,7 @@ def test_remote_deleted_after_request_ends_in_error(h: Harness) -> None:
     h.run()
     repo = h.repos.get(REPO_ID)
     assert repo is not None and repo.status is Status.ERROR and repo.error
-    assert h.locks.get(REPO_ID).owner == ""  # type: ignore[union-attr]
+    assert h.lease(REPO_ID).owner == ""
 
 
 def test_index_message_for_an_unregistered_repository_is_dropped(h: Harness) -> None:
@@ -225,38 +231,33 @@ def test_index_message_for_an_unregistered_repository_is_dropped(h: Harness) -> 
         h.pipeline().handle(IndexRepository("github:acme:ghost"), "index")
 
 
-class FlakyGit:
+class FlakyGit(FakeGitEngine):
     """The fake git engine, except that the next `fetch` times out."""
 
-    def __init__(self, inner) -> None:  # type: ignore[no-untyped-def]
-        self.inner = inner
-        self.fail_next_fetch = True
+    def __init__(self) -> None:
+        super().__init__()
+        self.fail_next_fetch = False
 
-    def fetch(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def fetch(self, remote: str, branch: str, sha: str, credentials: Sequence[str | None]) -> None:
         if self.fail_next_fetch:
             self.fail_next_fetch = False
-            from chalicelib.errors import TransientError
-
             raise TransientError("connection reset")
-        return self.inner.fetch(*args, **kwargs)
-
-    def __getattr__(self, name):  # type: ignore[no-untyped-def]
-        return getattr(self.inner, name)
+        super().fetch(remote, branch, sha, credentials)
 
 
-def test_a_transient_plan_failure_frees_the_lease_for_the_retry(h: Harness) -> None:
-    from chalicelib.errors import TransientError
-
+def test_a_transient_plan_failure_frees_the_lease_for_the_retry() -> None:
+    flaky = FlakyGit()
+    h = Harness(git=flaky)
+    h.git.commit(REMOTE, SAMPLE_FILES)
     h.request()
     message = h.queue.pending.popleft()
-    h.git = FlakyGit(h.git)  # type: ignore[assignment]
+    flaky.fail_next_fetch = True
     with pytest.raises(TransientError):
         h.pipeline().handle(message, "index")
-    assert h.locks.get(REPO_ID).owner == ""  # type: ignore[union-attr]
+    assert h.lease(REPO_ID).owner == ""
     h.pipeline().handle(message, "index")  # SQS redelivers the same message
     h.run()
-    repo = h.repos.get(REPO_ID)
-    assert repo is not None and repo.status is Status.READY
+    assert h.repo().status is Status.READY
 
 
 def test_a_corrupt_staged_batch_ends_the_job_in_error(h: Harness) -> None:
@@ -281,4 +282,4 @@ def test_a_missing_artifact_at_finalize_ends_the_job_in_error(h: Harness) -> Non
     h.pipeline().handle(FinalizeGeneration(job.job_id), "index")
     repo = h.repos.get(REPO_ID)
     assert repo is not None and repo.status is Status.ERROR and repo.generation is None
-    assert h.jobs.get(job.job_id).state is JobState.FAILED  # type: ignore[union-attr]
+    assert h.job(job.job_id).state is JobState.FAILED

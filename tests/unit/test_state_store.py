@@ -7,6 +7,7 @@ from __future__ import annotations
 import stat
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -98,9 +99,9 @@ class _Commits:
         return covered
 
 
-def _wait_for(check: object, what: str) -> None:
+def _wait_for(check: Callable[[], object], what: str) -> None:
     deadline = time.monotonic() + 10
-    while not check():  # type: ignore[operator]
+    while not check():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.001)
 

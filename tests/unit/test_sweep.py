@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -25,16 +26,16 @@ T0 = 1_700_000_000.0
 SHA_A, SHA_B = "a" * 40, "b" * 40
 
 
-class CountingGitEngine(FakeGitEngine):
+class UnreachableGitEngine(FakeGitEngine):
+    """The fake engine, with remotes that cannot be reached."""
+
     def __init__(self) -> None:
         super().__init__()
-        self.resolved: list[str] = []
         self.unreachable: set[str] = set()
 
     def resolve_head(
         self, remote: str, branch: str | None, credentials: Sequence[str | None]
     ) -> tuple[str, str]:
-        self.resolved.append(remote)
         if remote in self.unreachable:
             raise TransientError("could not reach the remote")
         return super().resolve_head(remote, branch, credentials)
@@ -42,29 +43,28 @@ class CountingGitEngine(FakeGitEngine):
 
 @pytest.fixture
 def h() -> FreshnessHarness:
-    return FreshnessHarness(git=CountingGitEngine())
+    return FreshnessHarness(git=UnreachableGitEngine())
 
 
-def git(h: FreshnessHarness) -> CountingGitEngine:
-    assert isinstance(h.git, CountingGitEngine)
+def git(h: FreshnessHarness) -> UnreachableGitEngine:
+    assert isinstance(h.git, UnreachableGitEngine)
     return h.git
 
 
 # Pure decisions
 
 
-def repo(**changes: object) -> Repository:
-    fields: dict[str, object] = {
-        "id": REPO_ID,
-        "remote": REMOTE,
-        "branch": "main",
-        "status": Status.READY,
-        "indexed_sha": SHA_A,
-        "requested_sha": SHA_A,
-        "updated_at": T0,
-    }
-    fields.update(changes)
-    return Repository(**fields)  # type: ignore[arg-type]
+def repo(**changes: Any) -> Repository:
+    ready = Repository(
+        id=REPO_ID,
+        remote=REMOTE,
+        branch="main",
+        status=Status.READY,
+        indexed_sha=SHA_A,
+        requested_sha=SHA_A,
+        updated_at=T0,
+    )
+    return replace(ready, **changes)
 
 
 @pytest.mark.parametrize(
@@ -199,7 +199,7 @@ def test_an_unreachable_remote_is_recorded_and_the_sweep_goes_on(h: FreshnessHar
     assert failure.type == EventType.REFRESH_FAILED
     assert failure.data["error"] == public_message(TransientError("could not reach the remote"))
     assert "could not be reached" in failure.data["error"]
-    assert h.repos.get(OTHER_ID).requested_sha == moved  # type: ignore[union-attr]
+    assert h.repo(OTHER_ID).requested_sha == moved
 
 
 def test_a_private_repository_is_swept_with_its_sealed_token(h: FreshnessHarness) -> None:

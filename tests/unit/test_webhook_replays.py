@@ -7,30 +7,17 @@ delivery id: what an attacker who captured one can send again.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import pytest
 
+from chalicelib.api import views
 from chalicelib.domain.models import Status
-from tests.fakes.aws import FakeGitEngine
 from tests.freshness_harness import FreshnessHarness, fixture_payload
 
 RID = "github:Codertocat:Hello-World"
 REMOTE = "https://github.com/Codertocat/Hello-World.git"
 STALE = {"status": "ignored", "reason": "stale", "repositoryId": RID}
-
-
-class CountingGitEngine(FakeGitEngine):
-    def __init__(self) -> None:
-        super().__init__()
-        self.resolves = 0
-
-    def resolve_head(
-        self, remote: str, branch: str | None, credentials: Sequence[str | None]
-    ) -> tuple[str, str]:
-        self.resolves += 1
-        return super().resolve_head(remote, branch, credentials)
 
 
 def real_push(after: str, before: str, **changes: Any) -> dict[str, Any]:
@@ -41,7 +28,7 @@ def real_push(after: str, before: str, **changes: Any) -> dict[str, Any]:
 
 @pytest.fixture
 def h() -> FreshnessHarness:
-    return FreshnessHarness(git=CountingGitEngine())
+    return FreshnessHarness()
 
 
 def _history(h: FreshnessHarness) -> tuple[str, str]:
@@ -51,7 +38,7 @@ def _history(h: FreshnessHarness) -> tuple[str, str]:
     h.run()
     second = h.git.commit(REMOTE, {"README.md": "# Hello, World\n"})
     accepted = h.deliver("push", real_push(second, first))
-    assert accepted.body["status"] == "accepted"
+    assert accepted.status == "accepted"
     h.run()
     assert _indexed(h) == (Status.READY, second, second)
     return first, second
@@ -68,7 +55,7 @@ def test_an_old_push_sent_again_under_a_new_delivery_id_is_ignored_as_stale(
 ) -> None:
     first, second = _history(h)
     replay = h.deliver("push", real_push(first, "0" * 40), delivery_id="attacker-1")
-    assert replay.body == STALE
+    assert views.webhook_outcome(replay) == STALE
     assert not h.queue.pending
     assert _indexed(h) == (Status.READY, second, second)
 
@@ -81,17 +68,15 @@ def test_a_resent_delivery_of_an_old_push_is_ignored_once_its_id_is_forgotten(
     h.run()
     second = h.git.commit(REMOTE, {"README.md": "# Hello, World\n"})
     old = real_push(second, first)
-    assert h.deliver("push", old, delivery_id="d-1").body["status"] == "accepted"
+    assert h.deliver("push", old, delivery_id="d-1").status == "accepted"
     h.run()
     third = h.git.commit(REMOTE, {"README.md": "# Hello, everyone\n"})
-    assert h.deliver("push", real_push(third, second), delivery_id="d-2").body["status"] == (
-        "accepted"
-    )
+    assert h.deliver("push", real_push(third, second), delivery_id="d-2").status == ("accepted")
     h.run()
     del h.deliveries.items["d-1"]  # past its TTL, the delivery id is forgotten
 
     again = h.deliver("push", old, delivery_id="d-1")  # GitHub's "Redeliver", days later
-    assert again.body == STALE
+    assert views.webhook_outcome(again) == STALE
     assert _indexed(h) == (Status.READY, third, third)
 
 
@@ -100,19 +85,19 @@ def test_a_replay_is_caught_when_this_function_has_never_fetched(h: FreshnessHar
     # unknown there, and the push does not continue from the newest SHA.
     first, second = _history(h)
     h.git.cached.clear()
-    resolves = h.git.resolves  # type: ignore[attr-defined]
-    assert h.deliver("push", real_push(first, "0" * 40)).body == STALE
-    assert h.git.resolves == resolves + 1  # type: ignore[attr-defined]  # the remote decided
+    resolves = len(h.git.resolved)
+    assert views.webhook_outcome(h.deliver("push", real_push(first, "0" * 40))) == STALE
+    assert len(h.git.resolved) == resolves + 1  # the remote decided
     assert _indexed(h) == (Status.READY, second, second)
 
 
 def test_a_replay_while_a_newer_push_is_being_built_is_ignored(h: FreshnessHarness) -> None:
     first, second = _history(h)
     third = h.git.commit(REMOTE, {"README.md": "# Hello, everyone\n"})
-    assert h.deliver("push", real_push(third, second)).body["status"] == "accepted"
+    assert h.deliver("push", real_push(third, second)).status == "accepted"
     # Not built yet: `second` is indexed, `third` requested. Old pushes come back.
     for after, before in ((second, first), (first, "0" * 40)):
-        assert h.deliver("push", real_push(after, before)).body == STALE
+        assert views.webhook_outcome(h.deliver("push", real_push(after, before))) == STALE
     h.run()
     assert _indexed(h) == (Status.READY, third, third)
 
@@ -124,7 +109,7 @@ def test_a_real_force_push_back_to_an_older_commit_is_accepted(h: FreshnessHarne
 
     outcome = h.deliver("push", forced)
 
-    assert outcome.body["status"] == "accepted"
+    assert outcome.status == "accepted"
     h.run()
     assert _indexed(h) == (Status.READY, first, first)
 
@@ -133,19 +118,19 @@ def test_a_push_that_continues_from_the_newest_sha_asks_no_remote(h: FreshnessHa
     _, second = _history(h)
     h.git.cached.clear()  # as in AWS: nothing fetched in this function
     third = h.git.commit(REMOTE, {"README.md": "# Hello, everyone\n"})
-    resolves = h.git.resolves  # type: ignore[attr-defined]
+    resolves = len(h.git.resolved)
 
-    assert h.deliver("push", real_push(third, second)).body["status"] == "accepted"
-    assert h.git.resolves == resolves  # type: ignore[attr-defined]
+    assert h.deliver("push", real_push(third, second)).status == "accepted"
+    assert len(h.git.resolved) == resolves
 
 
 def test_a_late_delivery_of_a_push_the_remote_has_left_is_ignored(h: FreshnessHarness) -> None:
     _, second = _history(h)
     third = h.git.commit(REMOTE, {"README.md": "# v3\n"})
     fourth = h.git.commit(REMOTE, {"README.md": "# v4\n"})
-    assert h.deliver("push", real_push(fourth, third)).body["status"] == "accepted"
+    assert h.deliver("push", real_push(fourth, third)).status == "accepted"
     # The push to `third` arrives last; `third` is not in the cache, nothing chains to it.
-    assert h.deliver("push", real_push(third, second)).body == STALE
+    assert views.webhook_outcome(h.deliver("push", real_push(third, second))) == STALE
     h.run()
     assert _indexed(h) == (Status.READY, fourth, fourth)
 
@@ -157,15 +142,15 @@ def test_the_replay_of_a_force_push_back_is_ignored_once_the_branch_moved_on(
     branches = h.git.remotes[REMOTE].branches
     branches["main"] = first  # force push back to first...
     back = real_push(first, second, forced=True)
-    assert h.deliver("push", back).body["status"] == "accepted"
+    assert h.deliver("push", back).status == "accepted"
     h.run()
     branches["main"] = second  # ... and forward again to second
-    assert h.deliver("push", real_push(second, first)).body["status"] == "accepted"
+    assert h.deliver("push", real_push(second, first)).status == "accepted"
     h.run()
     h.git.cached.clear()  # as in AWS: the webhook's function never fetched
 
     # Its `before` is the head again, so only the `forced` flag makes it suspect.
-    assert h.deliver("push", back).body == STALE
+    assert views.webhook_outcome(h.deliver("push", back)) == STALE
     assert _indexed(h) == (Status.READY, second, second)
 
 
@@ -180,7 +165,7 @@ def test_the_cache_shows_a_push_moving_back_even_when_it_is_not_flagged_forced(
     h: FreshnessHarness,
 ) -> None:
     first, second = _history(h)  # both in the cache
-    assert h.deliver("push", _unflagged(first, second)).body == STALE
+    assert views.webhook_outcome(h.deliver("push", _unflagged(first, second))) == STALE
     assert _indexed(h) == (Status.READY, second, second)
 
 
@@ -189,8 +174,8 @@ def test_a_push_naming_the_indexed_sha_while_a_newer_one_is_requested_is_checked
 ) -> None:
     _, second = _history(h)
     third = h.git.commit(REMOTE, {"README.md": "# Hello, everyone\n"})
-    assert h.deliver("push", real_push(third, second)).body["status"] == "accepted"
+    assert h.deliver("push", real_push(third, second)).status == "accepted"
     h.git.cached.clear()
-    assert h.deliver("push", _unflagged(second, third)).body == STALE
+    assert views.webhook_outcome(h.deliver("push", _unflagged(second, third))) == STALE
     h.run()
     assert _indexed(h) == (Status.READY, third, third)

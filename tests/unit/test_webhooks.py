@@ -3,33 +3,19 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 
 import pytest
 
+from chalicelib.api import views
 from chalicelib.domain.events import EventType
 from chalicelib.domain.messages import IndexRepository, Message
 from chalicelib.domain.models import Status
 from chalicelib.errors import NotReady, TransientError
 from chalicelib.services.search import SearchQuery
 from chalicelib.services.webhooks import WebhookConfig
-from tests.fakes.aws import FakeGitEngine, FakeWorkQueue
+from tests.fakes.aws import FakeWorkQueue
 from tests.freshness_harness import FreshnessHarness, push_payload, signed_headers
 from tests.harness import REMOTE, REPO_ID
-
-
-class CountingGitEngine(FakeGitEngine):
-    """Counts ls-remote calls: the webhook path must make none."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.resolves = 0
-
-    def resolve_head(
-        self, remote: str, branch: str | None, credentials: Sequence[str | None]
-    ) -> tuple[str, str]:
-        self.resolves += 1
-        return super().resolve_head(remote, branch, credentials)
 
 
 class FailingQueue(FakeWorkQueue):
@@ -46,7 +32,7 @@ class FailingQueue(FakeWorkQueue):
 
 @pytest.fixture
 def h() -> FreshnessHarness:
-    return FreshnessHarness(git=CountingGitEngine())
+    return FreshnessHarness()
 
 
 # Decisions
@@ -57,15 +43,15 @@ def test_a_push_to_the_tracked_branch_requests_its_after_sha_without_git(
 ) -> None:
     h.register()
     sha = h.git.commit(REMOTE, {"README.md": "# Widgets v2\n"})
-    resolves = h.git.resolves  # type: ignore[attr-defined]
+    resolves = len(h.git.resolved)
     outcome = h.push(sha)
-    assert outcome.body == {
+    assert views.webhook_outcome(outcome) == {
         "status": "accepted",
         "repositoryId": REPO_ID,
         "sha": sha,
         "indexStatus": "indexing",
     }
-    assert h.git.resolves == resolves  # type: ignore[attr-defined]
+    assert len(h.git.resolved) == resolves
     repo = h.repo()
     assert (repo.status, repo.requested_sha, repo.head_sha) == (Status.INDEXING, sha, sha)
     assert list(h.queue.pending) == [IndexRepository(REPO_ID)]
@@ -87,13 +73,13 @@ def test_headers_are_matched_whatever_their_case(h: FreshnessHarness) -> None:
     sha = h.git.commit(REMOTE, {"README.md": "# v2\n"})
     body = json.dumps(push_payload(sha)).encode()
     headers = {k.lower(): v for k, v in signed_headers(body, "push").items()}
-    assert h.receiver().receive(body, headers).body["status"] == "accepted"
+    assert h.receiver().receive(body, headers).status == "accepted"
 
 
 def test_a_push_with_the_already_indexed_sha_does_no_work(h: FreshnessHarness) -> None:
     sha = h.register()
     outcome = h.push(sha)
-    assert outcome.body["indexStatus"] == "ready"
+    assert outcome.index_status == "ready"
     assert not h.queue.pending
 
 
@@ -101,7 +87,7 @@ def test_a_push_names_the_repository_case_insensitively(h: FreshnessHarness) -> 
     h.register()
     sha = h.git.commit(REMOTE, {"README.md": "# v2\n"})
     outcome = h.push(sha, full_name="Acme/Widgets")
-    assert outcome.body["repositoryId"] == REPO_ID
+    assert outcome.repository_id == REPO_ID
     assert h.repo().requested_sha == sha
 
 
@@ -120,23 +106,28 @@ def test_pushes_to_untracked_refs_or_repositories_are_ignored(
     h.register()
     h.queue.pending.clear()
     outcome = h.push("b" * 40, **kwargs)
-    assert outcome.body["status"] == "ignored"
-    assert outcome.body["reason"] == reason
+    assert outcome.status == "ignored"
+    assert outcome.reason == reason
     assert not h.queue.pending
     assert h.repo().requested_sha != "b" * 40
 
 
 def test_other_events_are_ignored_and_ping_answers_pong(h: FreshnessHarness) -> None:
-    assert h.deliver("ping", {"zen": "z", "hook_id": 1}).body == {"status": "pong"}
+    assert views.webhook_outcome(h.deliver("ping", {"zen": "z", "hook_id": 1})) == {
+        "status": "pong"
+    }
     issue = h.deliver("issues", {"action": "opened", "repository": {"full_name": "acme/w"}})
-    assert issue.body == {"status": "ignored", "reason": "issues events are not used"}
+    assert views.webhook_outcome(issue) == {
+        "status": "ignored",
+        "reason": "issues events are not used",
+    }
 
 
 def test_branch_deletion_keeps_the_index_by_default(h: FreshnessHarness) -> None:
     sha = h.register()
     del h.git.remotes[REMOTE].branches["main"]
     outcome = h.push("0" * 40, before=sha, deleted=True)
-    assert outcome.body == {
+    assert views.webhook_outcome(outcome) == {
         "status": "accepted",
         "repositoryId": REPO_ID,
         "branchDeleted": "main",
@@ -157,7 +148,11 @@ def test_a_replayed_deletion_of_a_live_branch_is_ignored(h: FreshnessHarness, dr
     h.webhook_config = WebhookConfig(drop_index_on_branch_delete=drop)
     sha = h.register()
     outcome = h.push("0" * 40, before=sha, deleted=True)  # the branch is still on the remote
-    assert outcome.body == {"status": "ignored", "reason": "stale", "repositoryId": REPO_ID}
+    assert views.webhook_outcome(outcome) == {
+        "status": "ignored",
+        "reason": "stale",
+        "repositoryId": REPO_ID,
+    }
     repo = h.repo()
     assert repo.branch_deleted_at is None
     assert (repo.status, repo.indexed_sha) == (Status.READY, sha)
@@ -166,7 +161,9 @@ def test_a_replayed_deletion_of_a_live_branch_is_ignored(h: FreshnessHarness, dr
 def test_branch_deletion_drops_the_index_when_configured(h: FreshnessHarness) -> None:
     h.webhook_config = WebhookConfig(drop_index_on_branch_delete=True)
     sha = h.register()
-    fence = h.repo().generation.fence  # type: ignore[union-attr]
+    generation = h.repo().generation
+    assert generation is not None
+    fence = generation.fence
     del h.git.remotes[REMOTE].branches["main"]
     h.push("0" * 40, before=sha, deleted=True)
     repo = h.repo()
@@ -175,7 +172,7 @@ def test_branch_deletion_drops_the_index_when_configured(h: FreshnessHarness) ->
         h.searcher().search(SearchQuery("widgets", (REPO_ID,)))
     # The branch comes back: the next push indexes it again, with a higher fence.
     again = h.git.commit(REMOTE, {"README.md": "# Widgets again\n"})
-    assert h.push(again, before="0" * 40).body["status"] == "accepted"
+    assert h.push(again, before="0" * 40).status == "accepted"
     assert h.repo().branch_deleted_at is None
     h.run()
     repo = h.repo()
@@ -191,8 +188,8 @@ def test_a_redelivered_delivery_is_answered_duplicate_and_does_nothing(
     first = h.deliver("push", push_payload(sha), delivery_id="d-1")
     h.run()
     again = h.deliver("push", push_payload(sha), delivery_id="d-1")
-    assert first.body["status"] == "accepted"
-    assert again.body == {"status": "duplicate", "deliveryId": "d-1"}
+    assert first.status == "accepted"
+    assert views.webhook_outcome(again) == {"status": "duplicate", "deliveryId": "d-1"}
     assert not h.queue.pending
     assert h.events.types(REPO_ID).count(EventType.WEBHOOK_RECEIVED) == 1
 
@@ -204,7 +201,7 @@ def test_a_delivery_that_failed_midway_can_be_redelivered(h: FreshnessHarness) -
     with pytest.raises(TransientError):
         h.deliver("push", push_payload(sha), delivery_id="d-2")
     assert "d-2" not in h.deliveries.items
-    assert h.deliver("push", push_payload(sha), delivery_id="d-2").body["status"] == "accepted"
+    assert h.deliver("push", push_payload(sha), delivery_id="d-2").status == "accepted"
     assert list(h.queue.pending) == [IndexRepository(REPO_ID)]
 
 
@@ -215,7 +212,11 @@ def test_an_older_push_delivered_last_is_ignored_as_stale(h: FreshnessHarness) -
     h.push(newer, before=older)
     late = h.push(older, before=base)  # GitHub delivered the older push last
     # It does not continue from the newest request: the remote says the head is `newer`.
-    assert late.body == {"status": "ignored", "reason": "stale", "repositoryId": REPO_ID}
+    assert views.webhook_outcome(late) == {
+        "status": "ignored",
+        "reason": "stale",
+        "repositoryId": REPO_ID,
+    }
     h.run()
     assert (h.repo().status, h.repo().indexed_sha) == (Status.READY, newer)
     assert h.sweep().requested == 0  # nothing left to correct
@@ -225,7 +226,7 @@ def test_a_broken_event_log_never_fails_a_webhook_or_an_index(h: FreshnessHarnes
     h.register()
     h.events.fail = True
     sha = h.git.commit(REMOTE, {"README.md": "# v2\n"})
-    assert h.push(sha).body["status"] == "accepted"
+    assert h.push(sha).status == "accepted"
     h.run()
     assert (h.repo().status, h.repo().indexed_sha) == (Status.READY, sha)
 
@@ -238,7 +239,7 @@ def test_a_push_of_a_sha_not_on_the_branch_fails_without_keeping_that_head(
 ) -> None:
     real = h.register()
     bogus = "b" * 40
-    assert h.push(bogus).body["indexStatus"] == "indexing"
+    assert h.push(bogus).index_status == "indexing"
     h.run()
     repo = h.repo()
     assert (repo.status, repo.indexed_sha, repo.head_sha) == (Status.ERROR, real, real)
@@ -256,7 +257,7 @@ def test_a_push_of_the_indexed_head_after_a_failure_returns_to_ready(
     assert h.repo().status is Status.ERROR
 
     outcome = h.push(real)
-    assert outcome.body["status"] == "accepted"
+    assert outcome.status == "accepted"
     h.run()
 
     repo = h.repo()
