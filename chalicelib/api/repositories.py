@@ -9,9 +9,7 @@ from chalicelib.api import views
 from chalicelib.api.http import Incoming, endpoint, reply
 from chalicelib.api.models import IndexRequest, IndexResponse, StatusResponse
 from chalicelib.domain.identity import Scope
-from chalicelib.domain.models import Repository
-from chalicelib.domain.tenancy import visible
-from chalicelib.services.index_requests import IndexTarget
+from chalicelib.services.index_requests import IndexTarget, repository_as_seen
 
 bp = Blueprint(__name__)
 
@@ -34,7 +32,5 @@ def index_repository(req: Incoming) -> Response:
 @endpoint(bp, "/repositories/{repository_id}/status", responses={200: StatusResponse})
 def repository_status(req: Incoming) -> Response:
     """A repository's status, stats and freshness (never 404: unknown is `idle`)."""
-    rid = req.path["repository_id"]
-    # A repository the caller's tenant did not register reads as an unknown one: idle.
-    repo = visible(req.identity, bootstrap.repo_store().get(rid)) or Repository(id=rid, remote="")
+    repo = repository_as_seen(bootstrap.repo_store(), req.identity, req.path["repository_id"])
     return reply(StatusResponse, views.repository_status(repo, bootstrap.clock().now()))

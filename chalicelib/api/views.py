@@ -3,8 +3,11 @@ of api/models.py (camelCase keys; `reply` validates them against the route's mod
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Any
+
+from pydantic.alias_generators import to_camel
 
 from chalicelib.domain.events import Event
 from chalicelib.domain.freshness import Freshness, lag_seconds
@@ -194,19 +197,7 @@ def created_key(c: CreatedKey) -> Json:
     return {**key(c.key), "key": c.token}
 
 
-_WEBHOOK_FIELDS = {
-    "status": "status",
-    "repository_id": "repositoryId",
-    "delivery_id": "deliveryId",
-    "sha": "sha",
-    "index_status": "indexStatus",
-    "branch_deleted": "branchDeleted",
-    "index_dropped": "indexDropped",
-    "reason": "reason",
-}
-
-
 def webhook_outcome(o: WebhookOutcome) -> Json:
     """The fields that say something about this delivery (None ones are left out)."""
-    given = ((wire, getattr(o, name)) for name, wire in _WEBHOOK_FIELDS.items())
-    return {wire: value for wire, value in given if value is not None}
+    given = ((f.name, getattr(o, f.name)) for f in fields(o))
+    return {to_camel(name): value for name, value in given if value is not None}

@@ -20,6 +20,7 @@ tell a refused address from a closed port, a TLS failure or a missing directory.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import socket
@@ -55,10 +56,8 @@ def numeric_host(host: str) -> str | None:
     """The dotted address a numeric host means (`2130706433`, `0x7f.1`, `0177.0.0.1`, `[::1]`),
     or None for a name. inet_aton reads the same forms the C library does when connecting."""
     bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
-    try:
+    with contextlib.suppress(ValueError):  # not an IP literal: try the C library's forms
         return str(ipaddress.ip_address(bare))
-    except ValueError:
-        pass
     if bare and all(c in "0123456789abcdefxABCDEFX." for c in bare):
         try:
             return socket.inet_ntoa(socket.inet_aton(bare))

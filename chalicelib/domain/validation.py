@@ -1,4 +1,5 @@
-"""Checks shared by every request: bounded JSON, known fields only, valid text, strict integers.
+"""Checks shared by every request: bounded JSON, valid text, strict integers (known fields
+and their types are the request models' job, api/models.py).
 
 JSON from outside (request bodies, webhook payloads, secret documents) is decoded by
 `json_object` alone: it bounds nesting depth, refuses NaN/Infinity, huge numbers and strings
@@ -11,28 +12,12 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping, Set
 from typing import Any
 
 from chalicelib.errors import InvalidRequest, StrataError
 
 MAX_DEPTH = 32  # objects and arrays inside each other; real payloads use fewer than 10
 _DIGITS = re.compile(r"[0-9]{1,9}")  # ASCII only: str.isdigit() accepts '²', '①', '٣'
-
-
-def reject_unknown_fields(body: Mapping[str, object], allowed: Set[str]) -> None:
-    unknown = set(body) - allowed
-    if unknown:
-        raise InvalidRequest(f"unknown fields: {', '.join(sorted(unknown))}")
-
-
-def required_text(body: Mapping[str, object], name: str, max_length: int) -> str:
-    value = body.get(name)
-    if not isinstance(value, str) or not value.strip() or len(value) > max_length:
-        raise InvalidRequest(
-            f"{name} must be a non-empty string of at most {max_length} characters"
-        )
-    return value
 
 
 def is_valid_text(value: str) -> bool:

@@ -96,12 +96,18 @@ def _properties(spec: Mapping[str, Any], *exclude: str) -> dict[str, Any]:
     return {k: v for k, v in spec.items() if not k.startswith("_") and k not in exclude}
 
 
-def ensure_table(client: Any, name: str, spec: Mapping[str, Any]) -> None:
+def _exists(describe: Any, missing: type[Exception], **names: str) -> bool:
+    """True when `describe(**names)` finds the resource; False when it raises `missing`."""
     try:
-        client.describe_table(TableName=name)
+        describe(**names)
+    except missing:
+        return False
+    return True
+
+
+def ensure_table(client: Any, name: str, spec: Mapping[str, Any]) -> None:
+    if _exists(client.describe_table, client.exceptions.ResourceNotFoundException, TableName=name):
         return
-    except client.exceptions.ResourceNotFoundException:
-        pass
     client.create_table(TableName=name, **_properties(spec, "TimeToLiveSpecification"))
     client.get_waiter("table_exists").wait(TableName=name)
     ttl = spec.get("TimeToLiveSpecification")
@@ -242,11 +248,8 @@ def generated_secret_string(spec: Mapping[str, Any]) -> str:
 
 
 def ensure_secret(client: Any, name: str, spec: Mapping[str, Any]) -> None:
-    try:
-        client.describe_secret(SecretId=name)
+    if _exists(client.describe_secret, client.exceptions.ResourceNotFoundException, SecretId=name):
         return
-    except client.exceptions.ResourceNotFoundException:
-        pass
     client.create_secret(
         Name=name,
         Description=spec.get("Description", name),

@@ -93,6 +93,12 @@ def parse_index_request(
     return ref, validate_branch(target.branch), token, target.force
 
 
+def repository_as_seen(repos: RepoStore, caller: Caller, repository_id: str) -> Repository:
+    """The item as `caller` may see it: one its tenant did not register reads as an unknown
+    repository does (idle, no remote)."""
+    return visible(caller, repos.get(repository_id)) or Repository(id=repository_id, remote="")
+
+
 class _KnownRepositories:
     """Repository items read at most once per request."""
 

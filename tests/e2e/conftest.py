@@ -82,10 +82,11 @@ def make_pump(app: Any, settings: Settings, sqs: Any) -> WorkerPump:
     return WorkerPump(sqs, routes, settings.region)
 
 
-@pytest.fixture
-def e2e_settings(tmp_path: Path) -> Settings:
+def settings_for(tmp_path: Path, prefix: str = "e2e", bucket: str | None = None) -> Settings:
+    """The end-to-end tests' settings: repositories under `tmp_path`, no embedder."""
     return Settings(
-        resource_prefix="e2e",
+        resource_prefix=prefix,
+        bucket_name=bucket,
         allow_local_paths=True,
         local_roots=(str(tmp_path),),  # the tests' repositories; anything else is refused
         git_cache_dir=str(tmp_path / "git-cache"),
@@ -93,6 +94,11 @@ def e2e_settings(tmp_path: Path) -> Settings:
         embedder="none",  # tests/e2e/test_semantic_search.py runs the real model
         rate_burst=100_000,  # tests/e2e/test_api_keys.py tests the limit with its own settings
     )
+
+
+@pytest.fixture
+def e2e_settings(tmp_path: Path) -> Settings:
+    return settings_for(tmp_path)
 
 
 @pytest.fixture

@@ -28,6 +28,7 @@ from infra.iam import statement_id
 from infra.plan import StagePlan, plan_stage
 from infra.template import merge_template
 from tests.aws_calls import ACCOUNT, Arns, CallRecorder, allowed, needs, statement_allows
+from tests.e2e.conftest import settings_for
 from tests.e2e.test_tenants import TENANT_TOKEN, Private, keys, private, tls  # noqa: F401
 from tests.fakes.models import FakeEmbedder
 from tests.gitrepo import commit_files
@@ -75,16 +76,7 @@ def dev_plan() -> StagePlan:
 @pytest.fixture
 def e2e_settings(tmp_path: Path, dev_plan: StagePlan) -> Settings:
     """tests/e2e/conftest.py's settings, with the dev stage's names (the bucket's too)."""
-    return Settings(
-        resource_prefix=dev_plan.prefix,
-        bucket_name=f"{dev_plan.prefix}-index-{ACCOUNT}-{REGION}",
-        allow_local_paths=True,
-        local_roots=(str(tmp_path),),
-        git_cache_dir=str(tmp_path / "git-cache"),
-        parse_batch_files=3,
-        embedder="none",
-        rate_burst=100_000,
-    )
+    return settings_for(tmp_path, dev_plan.prefix, f"{dev_plan.prefix}-index-{ACCOUNT}-{REGION}")
 
 
 @pytest.fixture

@@ -28,10 +28,9 @@ from moto import mock_aws
 from chalicelib import bootstrap
 from chalicelib.errors import TransientError
 from chalicelib.services.job_endings import RETRIES_EXHAUSTED
-from chalicelib.settings import Settings
 from infra.plan import RESOURCES_PATH, load_json
 from tests.cfn_stack import create_skipped_secrets, create_stack, sam_template, to_cloudformation
-from tests.e2e.conftest import Stack, admin_key, make_pump
+from tests.e2e.conftest import Stack, admin_key, make_pump, settings_for
 from tests.gitrepo import init_repo
 
 MAX_RECEIVES = load_json(RESOURCES_PATH)["queues"]["parse"]["RedrivePolicy"]["maxReceiveCount"]
@@ -68,16 +67,7 @@ def deployed_stack(tmp_path: Path) -> Iterator[Stack]:
         for mapping in lam.list_event_source_mappings()["EventSourceMappings"]:
             assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
             lam.update_event_source_mapping(UUID=mapping["UUID"], Enabled=False)
-        settings = Settings(
-            resource_prefix="strata-dev",
-            bucket_name=created.outputs["IndexBucketName"],
-            allow_local_paths=True,
-            local_roots=(str(tmp_path),),
-            git_cache_dir=str(tmp_path / "git-cache"),
-            parse_batch_files=3,
-            embedder="none",
-            rate_burst=100_000,
-        )
+        settings = settings_for(tmp_path, "strata-dev", created.outputs["IndexBucketName"])
         bootstrap.configure(settings)
         from app import app
 

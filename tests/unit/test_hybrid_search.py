@@ -181,6 +181,7 @@ def test_a_list_scope_reports_repositories_that_cannot_answer(h: Harness) -> Non
     [
         ({"query": "x"}, "exactly one scope"),
         ({"repositoryId": REPO_ID, "owner": "acme", "query": "x"}, "exactly one scope"),
+        ({"repositoryId": REPO_ID, "repositoryIds": [REPO_ID], "query": "x"}, "exactly one scope"),
         ({"owner": "ac/me", "query": "x"}, "owner: String should match pattern"),
         ({"repositoryIds": [], "query": "x"}, "repositoryIds: List should have at least 1"),
         ({"repositoryIds": "github:acme:widgets", "query": "x"}, "repositoryIds: .* valid list"),
