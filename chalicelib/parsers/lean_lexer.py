@@ -27,7 +27,7 @@ from typing import NamedTuple
 _SUBSCRIPTS = "\u2080-\u2089\u2090-\u209c\u1d62-\u1d6a\u2c7c"
 _ID_START = rf"(?:[^\W\d{_SUBSCRIPTS}\u03bb\u03a0\u03a3]|[\u2100-\u214f])"
 _ID_REST = rf"(?:[^\W\u03bb\u03a0\u03a3]|[\u2100-\u214f'!?{_SUBSCRIPTS}])"
-_COMPONENT = rf"(?:«[^»]*»|{_ID_START}{_ID_REST}*)"
+_COMPONENT = rf"(?:«[^»\n]*»|{_ID_START}{_ID_REST}*)"  # one line: the lexer counts lines by token
 _IDENT = rf"{_COMPONENT}(?:\.{_COMPONENT})*"
 
 _MULTI_SYMBOLS = (

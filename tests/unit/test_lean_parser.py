@@ -660,3 +660,14 @@ def test_nesting_is_bounded_but_ends_still_match() -> None:
     syms = parse_lean(PATHOLOGICAL_FILES["deep namespaces"])[1]
     assert syms[0].qualified_name.count("A.") < 100
     assert syms[1].qualified_name == "g"
+
+
+def test_a_guillemet_name_never_spans_lines() -> None:
+    """Hypothesis found `«` on one line and `»` two lines later: the token hid the blank line
+    between them from the line count, and chunks started on the wrong lines."""
+    text = "«\n\n/-!»\ntheorem fake_outer : 1 = 2 := sorry\n"
+    assert_chunks_cover(text)
+    assert [(t.text, t.line) for t in tokenize("«a b».c\n«x\ny»\n")][:2] == [
+        ("«a b».c", 1),
+        ("«", 2),
+    ]
