@@ -93,17 +93,15 @@ def index_config(s: Settings) -> IndexConfig:
     )
 
 
-EMBEDDERS = ("bedrock", "minilm", "openai", "none")
+EMBEDDERS = ("bedrock", "minilm", "static", "onnx", "openai", "none")
 
 
 def embedder(s: Settings, client: Callable[[str], Any]) -> Embedder | None:
     """The configured embedding adapter; each is lazy (no model or connection until used)."""
     if s.embedder == "none":
         return None
-    if s.embedder == "minilm":
-        from chalicelib.adapters.minilm_embedder import MiniLMEmbedder
-
-        return MiniLMEmbedder(threads=s.embedding_threads)
+    if s.embedder in ("minilm", "static", "onnx"):
+        return local_embedder(s)
     if s.embedder == "bedrock":
         from chalicelib.adapters.bedrock_embedder import BedrockEmbedder
 
@@ -123,6 +121,29 @@ def embedder(s: Settings, client: Callable[[str], Any]) -> Embedder | None:
             dimensions=s.embedding_dimensions or None,
         )
     raise ValueError(f"STRATA_EMBEDDER must be one of {', '.join(EMBEDDERS)}")
+
+
+def local_embedder(s: Settings) -> Embedder:
+    """The models that run in this process from the shipped MiniLM weights (no network)."""
+    tokens: dict[str, Any] = (
+        {"max_seq_length": s.embedding_max_tokens} if s.embedding_max_tokens else {}
+    )
+    if s.embedder == "static":
+        from chalicelib.adapters.static_embedder import StaticEmbedder
+
+        options: dict[str, Any] = (
+            {"dimensions": s.embedding_dimensions} if s.embedding_dimensions else {}
+        )
+        if s.embedding_max_tokens:
+            options["max_tokens"] = s.embedding_max_tokens
+        return StaticEmbedder(s.embedding_cache_dir, **options)
+    if s.embedder == "onnx":
+        from chalicelib.adapters.onnx_minilm_embedder import OnnxMiniLMEmbedder
+
+        return OnnxMiniLMEmbedder(s.embedding_cache_dir, threads=s.embedding_threads, **tokens)
+    from chalicelib.adapters.minilm_embedder import MiniLMEmbedder
+
+    return MiniLMEmbedder(threads=s.embedding_threads, **tokens)
 
 
 def git_engine(s: Settings) -> Pygit2GitEngine:

@@ -141,10 +141,19 @@ class RepoStore(Protocol):
         ...
 
     def publish(
-        self, repository_id: str, generation: Generation, stats: Stats, lease: Lease, now: float
+        self,
+        repository_id: str,
+        generation: Generation,
+        stats: Stats,
+        lease: Lease,
+        now: float,
+        *,
+        same_fence: bool = True,
     ) -> None:
         """Make a generation current. Raises LeaseLost unless `lease` is still held and its
-        fence is at least the published generation's."""
+        fence is at least the published generation's, and the stored generation's fence is
+        not above it (nor equal to it when not `same_fence`: a lexical publish never replaces
+        its own generation's vector publish, ADR 11)."""
         ...
 
     def mark_up_to_date(self, repository_id: str, lease: Lease, now: float) -> None:
@@ -203,7 +212,8 @@ class JobStore(Protocol):
     def get(self, job_id: str) -> Job | None: ...
 
     def set_plan(self, job_id: str, *, total_batches: int, num_files: int) -> None:
-        """Record the fan-out size: outstanding = total_batches."""
+        """Record the fan-out size: outstanding = total_batches; num_files = the files the
+        job parses (its parse batches' files), so parsing is done when as many are counted."""
         ...
 
     def complete_batch(

@@ -60,6 +60,13 @@ def _flag(value: str | None, default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _user_cache(e: Mapping[str, str]) -> str:
+    base = e.get("XDG_CACHE_HOME") or os.path.join(
+        e.get("HOME") or os.path.expanduser("~"), ".cache"
+    )
+    return os.path.join(base, "strata", "embedders")
+
+
 @dataclass(frozen=True)
 class Settings:
     region: str = "us-east-1"
@@ -97,13 +104,18 @@ class Settings:
     webhook_secret_ttl_seconds: float = 300.0
     event_ttl_seconds: int = 90 * 24 * 3600
     # Embeddings: "bedrock" (Titan v2, the deployed default), "minilm" (local, offline),
-    # "openai" (any /v1/embeddings endpoint at embedding_url) or "none" (no vectors).
+    # "static" (local: a static model distilled from MiniLM, embedding_cache_dir), "openai"
+    # (any /v1/embeddings endpoint at embedding_url) or "none" (no vectors).
     embedder: str = "bedrock"
     embedding_model: str = ""  # "" = the adapter's default model
     embedding_dimensions: int = 0  # 0 = the model's default
     embedding_url: str | None = None
     embedding_api_key: str | None = field(default=None, repr=False)
     embedding_threads: int = 1
+    embedding_max_tokens: int = 0  # 0 = the local model's default (MiniLM reads 256 tokens)
+    # Where local embedders keep what they derive from the shipped weights once (the static
+    # model distilled from MiniLM): $STRATA_EMBEDDING_CACHE_DIR, else the user's cache.
+    embedding_cache_dir: str = field(default_factory=lambda: _user_cache(os.environ))
     history_commits: int = 2000
     # API keys: each key's token bucket gains `rate_per_second` requests a second up to
     # `rate_burst` (rate 0 turns the limit off); the digest pepper is re-read this often.
@@ -182,6 +194,8 @@ class Settings:
             embedding_url=e.get("STRATA_EMBEDDING_URL") or None,
             embedding_api_key=e.get("STRATA_EMBEDDING_API_KEY") or None,
             embedding_threads=max(1, num("STRATA_EMBEDDING_THREADS", d.embedding_threads)),
+            embedding_max_tokens=max(0, num("STRATA_EMBEDDING_MAX_TOKENS", 0)),
+            embedding_cache_dir=e.get("STRATA_EMBEDDING_CACHE_DIR") or _user_cache(e),
             history_commits=max(0, num("STRATA_HISTORY_COMMITS", d.history_commits)),
             rate_per_second=max(0.0, float(e.get("STRATA_RATE_PER_SECOND") or d.rate_per_second)),
             rate_burst=max(0, num("STRATA_RATE_BURST", d.rate_burst)),

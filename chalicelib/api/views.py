@@ -62,7 +62,7 @@ def search_result(r: SearchResult) -> Json:
     if q.single:
         rid = q.repository_ids[0]
         head = {"repositoryId": rid, "query": q.query, "mode": q.mode, "hits": hits}
-        return {**head, **freshness(r.answered[rid])}
+        return {**head, **freshness(r.answered[rid]), "semantic": r.semantic}
     scope: Json = {"owner": q.owner} if q.owner else {"repositoryIds": list(r.scope)}
     return {
         **scope,
@@ -74,6 +74,7 @@ def search_result(r: SearchResult) -> Json:
             {"repositoryId": u.repository_id, "status": u.status, "message": u.message}
             for u in r.unavailable
         ],
+        "semantic": r.semantic,
     }
 
 
@@ -115,6 +116,7 @@ def repository_status(repo: Repository, now: float) -> Json:
             "filesEmbedded": repo.files_embedded,
         },
         "error": repo.error,
+        "vectors": repo.vectors.value,
     }
 
 

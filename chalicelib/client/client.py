@@ -119,13 +119,18 @@ class StrataClient:
         timeout: float | None = None,
         poll_seconds: float = 0.5,
         on_status: Callable[[StatusResponse, bool], None] | None = None,
+        vectors: bool = False,
     ) -> StatusResponse:
         """Poll the status until ready or error (`on_status(status, finished)` sees each);
-        ClientError when it is still going after `timeout` seconds."""
+        ClientError when it is still going after `timeout` seconds. Ready means searchable
+        (lexically, while vectors may still be embedded); with `vectors`, wait until they
+        are done too (`vectors` no longer `embedding`)."""
         deadline = None if timeout is None else self._clock() + timeout
         while True:
             status = self.status(repository_id)
             finished = status.status in FINISHED
+            if vectors and status.status == "ready" and status.vectors == "embedding":
+                finished = False
             if on_status is not None:
                 on_status(status, finished)
             if finished:

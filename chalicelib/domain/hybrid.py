@@ -20,11 +20,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 
 from chalicelib.domain.lexical import Array
 
+SEMANTIC = "semantic"
 DEMOTION = 1000.0  # larger than any spread of fused z-scores: demoted files rank last
 
 
@@ -72,7 +74,9 @@ def standardise_within(values: Array, group: Array) -> Array:
 
 
 def fuse(signals: Mapping[str, Array], demoted: Sequence[bool], weights: Weights) -> Fused:
-    """Weighted sum of standardised signals, with demoted files moved after the others."""
+    """Weighted sum of standardised signals, with demoted files moved after the others. A
+    NaN means the file has no value for that signal (the semantic signal of a generation
+    whose vectors are not published yet): it is standardised without them and adds 0."""
     n = len(demoted)
     down = np.asarray(demoted, dtype=bool) if weights.demote else np.zeros(n, dtype=bool)
     total = np.zeros(n, dtype=np.float64)
@@ -81,10 +85,44 @@ def fuse(signals: Mapping[str, Array], demoted: Sequence[bool], weights: Weights
         w = weights.of(name)
         if w == 0.0:
             continue
-        part = w * standardise_within(values, ~down)
+        v = np.asarray(values, dtype=np.float64)
+        known = ~np.isnan(v)
+        part = np.zeros(n, dtype=np.float64)
+        if known.any():
+            part[known] = w * standardise_within(v[known], ~down[known])
         parts[name] = part
         total += part
     return Fused(total - DEMOTION * down, parts)
+
+
+def join_signals(raw: Sequence[Mapping[str, Array]]) -> dict[str, Array]:
+    """Several generations' file signals as one array per signal, their files in order.
+    A signal only some have is dropped, except the semantic one: it is used where vectors
+    exist (NaN for the files of a generation without them, see `fuse`)."""
+    if not raw:
+        return {}
+    names = set.intersection(*(set(r) for r in raw))
+    joined = {n: np.concatenate([r[n] for r in raw]) for n in names}
+    if SEMANTIC not in names and any(SEMANTIC in r for r in raw):
+        sizes = [len(next(iter(r.values()))) if r else 0 for r in raw]
+        joined[SEMANTIC] = np.concatenate(
+            [r.get(SEMANTIC, np.full(size, np.nan)) for r, size in zip(raw, sizes, strict=True)]
+        )
+    return joined
+
+
+Coverage = Literal["complete", "partial", "none"]
+
+
+def semantic_coverage(states: Sequence[str]) -> Coverage:
+    """What a result says of its semantic signal, from each answering generation's state:
+    "vectors" (used), "pending" (its vectors are being embedded) or "none" (not coming).
+    complete: used for every file; none: used nowhere and nothing pending; else partial."""
+    if states and all(s == "vectors" for s in states):
+        return "complete"
+    if any(s in ("vectors", "pending") for s in states):
+        return "partial"
+    return "none"
 
 
 def ranked(scores: Array, k: int, tie_order: Array | None = None) -> list[int]:

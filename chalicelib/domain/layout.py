@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterable
+
 from chalicelib.domain.ids import storage_key
 
 
@@ -40,3 +43,10 @@ def files_shard_key(generation_prefix: str, shard: int) -> str:
 def blob_vectors_key(model: str, parser_version: str, oid: str, language: str) -> str:
     """One blob's chunk vectors by one embedding model (domain/vectors.py)."""
     return f"vectors/{model}/{parser_version}/{oid}-{language}.vec"
+
+
+def blob_bundle_key(parser_version: str, members: Iterable[tuple[str, str]]) -> str:
+    """The artifacts of a set of (blob oid, language) pairs in one object (domain/bundles.py),
+    named by that set: the same blobs always make the same bundle."""
+    listing = "\n".join(sorted({f"{oid}/{language}" for oid, language in members}))
+    return f"blobs/{parser_version}/bundles/{hashlib.sha256(listing.encode()).hexdigest()}"

@@ -18,9 +18,19 @@ class JobState(StrEnum):
     PLANNING = "planning"
     PARSING = "parsing"
     FINALIZING = "finalizing"
+    EMBEDDING = "embedding"  # published lexically; its vectors follow (ADR 11, revised)
     PUBLISHED = "published"
     FAILED = "failed"
     SUPERSEDED = "superseded"
+
+
+class VectorState(StrEnum):
+    """Where the served generation's vectors stand (a sub-state of `ready`, ADR 11)."""
+
+    NONE = "none"  # no vectors, and none coming (no embedder configured)
+    EMBEDDING = "embedding"  # searchable lexically; its vectors are being made
+    COMPLETE = "complete"  # every live chunk has its vector
+    FAILED = "failed"  # the job that was to make them failed; a new index retries
 
 
 @dataclass(frozen=True)
@@ -121,6 +131,21 @@ class Repository:
     uses_server_token: bool = False  # an admin's registration relied on the server token
     auto_refresh: bool | None = None  # None: the default for its kind (remote yes, local no)
     branch_deleted_at: float | None = None  # a push deleted the tracked branch
+
+    @property
+    def vectors(self) -> VectorState:
+        """Derived from the item alone: the served generation's stats name their embedding
+        model once its vectors are published; `files_embedded` is None when the latest job
+        embeds nothing."""
+        if self.stats.embedding_model and self.generation is not None:
+            return VectorState.COMPLETE
+        if self.files_embedded is None:
+            return VectorState.NONE
+        if self.status is Status.ERROR:
+            return VectorState.FAILED
+        if self.status is Status.IDLE:
+            return VectorState.NONE
+        return VectorState.EMBEDDING
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,12 @@ log = logging.getLogger(__name__)
 Handler = Callable[[dict[str, Any], Any], Any]
 
 
+class StopSignal(Protocol):
+    """A threading.Event, or a multiprocessing one in a worker process (process_pool.py)."""
+
+    def is_set(self) -> bool: ...
+
+
 class SendSignal(Protocol):
     @property
     def sends(self) -> int: ...
@@ -46,7 +52,7 @@ class LambdaContext:
     timeout_seconds: float = 900.0
     memory_limit_in_mb: int = 1024
     aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    stop: threading.Event | None = None
+    stop: StopSignal | None = None
     _started: float = field(default_factory=time.monotonic)
 
     @property

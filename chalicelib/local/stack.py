@@ -7,6 +7,11 @@ start(): moto on loopback with infra/'s resources -> restore the state on disk -
 (threads polling each queue, invoking the same Chalice handlers Lambda would) and the
 schedule timer -> HTTP. stop(): the reverse, with a last commit once the pumps are idle.
 
+Parsing uses every core: the parse queue's invocations run in a pool of worker processes
+(`processes`, one per core by default; process_pool.py), as Lambda runs concurrent
+invocations in separate environments. A stack given its own `app` keeps them in threads
+(a worker process can only import app.py's).
+
 Durable (the default, `durable=False` turns it off): what the stack acknowledges is on disk
 first, an API request's 2xx answer to a state-changing method and a message the pump deletes
 (durability.py); moto's server sits behind a write gate so commits capture a consistent state
@@ -24,7 +29,9 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import os
 import threading
+from collections.abc import Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -36,7 +43,8 @@ from chalicelib.local.embedded import EmbeddedAws, embedded_aws, worker_pump
 from chalicelib.local.file_modes import private_umask, restrict_tree
 from chalicelib.local.gate import WriteGate
 from chalicelib.local.http_server import HttpServer
-from chalicelib.local.pump import WorkerPump
+from chalicelib.local.process_pool import HandlerPool
+from chalicelib.local.pump import Route, WorkerPump
 from chalicelib.local.schedule import Scheduler, scheduled_rules
 from chalicelib.local.snapshot import Resources, SnapshotInfo
 from chalicelib.settings import Settings
@@ -58,6 +66,12 @@ DEFAULT_WORKERS = {
 }
 
 
+def default_processes() -> dict[str, int]:
+    """Worker processes per queue: parse on every core (none on a single core)."""
+    cores = os.cpu_count() or 1
+    return {"parse": cores} if cores > 1 else {}
+
+
 @dataclass(frozen=True)
 class StackOptions:
     state_dir: Path
@@ -66,6 +80,9 @@ class StackOptions:
     aws_port: int = 0
     visibility_timeout: int = 30
     workers: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_WORKERS))
+    # Queues whose invocations run in worker processes, and how many ({}: all in threads).
+    processes: dict[str, int] = field(default_factory=default_processes)
+    prewarm: bool = True  # spawn the worker processes when the stack starts, not when needed
     poll_wait_seconds: int = 1
     settings: Settings | None = None  # base settings; None reads the environment
     save_on_stop: bool = True  # a last commit on stop (the only one when not durable)
@@ -93,6 +110,7 @@ class LocalStack:
         self._stop = threading.Event()
         self._exit = ExitStack()
         self._threads: list[threading.Thread] = []
+        self._pools: list[HandlerPool] = []
         self._scheduler: Scheduler | None = None
         self._http: HttpServer | None = None
         self.aws: EmbeddedAws | None = None
@@ -133,6 +151,7 @@ class LocalStack:
         o.state_dir.mkdir(parents=True, exist_ok=True)
         restrict_tree(o.state_dir)
         self._exit.enter_context(_exclusive(o.state_dir / "lock"))
+        own_app = self._app is None
         if self._app is None:
             from app import app
 
@@ -156,12 +175,30 @@ class LocalStack:
         self.restored = state.restore()
         state.start()
         routes = worker_pump(self._app, aws).routes
+        if own_app:
+            routes = self._in_processes(routes, settings=aws.settings)
         self._start_workers(
             WorkerPump(aws.sqs, routes, settings.region, before_ack=state.persist, sends=gate)
         )
         self._scheduler = Scheduler(scheduled_rules(self._app), settings.region, self._stop)
         self._scheduler.start()
         self._http.start()
+
+    def _in_processes(self, routes: Mapping[str, Route], settings: Settings) -> dict[str, Route]:
+        """The routes of `options.processes` with their handlers run in worker processes."""
+        pooled = dict(routes)
+        for queue, size in self.options.processes.items():
+            if size < 1 or queue not in routes or not self.options.workers.get(queue):
+                continue  # no pump thread would ever use these processes
+            pool = HandlerPool(size, settings)
+            self._pools.append(pool)
+            self._exit.callback(pool.close)  # before moto stops (the ExitStack unwinds)
+            if self.options.prewarm:
+                pool.start()
+            pooled[queue] = replace(
+                routes[queue], handler=pool.handler(routes[queue].function_name)
+            )
+        return pooled
 
     def _start_workers(self, pump: WorkerPump) -> None:
         for queue, count in self.options.workers.items():
@@ -175,6 +212,10 @@ class LocalStack:
                 thread.start()
                 self._threads.append(thread)
 
+    def wait_for_workers(self, timeout: float = 120.0) -> bool:
+        """Whether the worker processes are up (prewarm), waiting up to `timeout` seconds."""
+        return all(pool.wait_started(timeout) for pool in self._pools)
+
     def _before_reply(self, method: str, status: int) -> None:
         if self.durable_state is not None:
             self.durable_state.before_reply(method, status)
@@ -184,10 +225,14 @@ class LocalStack:
         if self.aws is None:
             return self.saved
         self._stop.set()
+        for pool in self._pools:
+            pool.signal_stop()
         try:
             if self._http is not None:
                 self._http.stop()
             self._join_workers()
+            for pool in self._pools:
+                pool.close()  # its handlers' writes land before the last commit
             if self.durable_state is not None:
                 self.saved = self.durable_state.close(final=self.options.save_on_stop)
             restrict_tree(self.options.state_dir)

@@ -16,6 +16,7 @@ from chalicelib.api.models import (
     SearchHit,
     StatusResponse,
     Unavailable,
+    VectorsState,
     WireModel,
 )
 
@@ -90,6 +91,8 @@ class IndexOutcome(WireModel):
     files: int | None = None
     chunks: int | None = None
     error: str | None = None
+    # `embedding`: searchable now, semantic ranking partial until the vectors are complete.
+    vectors: VectorsState | None = None
 
 
 class Locator:
@@ -155,4 +158,5 @@ def index_outcome(status: StatusResponse, message: str) -> IndexOutcome:
         files=status.stats.total_files,
         chunks=status.stats.chunks,
         error=status.error,
+        vectors=status.vectors,
     )

@@ -1,11 +1,12 @@
 """Use case: an embed worker gives the chunks of one parsed batch their vectors.
 
 Parse batch n of a job is followed by embed batch n (counted as batch `total + n` of the job,
-so finalize waits for both). For each live blob of the batch without a vector object for the
-configured model, the worker embeds the chunks whose content hash is not already in the
-vector object of the blob the same path held in the base generation, and writes the blob's
-object (`If-None-Match: *`). A redelivered message finds the objects written and counts
-nothing twice; a deadline stop leaves what is written and lets SQS redeliver the rest.
+so the vector publish waits for both; a large job is published lexically meanwhile). For each
+live blob of the batch without a vector object for the configured model, the worker embeds
+the chunks whose content hash is not already in the vector object of the blob the same path
+held in the base generation, and writes the blob's object (`If-None-Match: *`). A redelivered
+message finds the objects written and counts nothing twice; a deadline stop leaves what is
+written and lets SQS redeliver the rest.
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ from chalicelib.services.context import IndexConfig, IndexPorts, RemainingMillis
 
 log = logging.getLogger(__name__)
 EMBED_CALL_TEXTS = 32  # texts per model call: bounds memory and a Bedrock burst
+# Embed batches run while parsing goes on, while the lexical generation is published, and
+# after it (ADR 11, revised).
+EMBEDDING_STATES = (JobState.PARSING, JobState.FINALIZING, JobState.EMBEDDING)
 
 
 class BatchEmbedder:
@@ -49,7 +53,7 @@ class BatchEmbedder:
         embedder = self._p.embedder
         if embedder is None:
             return
-        job = live_job(self._p, self._c, msg.job_id, (JobState.PARSING,), msg.batch)
+        job = live_job(self._p, self._c, msg.job_id, EMBEDDING_STATES, msg.batch)
         if job is None:
             return
         plan = decode_plan(self._p.blobs.get(layout.job_plan_key(job.job_id)))
@@ -78,7 +82,7 @@ class BatchEmbedder:
         if outstanding is not None:  # not a redelivery: count the progress once
             files = len(plan.batches[msg.batch])
             self._p.repos.add_progress(job.repository_id, job.job_id, embedded=files)
-        finalize_if_last(self._p, job.job_id, outstanding)
+        finalize_if_last(self._p, job.job_id, outstanding, parse=False)
 
     def _base_oids(self, job: Job) -> Mapping[str, str]:
         if job.base_generation is None:

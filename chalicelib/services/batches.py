@@ -1,6 +1,13 @@
 """What every fan-out worker (parse, embed) does around its batch: find its job still
 running under a live lease, and, once the batch is counted, trigger finalize when it was the
-last one (a redelivery re-checks, so a lost finalize message is sent again)."""
+last one (a redelivery re-checks, so a lost finalize message is sent again).
+
+With an embedder, a job's generation may be published in two steps (ADR 11, revised): the
+parse batch that completes parsing (the job's `files_processed` reaches its `num_files`, the
+files it parses) triggers the lexical publish while embed batches still run; the batch that
+leaves nothing outstanding triggers the vector publish. The publisher decides whether a job is
+large enough to publish lexically first; a trigger it does not need is dropped there.
+"""
 
 from __future__ import annotations
 
@@ -29,15 +36,30 @@ def live_job(
     try:
         ports.locks.heartbeat(job.lease, config.lease_seconds, ports.clock.now())
     except LeaseLost:
-        ports.jobs.transition(job.job_id, JobState.SUPERSEDED, allowed=[JobState.PARSING])
+        ports.jobs.transition(job.job_id, JobState.SUPERSEDED, allowed=list(states))
         return None
     return job
 
 
-def finalize_if_last(ports: IndexPorts, job_id: str, outstanding: int | None) -> None:
-    """`outstanding` as `complete_batch` returned it (None: counted before, a redelivery)."""
+def parsing_done(job: Job) -> bool:
+    """Every parse batch of the job is counted (embed batches count no files)."""
+    return job.files_processed >= job.num_files
+
+
+def finalize_if_last(
+    ports: IndexPorts, job_id: str, outstanding: int | None, *, parse: bool = True
+) -> None:
+    """`outstanding` as `complete_batch` returned it (None: counted before, a redelivery).
+    `parse`: the batch was a parse batch, which may complete parsing (the lexical trigger)."""
+    lexical = parse and ports.embedder is not None and outstanding != 0
+    current = ports.jobs.get(job_id) if outstanding is None or lexical else None
     if outstanding is None:
-        current = ports.jobs.get(job_id)
         outstanding = current.outstanding if current else -1
-    if outstanding == 0:
+    parsed = lexical and current is not None and _parsed_only(current)
+    if outstanding == 0 or parsed:
         ports.queue.send(FinalizeGeneration(job_id=job_id))
+
+
+def _parsed_only(job: Job) -> bool:
+    """Parsing is done and the lexical publish has not started: its trigger."""
+    return job.state is JobState.PARSING and parsing_done(job)

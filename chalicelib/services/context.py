@@ -62,6 +62,10 @@ class IndexConfig:
     local_roots: tuple[str, ...] = ()  # where a local path may lie (when allowed)
     compact_at: float = COMPACT_AT
     history_commits: int = HISTORY_COMMITS
+    # A job that parses at least this many files (with an embedder) is published lexically
+    # as soon as parsing ends, its vectors in a second publish (ADR 11, revised); a smaller
+    # one (a push) waits for its few vectors and publishes once.
+    lexical_first_files: int = 32
 
     @property
     def server_token(self) -> ServerToken:

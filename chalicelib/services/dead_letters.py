@@ -1,7 +1,9 @@
 """Use case: a message exhausted its retries and SQS moved it to its dead-letter queue.
 
-Its job must still end, or the repository would show `indexing` forever. A job message
-(StageBatches, ParseBatch, EmbedBatch, FinalizeGeneration) names its job: the job ends in
+Its job must still end, or the repository would show `indexing` (or its vectors
+`embedding`) forever. A job published lexically whose embedding dies ends in failure too:
+its lexical generation stays served, the item says `error` with what works meanwhile. A job
+message (StageBatches, ParseBatch, EmbedBatch, FinalizeGeneration) names its job: it ends in
 failure, fenced by its lease (job_endings.fail_job). An IndexRepository names only the
 repository, and every failed attempt already released the lease it took: the consumer takes
 the lease itself, and ends the repository's pending request in `error` unless a live job
@@ -29,6 +31,10 @@ from chalicelib.services.job_endings import (
 )
 
 log = logging.getLogger(__name__)
+EMBEDDING_FAILED = (
+    "embedding failed after repeated attempts; lexical, symbol and hybrid search (without "
+    "the semantic signal) work on this commit; request the index again to retry"
+)
 
 
 class DeadLetters:
@@ -49,7 +55,8 @@ class DeadLetters:
             if self._p.jobs.transition(job_id, JobState.PUBLISHED, allowed=RUNNING):
                 finish_lease(self._p, job.repository_id, job.lease, job.sha)
             return
-        if not fail_job_by_id(self._p, job_id, RETRIES_EXHAUSTED):
+        why = EMBEDDING_FAILED if job.state is JobState.EMBEDDING else RETRIES_EXHAUSTED
+        if not fail_job_by_id(self._p, job_id, why):
             log.info("dead letter for job %s, which has ended already", job_id)
 
     def repository(self, repository_id: str) -> None:
@@ -78,5 +85,8 @@ class DeadLetters:
 
 
 def _published_by(repo: Repository, job: Job) -> bool:
+    """The job's generation is current, whole: a job published only lexically (EMBEDDING)
+    has not published its vectors until the item's stats name their model."""
     gen = repo.generation
-    return gen is not None and (gen.fence, gen.sha) == (job.fence, job.sha)
+    mine = gen is not None and (gen.fence, gen.sha) == (job.fence, job.sha)
+    return mine and (job.state is not JobState.EMBEDDING or bool(repo.stats.embedding_model))

@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from chalicelib.domain import layout
+from chalicelib.domain.bundles import Member, decode_bundle
 from chalicelib.domain.codecs import (
     decode_artifact,
     decode_file_table,
@@ -38,6 +39,7 @@ from chalicelib.domain.lexical import LexicalSegment, SegmentFile
 from chalicelib.domain.lexical_view import compact
 from chalicelib.domain.models import BlobArtifact, FileRecord, Manifest, Stats
 from chalicelib.domain.planning import Plan, PlannedFile
+from chalicelib.errors import NotFound
 from chalicelib.parsers import PARSER_VERSION
 from chalicelib.ports import BlobStore
 
@@ -62,7 +64,7 @@ class GenerationBuilder:
         last = self._table(previous, TABLE)
         base = self._table(previous, BASE_TABLE) if last is not None else None
         inc = plan_increment(plan.files, last, base)
-        artifacts = self._load(inc.fetch)
+        artifacts = self._load(inc.fetch, plan.batches)
         records = file_records(plan.files, last, artifacts)
         by_path = {r.path: r for r in records}
         table_key = layout.segment_key(prefix, "file-table")
@@ -139,7 +141,7 @@ class GenerationBuilder:
                 for g in decode_graph_files(data)
             }
         missing = [f for f in wanted if f.path not in artifacts and f.path not in old]
-        loaded = {**artifacts, **self._load(missing)}
+        loaded = {**artifacts, **self._load(missing, plan.batches)}
         members: dict[int, list[GraphFile]] = {s: [] for s in changed}
         for f in sorted(wanted, key=lambda f: f.path):
             a = loaded.get(f.path)
@@ -156,7 +158,7 @@ class GenerationBuilder:
     ) -> dict[str, str]:
         """A new base: every live file's artifact (most are not loaded yet)."""
         live = [f for f in plan.files if _live(records[f.path])]
-        artifacts.update(self._load([f for f in live if f.path not in artifacts]))
+        artifacts.update(self._load([f for f in live if f.path not in artifacts], plan.batches))
         return {"lexical": self._lexical(live, artifacts, prefix, "lexical")}
 
     def _merged_base(
@@ -195,13 +197,21 @@ class GenerationBuilder:
             segments["lexical_delta"] = self._lexical(delta, artifacts, prefix, "lexical-delta")
         return segments
 
-    def _load(self, files: Sequence[PlannedFile]) -> dict[str, BlobArtifact]:
-        def load(f: PlannedFile) -> BlobArtifact:
-            key = layout.blob_artifact_key(PARSER_VERSION, f.oid, f.language)
-            return decode_artifact(self._blobs.get(key))
-
+    def _load(
+        self, files: Sequence[PlannedFile], batches: Sequence[Sequence[PlannedFile]]
+    ) -> dict[str, BlobArtifact]:
+        """The files' artifacts: from the bundles of this plan's parse `batches` where those
+        hold them (one GET per batch), the rest one GET each."""
         if not files:
             return {}
+        encoded = read_bundles(self._blobs, batches, {(f.oid, f.language) for f in files})
+
+        def load(f: PlannedFile) -> BlobArtifact:
+            data = encoded.get((f.oid, f.language))
+            if data is None:
+                data = self._blobs.get(layout.blob_artifact_key(PARSER_VERSION, f.oid, f.language))
+            return decode_artifact(data)
+
         with ThreadPoolExecutor(max_workers=_FETCH_THREADS) as pool:
             return dict(zip((f.path for f in files), pool.map(load, files), strict=True))
 
@@ -216,6 +226,27 @@ class GenerationBuilder:
         key = layout.segment_key(prefix, name)
         self._blobs.put(key, segment.to_bytes(), if_absent=True)
         return key
+
+
+def read_bundles(
+    blobs: BlobStore, batches: Sequence[Sequence[PlannedFile]], wanted: set[Member]
+) -> dict[Member, bytes]:
+    """The encoded artifacts of `wanted` held by the bundles of the batches holding any of
+    them (a missing or corrupt bundle is skipped: its files are read one by one)."""
+    keys = [
+        layout.blob_bundle_key(PARSER_VERSION, members)
+        for batch in batches
+        if not wanted.isdisjoint(members := [(f.oid, f.language) for f in batch])
+    ]
+
+    def read(key: str) -> dict[Member, bytes]:
+        try:
+            return decode_bundle(blobs.get(key))
+        except (NotFound, ValueError):
+            return {}
+
+    with ThreadPoolExecutor(max_workers=_FETCH_THREADS) as pool:
+        return {m: data for got in pool.map(read, keys) for m, data in got.items() if m in wanted}
 
 
 def _segment_file(f: PlannedFile, a: BlobArtifact) -> SegmentFile:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import replace
 
 from chalicelib.domain import layout
@@ -56,7 +57,9 @@ class IndexPlanner:
             raise PermanentError(f"no index was requested for {msg.repository_id}")
         job_id = uuid.uuid4().hex
         try:
-            lease = acquire_lease(self._p, repo.id, job_id, self._c.lease_seconds)
+            lease = acquire_lease(
+                self._p, repo.id, job_id, self._c.lease_seconds, preempt=_preempts(repo)
+            )
         except LeaseHeld:
             log.info("lease held for %s; the holder re-checks requests on release", repo.id)
             return None
@@ -83,7 +86,8 @@ class IndexPlanner:
         self, repo: Repository, lease: Lease, force: bool, remaining: RemainingMillis | None
     ) -> str | None:
         sha = repo.requested_sha or ""
-        if sha == repo.indexed_sha and repo.generation and not (force or repo.force_requested):
+        current = sha == repo.indexed_sha and repo.generation and self._has_vectors(repo)
+        if current and not (force or repo.force_requested):
             self._p.repos.mark_up_to_date(repo.id, lease, self._p.clock.now())
             finish_lease(self._p, repo.id, lease, sha)
             return None
@@ -112,10 +116,12 @@ class IndexPlanner:
             plan.reused,
             len(plan.batches),
         )
-        # With embeddings, parse batch n is followed by embed batch n: both are counted.
+        # With embeddings, parse batch n is followed by embed batch n: both are counted. The
+        # job's num_files are the files it parses: parsing is done when they are processed.
         rounds = 1 if self._p.embedder is None else 2
+        staged = sum(len(b) for b in plan.batches)
         self._p.jobs.set_plan(
-            job.job_id, total_batches=rounds * len(plan.batches), num_files=len(plan.files)
+            job.job_id, total_batches=rounds * len(plan.batches), num_files=staged
         )
         started = replace(job, num_files=len(plan.files), files_processed=plan.reused)
         self._p.repos.start_job(
@@ -127,6 +133,11 @@ class IndexPlanner:
         else:
             self._stage(repo, job, plan, 0, remaining)
         return job.job_id
+
+    def _has_vectors(self, repo: Repository) -> bool:
+        """Whether the served generation is complete: with an embedder, one published only
+        lexically (its embedding failed or was superseded) is built again to get them."""
+        return self._p.embedder is None or bool(repo.stats.embedding_model)
 
     def _previous(self, repo: Repository) -> Manifest | None:
         if repo.generation is None:
@@ -196,3 +207,10 @@ class IndexPlanner:
 
     def _credentials(self, repo: Repository) -> list[str | None]:
         return repository_credentials(self._p, self._c, repo)
+
+
+def _preempts(repo: Repository) -> Callable[[Job], bool]:
+    """Whether this request may take the lease from `held`, a job that published its
+    generation lexically and is embedding: only for another SHA (or a forced rebuild). The
+    vectors it made are kept by blob, so the newer job embeds only what is left."""
+    return lambda held: held.sha != repo.requested_sha or repo.force_requested

@@ -15,6 +15,7 @@ exception text, a path, a remote URL, an S3 key or a token (those stay in the lo
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from chalicelib import observability
 from chalicelib.domain.events import EventType, index_failed
@@ -41,7 +42,7 @@ from chalicelib.services.events import record
 
 log = logging.getLogger(__name__)
 
-RUNNING = (JobState.PLANNING, JobState.PARSING, JobState.FINALIZING)
+RUNNING = (JobState.PLANNING, JobState.PARSING, JobState.FINALIZING, JobState.EMBEDDING)
 ENDED = (JobState.PUBLISHED, JobState.FAILED, JobState.SUPERSEDED)
 
 # Errors whose message the raiser wrote for users (see errors.py).
@@ -125,19 +126,40 @@ def holds_lease(ports: IndexPorts, job: Job) -> bool:
     return held is not None and (held.owner, held.fence) == (job.owner, job.fence)
 
 
-def acquire_lease(ports: IndexPorts, repository_id: str, owner: str, ttl: float) -> Lease:
+def acquire_lease(
+    ports: IndexPorts,
+    repository_id: str,
+    owner: str,
+    ttl: float,
+    *,
+    preempt: Callable[[Job], bool] | None = None,
+) -> Lease:
     """The repository lease. A lease left behind by a job that has ended is released first:
-    it must not hold a new request back until it expires. Raises LeaseHeld."""
+    it must not hold a new request back until it expires. So is one held by a job that has
+    published lexically and is embedding, when `preempt(job)` says this request may take it
+    over: that job is superseded (its vector publish is fenced out). Raises LeaseHeld."""
     now = ports.clock.now()
     try:
         return ports.locks.acquire(repository_id, owner, ttl, now)
     except LeaseHeld:
         held = ports.locks.get(repository_id)
-        if held is None or not lease_is_stale(ports, held):
+        if held is None:
             raise
-        log.info("releasing %s's lease of %s: its job has ended", held.owner, repository_id)
+        if not lease_is_stale(ports, held) and not _preempted(ports, held, preempt):
+            raise
+        log.info("releasing %s's lease of %s for %s", held.owner, repository_id, owner)
         ports.locks.release(held)
         return ports.locks.acquire(repository_id, owner, ttl, now)
+
+
+def _preempted(ports: IndexPorts, held: Lease, preempt: Callable[[Job], bool] | None) -> bool:
+    """Supersede the embedding job holding `held` if `preempt` allows (True when done)."""
+    job = ports.jobs.get(held.owner) if preempt is not None and held.owner else None
+    if job is None or preempt is None or job.state is not JobState.EMBEDDING:
+        return False
+    if job.fence != held.fence or not preempt(job):
+        return False
+    return ports.jobs.transition(job.job_id, JobState.SUPERSEDED, allowed=[JobState.EMBEDDING])
 
 
 def lease_is_stale(ports: IndexPorts, lease: Lease | None) -> bool:

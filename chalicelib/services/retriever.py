@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from chalicelib.domain.hybrid import DEFAULT_WEIGHTS, Weights, fuse, ranked
+from chalicelib.domain.hybrid import DEFAULT_WEIGHTS, Weights, fuse, join_signals, ranked
 from chalicelib.domain.lexical import Array, Hit
 from chalicelib.domain.path_roles import asked_roles, demoted
 from chalicelib.domain.ranking import boost_definitions
@@ -40,8 +40,14 @@ class Passage:
     extra: dict[str, object] = field(default_factory=dict)
 
 
+def normalised_query(query: str) -> str:
+    """What a query is embedded as, and cached under: runs of whitespace are one space (the
+    models' tokenizers split on whitespace, so the vector is the same)."""
+    return " ".join(query.split())
+
+
 class QueryVectors:
-    """Query embeddings by text (LRU): chat follow-ups and retries repeat queries.
+    """Query embeddings by normalised text (LRU): chat follow-ups and retries repeat queries.
 
     `pending` embeds on one background thread, so hybrid search scores its text signals
     while the model runs (the model releases the GIL; Bedrock is a network call): a hybrid
@@ -62,12 +68,13 @@ class QueryVectors:
         """The query's vector if the generation's vectors come from our model, else None."""
         if self.embedder is None or model is None or model != self.embedder.model_id:
             return None
+        key = normalised_query(query)
         with self._lock:
-            hit = self._cache.get(query)
+            hit = self._recent(key)
         if hit is None:
-            hit = self.embedder.embed([query])[0].astype(np.float32)
+            hit = self.embedder.embed([key])[0].astype(np.float32)
             with self._lock:
-                self._cache[query] = hit
+                self._cache[key] = hit
                 while len(self._cache) > _QUERY_CACHE:
                     self._cache.popitem(last=False)
         return hit
@@ -77,11 +84,18 @@ class QueryVectors:
         if self.embedder is None or model != self.embedder.model_id:
             return lambda: None
         with self._lock:
-            hit = self._cache.get(query)
+            hit = self._recent(normalised_query(query))
             if hit is None:
                 self._pool = self._pool or ThreadPoolExecutor(1, "query-embedding")
                 return self._pool.submit(self.vector, query, model).result
         return lambda: hit
+
+    def _recent(self, key: str) -> Array | None:
+        """The cached vector, now the most recently used (the caller holds the lock)."""
+        hit = self._cache.get(key)
+        if hit is not None:
+            self._cache.move_to_end(key)
+        return hit
 
 
 class Retriever:
@@ -127,8 +141,7 @@ class Retriever:
         """The k best files of several generations (index into `loaded`, passage): signals
         are standardised over all their files together, so scores compare across them."""
         signals, raw, sims = self.file_signals(loaded, query)
-        names = set.intersection(*(set(r) for r in raw)) if raw else set()
-        joined = {n: np.concatenate([r[n] for r in raw]) for n in names}
+        joined = join_signals(raw)
         asked = asked_roles(query)
         fused = fuse(joined, [d for s in signals for d in demoted(s.roles, asked)], self.weights)
         owners = [(g, i) for g, s in enumerate(signals) for i in range(len(s.paths))]

@@ -15,9 +15,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from chalicelib.domain.freshness import Freshness
+from chalicelib.domain.hybrid import Coverage, semantic_coverage
 from chalicelib.domain.identity import Caller
 from chalicelib.domain.ids import validate_repository_id
-from chalicelib.errors import InvalidRequest, NotReady
+from chalicelib.domain.models import Repository, VectorState
+from chalicelib.errors import Conflict, InvalidRequest, NotReady
 from chalicelib.ports import RepoStore
 from chalicelib.services.generations import (
     GenerationLoader,
@@ -94,6 +96,9 @@ class SearchResult:
     answered: dict[str, Freshness]
     scope: tuple[str, ...]
     unavailable: list[Unavailable] = field(default_factory=list)
+    # Whether hybrid or semantic ranking used vectors for every file (complete), for some or
+    # none yet with vectors being embedded (partial), or not at all (none; lexical, symbol).
+    semantic: Coverage = "none"
 
 
 class Searcher:
@@ -116,10 +121,32 @@ class Searcher:
         if req.single:
             rid = req.repository_ids[0]
             serve = serving(self._pointers, self._loader, rid, self._caller)
+            states = self._vector_states(req.mode, [serve])
+            if req.mode == "semantic" and states == ["pending"]:
+                raise Conflict(_embedding_message(serve.repository))
             found = self.passages(serve.loaded, req.query, req.k, req.mode)
             hits = [Found(rid, p) for p in found]
-            return SearchResult(req, hits, {rid: serve.freshness()}, (rid,))
+            coverage = semantic_coverage(states) if states else "none"
+            return SearchResult(req, hits, {rid: serve.freshness()}, (rid,), semantic=coverage)
         return self._search_many(req)
+
+    def _vector_states(self, mode: str, served: Sequence[Serving]) -> list[str]:
+        """Each generation's semantic state for `mode` (none asked: empty): "vectors" when
+        it has vectors of the query embedder's model, "pending" while they are embedded."""
+        if mode not in ("hybrid", "semantic"):
+            return []
+        embedder = self._retriever.queries.embedder
+        model = embedder.model_id if embedder is not None else None
+        states = []
+        for serve in served:
+            m = serve.loaded.manifest
+            if model is not None and m.embedding_model == model and "vectors" in m.segments:
+                states.append("vectors")
+            elif model is not None and serve.repository.vectors is VectorState.EMBEDDING:
+                states.append("pending")
+            else:
+                states.append("none")
+        return states
 
     def passages(self, loaded: LoadedGeneration, query: str, k: int, mode: str) -> list[Passage]:
         r = self._retriever
@@ -139,6 +166,9 @@ class Searcher:
                 served.append((rid, serving(self._pointers, self._loader, rid, self._caller)))
             except NotReady as exc:
                 unavailable.append(Unavailable(rid, exc.status, exc.message))
+        states = self._vector_states(req.mode, [serve for _, serve in served])
+        if req.mode == "semantic" and "vectors" in states:  # those with vectors answer
+            served = [sv for sv, state in zip(served, states, strict=True) if state == "vectors"]
         hits: list[tuple[float, int, Found]] = []
         if req.mode == "hybrid":  # one ranking over every file in scope
             loaded = [serve.loaded for _, serve in served]
@@ -151,4 +181,13 @@ class Searcher:
         hits.sort(key=lambda x: (-x[0], x[1]))
         answered = {rid: serve.freshness() for rid, serve in served}
         best = [h for _, _, h in hits[: req.k]]
-        return SearchResult(req, best, answered, tuple(ids), unavailable)
+        coverage = semantic_coverage(states) if states else "none"
+        return SearchResult(req, best, answered, tuple(ids), unavailable, coverage)
+
+
+def _embedding_message(repo: Repository) -> str:
+    done = f" ({repo.files_embedded} of {repo.num_files} files)" if repo.num_files else ""
+    return (
+        f"the vectors of this commit are being embedded{done}; use mode hybrid or lexical "
+        "meanwhile, or retry once the status shows vectors complete"
+    )

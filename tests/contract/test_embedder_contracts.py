@@ -1,6 +1,8 @@
 """Embedder: the same assertions on FakeEmbedder and on every real adapter that runs offline.
 
-MiniLM is the real model (loaded once for the module: it takes seconds). Bedrock and OpenAI
+MiniLM is the real model (loaded once for the module: it takes seconds); the static model and
+the int8 ONNX export are derived from it once per checkout into pytest's cache (about 30 s
+and 25 s the first time, see tests/integration/test_static_embedder.py). Bedrock and OpenAI
 are the real adapters on real clients (boto3, urllib) against a stub endpoint on 127.0.0.1
 that answers both wire formats with a vector drawn from a hash of each text, as the
 integration tests of those adapters do.
@@ -22,10 +24,13 @@ from botocore.config import Config
 
 from chalicelib.adapters.bedrock_embedder import BedrockEmbedder
 from chalicelib.adapters.minilm_embedder import MiniLMEmbedder
+from chalicelib.adapters.onnx_minilm_embedder import OnnxMiniLMEmbedder
 from chalicelib.adapters.openai_embedder import OpenAIEmbedder
+from chalicelib.adapters.static_embedder import StaticEmbedder
 from chalicelib.domain.vectors import model_key
 from chalicelib.ports import Embedder
 from tests.fakes.models import FakeEmbedder
+from tests.integration.test_static_embedder import model_cache
 
 TEXTS = [
     "def parse_url(s):\n    return urlsplit(s)",
@@ -111,6 +116,16 @@ def minilm() -> MiniLMEmbedder:
     return MiniLMEmbedder(threads=1, batch_size=4)
 
 
+@pytest.fixture(scope="module")
+def static(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Embedder:
+    return StaticEmbedder(model_cache(request, tmp_path_factory))
+
+
+@pytest.fixture(scope="module")
+def onnx(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Embedder:
+    return OnnxMiniLMEmbedder(model_cache(request, tmp_path_factory))
+
+
 def bedrock(stub: StubEndpoint) -> BedrockEmbedder:
     client = boto3.client(
         "bedrock-runtime",
@@ -128,13 +143,20 @@ def openai(stub: StubEndpoint) -> OpenAIEmbedder:
 
 
 @pytest.fixture(
-    params=["fake", pytest.param("minilm", marks=pytest.mark.slow), "bedrock", "openai"]
+    params=[
+        "fake",
+        pytest.param("minilm", marks=pytest.mark.slow),
+        pytest.param("static", marks=pytest.mark.slow),
+        pytest.param("onnx", marks=pytest.mark.slow),
+        "bedrock",
+        "openai",
+    ]
 )
 def embedder(request: pytest.FixtureRequest) -> Embedder:
     if request.param == "fake":
         return FakeEmbedder()
-    if request.param == "minilm":
-        model: MiniLMEmbedder = request.getfixturevalue("minilm")
+    if request.param in ("minilm", "static", "onnx"):
+        model: Embedder = request.getfixturevalue(request.param)
         return model
     stub: StubEndpoint = request.getfixturevalue("stub")
     return bedrock(stub) if request.param == "bedrock" else openai(stub)

@@ -186,14 +186,24 @@ class FakeRepoStore:
         )
 
     def publish(
-        self, repository_id: str, generation: Generation, stats: Stats, lease: Lease, now: float
+        self,
+        repository_id: str,
+        generation: Generation,
+        stats: Stats,
+        lease: Lease,
+        now: float,
+        *,
+        same_fence: bool = True,
     ) -> None:
         if generation.fence > lease.fence:
             raise LeaseLost(
                 f"generation fence {generation.fence} is above lease fence {lease.fence}"
             )
         repo = self._fenced(repository_id, lease, now)
-        if repo.generation is not None and repo.generation.fence > generation.fence:
+        stored = None if repo.generation is None else repo.generation.fence
+        if stored is not None and (
+            stored > generation.fence or (stored == generation.fence and not same_fence)
+        ):
             raise self._stale(repository_id, lease)
         self.items[repository_id] = replace(
             repo,
