@@ -104,7 +104,8 @@ class Settings:
     webhook_secret_ttl_seconds: float = 300.0
     event_ttl_seconds: int = 90 * 24 * 3600
     # Embeddings: "bedrock" (Titan v2, the deployed default), "minilm" (local, offline),
-    # "static" (local: a static model distilled from MiniLM, embedding_cache_dir), "openai"
+    # "onnx" / "static" (local: int8 ONNX or a static model derived from MiniLM's weights into
+    # embedding_cache_dir, ADR 19), "openai"
     # (any /v1/embeddings endpoint at embedding_url) or "none" (no vectors).
     embedder: str = "bedrock"
     embedding_model: str = ""  # "" = the adapter's default model

@@ -98,28 +98,38 @@ def cmd_index(api: StrataClient, args: argparse.Namespace) -> int:
         _emit(args, reply, lambda b: f"{rid}: {b['status']} ({b['message']})")
         return 0
     progress = None if args.json else Progress(sys.stderr, sys.stderr.isatty())
-    status = wait_for_index(api, rid, progress, args.timeout).dump()
+    status = wait_for_index(api, rid, progress, args.timeout, vectors=args.vectors).dump()
     if args.json:
         print(json.dumps(status, indent=2))
     if status["status"] == "error":
         raise ClientError(f"indexing {rid} failed: {status.get('error') or 'unknown error'}")
     if not args.json:
         took = time.monotonic() - started
-        print(f"{rid}: ready at {str(status.get('indexedSha'))[:12]} in {took:.1f} s")
+        embedded = status.get("vectors")
+        vectors = "" if embedded in (None, "none") else f", vectors {embedded}"
+        print(f"{rid}: ready at {str(status.get('indexedSha'))[:12]} in {took:.1f} s{vectors}")
         print("\n".join(stats_lines(status.get("stats") or {})))
     return 0
 
 
 def wait_for_index(
-    api: StrataClient, rid: str, progress: Progress | None, timeout: float | None
+    api: StrataClient,
+    rid: str,
+    progress: Progress | None,
+    timeout: float | None,
+    *,
+    vectors: bool = False,
 ) -> StatusResponse:
-    """Poll the status until ready or error, feeding the progress bar."""
+    """Poll the status until ready or error (with `vectors`, until they are embedded too),
+    feeding the progress bar."""
 
     def show(status: StatusResponse, finished: bool) -> None:
         if progress is not None:
             progress.update(status.dump(), final=finished)
 
-    return api.wait_until_indexed(rid, timeout=timeout, poll_seconds=POLL_SECONDS, on_status=show)
+    return api.wait_until_indexed(
+        rid, timeout=timeout, poll_seconds=POLL_SECONDS, on_status=show, vectors=vectors
+    )
 
 
 def cmd_mcp(api: StrataClient, args: argparse.Namespace) -> int:
@@ -183,6 +193,9 @@ def build_parser(config: LocalConfig) -> argparse.ArgumentParser:
     index.add_argument("--force", action="store_true", help="rebuild even if up to date")
     index.add_argument("--no-wait", action="store_true", help="return once it is requested")
     index.add_argument("--timeout", type=float, metavar="S", help="give up waiting after S s")
+    index.add_argument(
+        "--vectors", action="store_true", help="wait for the embeddings too, not just search"
+    )
     index.set_defaults(run=cmd_index)
 
     status = sub.add_parser("status", parents=[common], help="a repository's status")

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.unit.test_client_retries import Answer, Scripted, _client, _status, server
+import pytest
+
+from chalicelib.local.cli import main
+from tests.unit.test_client_retries import STATS, Answer, Scripted, _client, _status, server
 
 __all__ = ["server"]  # the fixture, used by name
 
@@ -32,3 +35,17 @@ def test_a_status_without_the_field_reads_as_no_vectors(server: Scripted) -> Non
     server.answers = [(200, {}, _status("ready"))]
     status = _client(server, []).wait_until_indexed("github:a:b", vectors=True)
     assert status.vectors == "none"
+
+
+def test_the_cli_waits_for_the_vectors_only_when_asked(
+    server: Scripted, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("STRATA_API_KEY", "strata_k")
+    accepted: Answer = (200, {}, {**_status("indexing"), "message": "queued", "stats": STATS})
+    ready = {**_status("ready"), "indexedSha": "a" * 40, "stats": STATS}
+    statuses: list[Answer] = [(200, {}, {**ready, "vectors": v}) for v in ("embedding", "complete")]
+    for flags, polls, shown in (([], 1, "vectors embedding"), (["--vectors"], 2, "complete")):
+        server.answers, server.seen = [accepted, *statuses], []
+        assert main(["--api", server.url, "index", "a/b", *flags]) == 0
+        assert [s["method"] for s in server.seen] == ["POST"] + ["GET"] * polls
+        assert shown in capsys.readouterr().out
