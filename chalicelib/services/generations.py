@@ -17,7 +17,14 @@ from chalicelib.domain.identity import Caller
 from chalicelib.domain.increments import SHARD_SEGMENT
 from chalicelib.domain.lexical import LexicalSegment
 from chalicelib.domain.lexical_view import LexicalView
-from chalicelib.domain.models import FileEntry, Generation, Manifest, Repository, Status
+from chalicelib.domain.models import (
+    FileEntry,
+    Generation,
+    Manifest,
+    Repository,
+    Status,
+    VectorState,
+)
 from chalicelib.domain.tenancy import can_read, visible
 from chalicelib.errors import NotReady, PermanentError
 from chalicelib.ports import BlobStore, Clock, RepoStore
@@ -218,7 +225,8 @@ class PointerCache:
     A query must resolve the generation pointer, and a DynamoDB read costs more than the
     search itself; a warm function may serve a generation up to `ttl_seconds` after a newer
     one is published (its freshness fields come from the same cached item, so they agree).
-    Items without a generation are never cached, so a first index shows up at once."""
+    Items without a generation, or whose vectors are being embedded, are never cached, so
+    a first index and its vector publish show up at once."""
 
     def __init__(self, repos: RepoStore, clock: Clock, ttl_seconds: float = 2.0) -> None:
         self._repos = repos
@@ -239,11 +247,21 @@ class PointerCache:
             return cached[1]
         repo = self._repos.get(repository_id)
         with self._lock:
-            if repo is not None and repo.generation is not None and self._ttl > 0:
+            if _settled(repo) and self._ttl > 0:
+                assert repo is not None
                 self._items[repository_id] = (now, repo)
             else:
                 self._items.pop(repository_id, None)
         return repo
+
+
+def _settled(repo: Repository | None) -> bool:
+    """Whether the item may be cached: it serves a generation whose vectors are not due."""
+    return (
+        repo is not None
+        and repo.generation is not None
+        and repo.vectors is not VectorState.EMBEDDING
+    )
 
 
 def estimated_seconds(repo: Repository) -> int:

@@ -17,6 +17,7 @@ from chalicelib.errors import Conflict
 from chalicelib.services.context import IndexConfig
 from chalicelib.services.dead_letters import EMBEDDING_FAILED
 from chalicelib.services.generation_publisher import embedded_key
+from chalicelib.services.generations import PointerCache
 from chalicelib.services.job_endings import ENDED
 from chalicelib.services.pipeline import IndexPipeline
 from chalicelib.services.search import SearchQuery, SearchResult
@@ -298,3 +299,12 @@ def test_every_lexical_first_job_ends_whatever_the_fault(lasting: int) -> None:
         assert (h.repo().status, h.repo().vectors) == (Status.READY, VectorState.COMPLETE)
     if lasting == 1:
         assert all(h.repo().status is Status.READY for _, h in runs)
+
+
+def test_a_warm_pointer_cache_never_hides_the_vector_publish(h: FreshnessHarness) -> None:
+    h.pointers = PointerCache(h.repos, h.clock, ttl_seconds=60)  # a warm function's cache
+    h.request()
+    held = parse_only(h)
+    assert search(h).semantic == "partial"
+    deliver(h, held)  # within the TTL
+    assert search(h).semantic == "complete"
