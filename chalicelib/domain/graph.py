@@ -7,6 +7,8 @@ Nodes are files and the symbols defined in them; edges point from a user to what
 - the only symbol with exactly that qualified name in the repository;
 - the only symbol of that (last-segment) name in the repository.
 Anything else stays external (kept per source, never an edge). Imports resolve to files.
+Configuration keys (kind `key`: `scripts.build`) are nodes but never targets: code does not
+call them, and their names (`build`, `test`) would make code names ambiguous.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from itertools import count
 from chalicelib.domain.import_paths import import_candidates
 from chalicelib.domain.models import Reference, Symbol
 from chalicelib.domain.scoped_names import resolve as resolve_name
+
+UNLINKED_KINDS = frozenset({"key"})
 
 
 @dataclass(frozen=True)
@@ -129,6 +133,8 @@ class _Builder:
             if symbol is None:
                 self.index.files[node.path] = node.id
                 continue
+            if symbol.kind in UNLINKED_KINDS:
+                continue  # a node of its own, never the target a code name resolves to
             self.index.qualified[node.name].append(node.id)
             self.index.by_name[symbol.name].append(node.id)
             self.local.setdefault((node.path, symbol.name), node.id)

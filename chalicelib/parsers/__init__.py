@@ -4,7 +4,8 @@
 decodes UTF-8 and hands the text to the chunker registered for the path's language, falling
 back to line windows (`text.chunk_lines`). A chunker returns the file's chunks, symbols and
 references: tree-sitter for code (`treesitter`, languages in `ts_languages`), headings for
-Markdown (`markdown`); languages without one get line windows and no symbols.
+Markdown (`markdown`), key paths for JSON, YAML and TOML (`config_files`); languages without one
+get line windows and no symbols.
 
 Chunk terms come from the chunk's text only. The path's terms are deliberately not added here:
 an artifact is stored by blob oid and shared by every path holding the same bytes (renames,
@@ -20,13 +21,14 @@ from chalicelib.domain.languages import language_for
 from chalicelib.domain.models import BlobArtifact, Chunk, Reference, Symbol
 from chalicelib.domain.tokens import term_counts
 from chalicelib.parsers.classify import classify
+from chalicelib.parsers.config_files import parse_json, parse_toml, parse_yaml
 from chalicelib.parsers.lean import chunk_lean
 from chalicelib.parsers.markdown import parse_markdown
 from chalicelib.parsers.text import split_lines, window_spans
 from chalicelib.parsers.treesitter import LANGUAGES as TREE_SITTER_LANGUAGES
 from chalicelib.parsers.treesitter import chunker as tree_sitter_chunker
 
-PARSER_VERSION = "ts-1"
+PARSER_VERSION = "ts-2"
 
 Parsed = tuple[tuple[Chunk, ...], tuple[Symbol, ...], tuple[Reference, ...]]
 Chunker = Callable[[str], Parsed]
@@ -57,6 +59,9 @@ _CHUNKERS: dict[str, Chunker] = {
     **{language: tree_sitter_chunker(language) for language in TREE_SITTER_LANGUAGES},
     "markdown": parse_markdown,
     "lean": chunk_lean,
+    "json": parse_json,
+    "yaml": parse_yaml,
+    "toml": parse_toml,
 }
 
 

@@ -4,11 +4,13 @@ A spec's query (in `ts_queries`) names what it captures, and the capture name sa
 node is:
 
 - a definition kind (`function`, `method`, `class`, `struct`, `interface`, `enum`, `trait`,
-  `type`, `module`, `constant`, `variable`), or `impl` (a Rust impl block: a scope and a chunk
-  but not a symbol), or `package` (a Go/Java package clause: a "module" symbol, not a scope);
+  `type`, `module`, `constant`, `variable`), or `impl` (a Rust impl block, a Swift extension:
+  a scope and a chunk but not a symbol), or `package` (a Go/Java/Scala package clause, a Lua
+  module table the file returns: a "module" symbol, not a scope);
   a node captured under several kinds keeps the first in `KIND_PRIORITY`;
 - `call` (the callee expression), `callsite` (a call whose callee is the text before its
-  `arguments`, for Java), `import` (the imported path, quotes stripped) or `import.<how>`
+  `arguments`, for Java), `callsite.method` (a Ruby call, whose callee ends at its
+  `method`), `import` (the imported path, quotes stripped) or `import.<how>`
   (an import statement that `ts_references.IMPORT_READERS` takes apart);
 - names starting with `_` only serve predicates.
 
@@ -27,24 +29,40 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+import tree_sitter_bash
 import tree_sitter_c
+import tree_sitter_c_sharp
 import tree_sitter_cpp
 import tree_sitter_go
 import tree_sitter_java
 import tree_sitter_javascript
+import tree_sitter_kotlin
+import tree_sitter_lua
+import tree_sitter_php
 import tree_sitter_python
+import tree_sitter_ruby
 import tree_sitter_rust
+import tree_sitter_scala
+import tree_sitter_swift
 import tree_sitter_typescript
 from tree_sitter import Node
 
 from chalicelib.parsers.ts_queries import (
     C_QUERY,
     CPP_QUERY,
+    CSHARP_QUERY,
     GO_QUERY,
     JAVA_QUERY,
     JAVASCRIPT_QUERY,
+    KOTLIN_QUERY,
+    LUA_QUERY,
+    PHP_QUERY,
     PYTHON_QUERY,
+    RUBY_QUERY,
     RUST_QUERY,
+    SCALA_QUERY,
+    SHELL_QUERY,
+    SWIFT_QUERY,
     TYPESCRIPT_QUERY,
 )
 
@@ -135,6 +153,39 @@ def _go_method(node: Node) -> list[str] | None:
 
 def _rust_impl(node: Node) -> list[str] | None:
     return split_name(text_of(node.child_by_field_name("type")))
+
+
+def _swift_property(node: Node) -> list[str] | None:
+    """`let timeout = 30` -> [timeout]; None for a tuple pattern (`let (a, b) = ...`)."""
+    pattern = node.child_by_field_name("name")
+    return split_name(text_of(pattern and pattern.child_by_field_name("bound_identifier")))
+
+
+def _lua_function(node: Node) -> list[str] | None:
+    """`function M.sub:get()` -> [M, sub, get]."""
+    return split_name(text_of(node.child_by_field_name("name")).replace(":", "."))
+
+
+def _lua_assignment(node: Node) -> list[str] | None:
+    """`local f = function` / `M.f = function` / `local M = {}` -> the assigned name."""
+    names = node.named_child(0) if node.named_child_count else None
+    return split_name(text_of(names and names.child_by_field_name("name")))
+
+
+def _verbatim(node: Node) -> list[str] | None:
+    """A Ruby method's name as written, one part: `save!`, `<=>`, `[]`."""
+    name = text_of(node.child_by_field_name("name")).strip()
+    return [name] if name else None
+
+
+def _kotlin_property(node: Node) -> list[str] | None:
+    """`val (a, b) = pair` has no one name: None."""
+    variable = next((c for c in node.named_children if c.type == "variable_declaration"), None)
+    return split_name(text_of(variable.named_child(0))) if variable is not None else None
+
+
+def _kotlin_constructor(node: Node) -> list[str] | None:
+    return ["constructor"]
 
 
 @dataclass(frozen=True)
@@ -236,4 +287,56 @@ SPECS: dict[str, LanguageSpec] = {
         frozenset({"comment", "template_parameter_list"}),
         conceal=_CPLUSPLUS_ONLY,
     ),
+    # Ruby, PHP, C#, Kotlin
+    "ruby": LanguageSpec(
+        tree_sitter_ruby.language,
+        RUBY_QUERY,
+        {"assignment": _field("left"), "method": _verbatim, "singleton_method": _verbatim},
+    ),
+    # PHP with HTML around it (`language_php`), as `.php` files are.
+    "php": LanguageSpec(
+        tree_sitter_php.language_php,
+        PHP_QUERY,
+        {"namespace_definition": _whole, "const_element": _whole},
+    ),
+    "csharp": LanguageSpec(
+        tree_sitter_c_sharp.language,
+        CSHARP_QUERY,
+        {"namespace_declaration": _whole, "file_scoped_namespace_declaration": _whole},
+    ),
+    "kotlin": LanguageSpec(
+        tree_sitter_kotlin.language,
+        KOTLIN_QUERY,
+        {
+            "package_header": _whole,
+            "property_declaration": _kotlin_property,
+            "secondary_constructor": _kotlin_constructor,
+            "type_alias": _field("type"),
+        },
+        leading=frozenset({"line_comment", "block_comment"}),
+    ),
+    # Swift, Scala, Lua, Bash
+    "swift": LanguageSpec(
+        tree_sitter_swift.language,
+        SWIFT_QUERY,
+        {"property_declaration": _swift_property},
+        leading=frozenset({"comment", "multiline_comment"}),
+    ),
+    "scala": LanguageSpec(
+        tree_sitter_scala.language,
+        SCALA_QUERY,
+        {
+            "package_clause": _whole,
+            "val_definition": _field("pattern"),
+            "var_definition": _field("pattern"),
+        },
+        leading=frozenset({"comment", "block_comment"}),
+    ),
+    "lua": LanguageSpec(
+        tree_sitter_lua.language,
+        LUA_QUERY,
+        {"function_declaration": _lua_function, "assignment_statement": _lua_assignment},
+        frozenset({"variable_declaration"}),
+    ),
+    "shell": LanguageSpec(tree_sitter_bash.language, SHELL_QUERY),
 }

@@ -142,3 +142,172 @@ CPP_QUERY = (
 (new_expression type: (_) @call)
 """
 )
+
+# Ruby, PHP, C#, Kotlin
+
+# A `def` is a method anywhere but at the top of the file, where it is a function (the
+# earlier kind wins); every `a.b` is a call in Ruby, named up to its method (`x.save!`).
+RUBY_QUERY = """
+(class name: (_)) @class
+(module name: (_)) @module
+(method name: (_)) @method
+(singleton_method name: (_)) @method
+(program (method name: (_)) @function)
+(program (singleton_method name: (_)) @function)
+(program (assignment left: (constant)) @constant)
+(class body: (body_statement (assignment left: (constant)) @constant))
+(module body: (body_statement (assignment left: (constant)) @constant))
+(call !receiver method: (identifier) @_require arguments: (argument_list . (string
+  (string_content) @import)) (#any-of? @_require "require" "require_relative"))
+(call method: (_)) @callsite.method
+"""
+
+# A `namespace X;` covers the rest of the file, so it is a package (not a scope), like Java's.
+_PHP_PATH = "[(string) (encapsed_string . (string_content) .)] @import"
+
+PHP_QUERY = """
+(namespace_definition name: (_) body: (_)) @module
+(namespace_definition name: (_) !body) @package
+(class_declaration name: (_)) @class
+(interface_declaration name: (_)) @interface
+(trait_declaration name: (_)) @trait
+(enum_declaration name: (_)) @enum
+(function_definition name: (_)) @function
+(method_declaration name: (_)) @method
+(const_declaration (const_element) @constant)
+(namespace_use_declaration) @import.php
+(function_call_expression function: (_) @call)
+[(member_call_expression) (nullsafe_member_call_expression)
+  (scoped_call_expression)] @callsite
+(object_creation_expression [(name) (qualified_name)] @call)
+""" + "".join(  # `require 'x.php';` and `require('x.php');`, the path a plain string
+    f"({kind} {_PHP_PATH})\n({kind} (parenthesized_expression {_PHP_PATH}))\n"
+    for kind in ("include_expression", "include_once_expression", "require_expression",
+                 "require_once_expression")
+)  # fmt: skip
+
+# Properties are members with accessors: methods, as Java's getters are; fields are not
+# symbols (as in Java) except `const` ones. A file-scoped `namespace X;` is a package.
+CSHARP_QUERY = """
+(namespace_declaration name: (_)) @module
+(file_scoped_namespace_declaration name: (_)) @package
+(class_declaration name: (_)) @class
+(record_declaration name: (_)) @class
+(struct_declaration name: (_)) @struct
+(interface_declaration name: (_)) @interface
+(enum_declaration name: (_)) @enum
+(delegate_declaration name: (_)) @type
+(method_declaration name: (_)) @method
+(constructor_declaration name: (_)) @method
+(property_declaration name: (_)) @method
+(local_function_statement name: (_)) @function
+(field_declaration (modifier "const")
+  (variable_declaration (variable_declarator name: (_)) @constant))
+(using_directive !name [(identifier) (qualified_name)] @import)
+(using_directive name: (_) "=" [(identifier) (qualified_name) (generic_name)] @import)
+(invocation_expression function: (_) @call)
+(object_creation_expression type: (_) @call)
+"""
+
+# Interfaces and enum classes are `class_declaration`s too; top-level and object-level
+# properties are variables (`const val`: constants), class-level ones are not symbols.
+KOTLIN_QUERY = """
+(package_header) @package
+(class_declaration (modifiers)? @_modifiers "class" name: (_)
+  (#not-match? @_modifiers "(^|\\\\s)enum\\\\b")) @class
+(class_declaration "interface" name: (_)) @interface
+(class_declaration (modifiers (class_modifier "enum")) name: (_)) @enum
+(object_declaration name: (_)) @class
+(companion_object name: (_)) @class
+(function_declaration name: (_)) @function
+(secondary_constructor) @method
+(type_alias type: (_)) @type
+(source_file (property_declaration) @variable)
+(object_declaration (class_body (property_declaration) @variable))
+(companion_object (class_body (property_declaration) @variable))
+(property_declaration (modifiers (property_modifier "const"))) @constant
+(import (qualified_identifier) @import)
+(call_expression . (_) @call)
+"""
+
+# Swift, Scala, Lua, Bash
+
+SWIFT_QUERY = """
+(class_declaration declaration_kind: "class" name: (_)) @class
+(class_declaration declaration_kind: "actor" name: (_)) @class
+(class_declaration declaration_kind: "struct" name: (_)) @struct
+(class_declaration declaration_kind: "enum" name: (_)) @enum
+(class_declaration declaration_kind: "extension" name: (_)) @impl
+(protocol_declaration name: (_)) @interface
+(protocol_function_declaration name: (_)) @function
+(function_declaration name: (_)) @function
+(init_declaration) @function
+(typealias_declaration name: (_)) @type
+(source_file (property_declaration (value_binding_pattern mutability: "let")
+  name: (pattern bound_identifier: (_))) @constant)
+(source_file (property_declaration (value_binding_pattern mutability: "var")
+  name: (pattern bound_identifier: (_))) @variable)
+(import_declaration (identifier) @import)
+(call_expression . (_) @call)
+(constructor_expression constructed_type: (_) @call)
+"""
+
+SCALA_QUERY = """
+(package_clause) @package
+(package_object name: (_)) @module
+(object_definition name: (_)) @class
+(class_definition name: (_)) @class
+(trait_definition name: (_)) @trait
+(enum_definition name: (_)) @enum
+(function_definition name: (_)) @function
+(function_declaration name: (_)) @function
+(type_definition name: (_)) @type
+(compilation_unit (val_definition pattern: (identifier)) @constant)
+(compilation_unit (var_definition pattern: (identifier)) @variable)
+(object_definition body: (template_body (val_definition pattern: (identifier)) @constant))
+(object_definition body: (template_body (var_definition pattern: (identifier)) @variable))
+(package_object body: (template_body (val_definition pattern: (identifier)) @constant))
+(package_object body: (template_body (var_definition pattern: (identifier)) @variable))
+(import_declaration) @import.scala
+(call_expression function: [(identifier) (field_expression)] @call)
+(call_expression function: (generic_function function: (_) @call))
+(instance_expression [(type_identifier) (stable_type_identifier)] @call)
+(instance_expression (generic_type type: (_) @call))
+"""
+
+LUA_QUERY = """
+(function_declaration name: (_)) @function
+(assignment_statement
+  (variable_list . name: [(identifier) (dot_index_expression)] .)
+  (expression_list . value: (function_definition) .)) @function
+(chunk (variable_declaration (assignment_statement
+  (variable_list . name: (identifier) @_m .)
+  (expression_list . value: (table_constructor) .)) @package)
+  (return_statement (expression_list . (identifier) @_r .))
+  (#eq? @_m @_r))
+(chunk (variable_declaration (assignment_statement
+  (variable_list . name: (identifier) @_c .) (#match? @_c "^_*[A-Z][A-Z0-9_]*$")) @constant))
+(chunk (variable_declaration (assignment_statement (variable_list . name: (identifier) .))
+  @variable))
+(function_call name: (identifier) @_f arguments: (arguments . (string content: (_) @import))
+  (#eq? @_f "require"))
+(function_call name: (_) @call)
+"""
+
+# Shell builtins are not recorded as calls: only functions and external commands are.
+_SHELL_BUILTINS = (
+    "alias|bg|bind|break|builtin|caller|cd|command|compgen|complete|compopt|continue|declare"
+    "|dirs|disown|echo|enable|eval|exec|exit|export|false|fc|fg|getopts|hash|help|history|jobs"
+    "|kill|let|local|logout|mapfile|popd|printf|pushd|pwd|read|readarray|readonly|return|set"
+    "|shift|shopt|source|suspend|test|times|trap|true|type|typeset|ulimit|umask|unalias|unset"
+    "|wait"
+)
+
+SHELL_QUERY = f"""
+(function_definition name: (_)) @function
+(command name: (command_name (word) @_c) . argument: (_) @import.shell
+  (#any-of? @_c "source" "."))
+(command name: (command_name (word) @call)
+  (#match? @call "^[A-Za-z_][A-Za-z0-9_]*$")
+  (#not-match? @call "^(?:{_SHELL_BUILTINS})$"))
+"""

@@ -7,9 +7,14 @@
 - `import.rust`: a use tree expanded: `use std::io::{self, Read as R}` -> `std::io`,
   `std::io::Read`.
 - `import.java`: `import static java.lang.Math.max;` -> `java.lang.Math.max`.
+- `import.scala`: `import a.b.{C, D => E}, f.g._` -> `a.b.C`, `a.b.D`, `f.g._`.
+- `import.shell`: the file `source`d, after quote removal (`"$DIR/lib.sh"` -> `$DIR/lib.sh`).
+- `import.php`: `use A\\B\\{C, D as E};` -> `A\\B\\C`, `A\\B\\D` (also `use function`).
 - `call`: the callee node; `callsite`: the call node, whose callee is the text before its
-  `arguments`. The callee is kept as written, without whitespace and type arguments, when it
-  is a plain path of identifiers joined by `.`, `::`, `->` or `?.` (`self.store.get`,
+  `arguments`; `callsite.method`: the call node, whose callee is its text up to the end of its
+  `method` field, a Ruby `?`/`!` suffix kept (`entries.create!(x) do ... end` ->
+  `entries.create!`). The callee is kept as written, without whitespace and type arguments,
+  when it is a plain path of identifiers joined by `.`, `::`, `->` or `?.` (`self.store.get`,
   `std::sort`, `obj->run`); otherwise its last identifier (`get_client().send` -> `send`), or
   nothing when it does not end in one (`make()()`).
 """
@@ -98,11 +103,54 @@ def _java(node: Node) -> list[tuple[str, Node]]:
     return [(_compact(_JAVA_IMPORT.sub("", text_of(node).strip())), node)]
 
 
+def _scala_import(node: Node) -> list[tuple[str, Node]]:
+    """One name per imported path or selector (see the module docstring)."""
+    found: list[tuple[str, Node]] = []
+    path: list[str] = []
+    for index, child in enumerate(node.children):
+        if node.field_name_for_child(index) == "path":
+            if child.is_named:
+                path.append(text_of(child))
+        elif child.type in ("namespace_selectors", "namespace_wildcard"):
+            items = child.named_children if child.type == "namespace_selectors" else [child]
+            for item in items:
+                name = item.child_by_field_name("name") or item
+                found.append((".".join([*path, text_of(name)]), item))
+            path = []
+        elif child.type == "," and path:
+            found.append((".".join(path), node))
+            path = []
+    if path:
+        found.append((".".join(path), node))
+    return found
+
+
+def _shell_source(node: Node) -> list[tuple[str, Node]]:
+    return [(text_of(node).replace('"', "").replace("'", ""), node)]
+
+
+def _php_use(node: Node) -> list[tuple[str, Node]]:
+    group = node.child_by_field_name("body")
+    prefix = ""
+    if group is not None:  # `use A\B\{C, D as E}`
+        base = next((c for c in node.named_children if c.type == "namespace_name"), None)
+        prefix = _compact(text_of(base)).strip("\\") + "\\"
+    found = []
+    for clause in (group or node).named_children:
+        target = clause.named_child(0) if clause.type == "namespace_use_clause" else None
+        if target is not None and target.type in ("name", "qualified_name"):
+            found.append((prefix + _compact(text_of(target)).lstrip("\\"), clause))
+    return found
+
+
 IMPORT_READERS: dict[str, Callable[[Node], list[tuple[str, Node]]]] = {
     "import": _plain,
     "import.python": _python_from,
     "import.rust": _rust_use,
     "import.java": _java,
+    "import.scala": _scala_import,
+    "import.shell": _shell_source,
+    "import.php": _php_use,
 }
 
 
@@ -137,6 +185,14 @@ def find_references(captures: dict[str, list[Node]], data: bytes) -> list[Found]
         name = callee(data, start, arguments.start_byte if arguments is not None else node.end_byte)
         if name:
             found.append((start, node.start_point.row + 1, "call", name))
+    for node in captures.get("callsite.method", ()):
+        start = node.start_byte
+        method = node.child_by_field_name("method")
+        end = method.end_byte if method is not None else node.end_byte
+        suffix = data[end - 1 : end] if data[end - 1 : end] in (b"?", b"!") else b""
+        name = callee(data, start, end - len(suffix))
+        if name:
+            found.append((start, node.start_point.row + 1, "call", name + suffix.decode()))
     found.sort()
     return found
 

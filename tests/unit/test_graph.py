@@ -125,6 +125,19 @@ def test_ambiguous_names_stay_external() -> None:
     assert not g.edges and g.external[g.find("main")[0].id] == ["go"]
 
 
+def test_configuration_keys_never_take_a_code_name() -> None:
+    tasks = GraphFile("tasks.py", "python", [sym("Tasks.build", "method")], [])
+    main = GraphFile(
+        "main.py", "python", [sym("main", "function")], [Reference("build", "call", 2, "main")]
+    )
+    config = GraphFile("package.json", "json", [sym("scripts.build", "key")], [])
+    g = CodeGraph.build([config, tasks, main])
+    (edge,) = g.edges
+    assert (g.nodes[edge.source].name, g.nodes[edge.target].name) == ("main", "Tasks.build")
+    assert g.nodes[edge.target].path == "tasks.py"
+    assert "scripts.build" in names(g.nodes)  # the key is a node, only never a target
+
+
 def test_import_candidates_per_language() -> None:
     assert import_candidates("pkg/mod.py", "python", ".util")[0] == "pkg/util.py"
     assert import_candidates("pkg/sub/mod.py", "python", "..core")[0] == "pkg/core.py"
