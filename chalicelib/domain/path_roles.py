@@ -28,7 +28,8 @@ VENDORED = "vendored"
 _DIRECTORY_ROLES = {
     TEST: {"test", "tests", "testing", "__tests__", "spec", "specs", "testdata", "fixtures"},
     DOCS: {"doc", "docs", "documentation", "man", "website", "site"},
-    EXAMPLE: {"example", "examples", "sample", "samples", "demo", "demos", "tutorial"},
+    EXAMPLE: {"example", "examples", "sample", "samples", "demo", "demos", "tutorial"}
+    | {"playground", "playgrounds"},
     BENCH: {"bench", "benches", "benchmark", "benchmarks", "perf"},
     SCRIPT: {"script", "scripts", "tools", "tool", "ci", ".github", "hack", "contrib"},
 }
@@ -42,7 +43,7 @@ _BUILD_FILES = {"setup.py", "noxfile.py", "tox.ini", "makefile", "dodo.py", "fab
 _ASKS = {
     TEST: {"test", "tests", "testing", "unittest", "pytest", "spec", "specs", "fixture"},
     DOCS: {"doc", "docs", "documentation", "readme", "docstring", "changelog", "tutorial"},
-    EXAMPLE: {"example", "examples", "sample", "demo"},
+    EXAMPLE: {"example", "examples", "sample", "demo", "playground"},
     BENCH: {"bench", "benchmark", "benchmarks"},
     SCRIPT: {"script", "scripts", "ci", "workflow", "tooling", "makefile"},
 }

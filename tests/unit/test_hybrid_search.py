@@ -16,7 +16,7 @@ from chalicelib.api.queries import search_query
 from chalicelib.api.wire import parse_body
 from chalicelib.domain.history import CommitChange, HistoryIndex, decode_history, encode_history
 from chalicelib.domain.hybrid import Weights, fuse, standardise
-from chalicelib.domain.path_roles import DOCS, SOURCE, TEST, asked_roles, path_role
+from chalicelib.domain.path_roles import DOCS, EXAMPLE, SOURCE, TEST, asked_roles, path_role
 from chalicelib.errors import Conflict, InvalidRequest, NotReady
 from chalicelib.services.chat import Question
 from chalicelib.services.retrieval import Signals
@@ -213,6 +213,7 @@ def test_path_roles() -> None:
     assert path_role("pkg/conftest.py") == TEST
     assert path_role("docs/index.rst") == DOCS
     assert path_role("README.md") == DOCS
+    assert path_role("playground/legacy/module.js") == EXAMPLE  # vite's: 970 small apps
     assert asked_roles("Add tests for the parser") == {TEST}
     assert asked_roles("Fix the parser") == frozenset()
 
