@@ -3,6 +3,11 @@ bare parse of the same files in the same run.
 
     python bench/check_bench.py                 # this repository at HEAD + eval trees on disk
     python bench/check_bench.py --max-mb 1      # fewer bytes per corpus
+    python bench/check_bench.py --no-build      # the syntax level only
+
+After the syntax figures, the build level (bench/check_build_bench.py): a full build of each
+corpus with the real toolchains, then the re-check after a one-file change and with no
+change, same run.
 
 Corpora: this repository's files at HEAD (`git ls-files`, contents from `git cat-file`, so
 uncommitted edits do not count), plus, when present, /work/eval-repos/black (Python), the
@@ -112,6 +117,8 @@ def measure(files: list[tuple[str, bytes]]) -> dict[str, dict[str, float]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--max-mb", type=float, default=3.0, help="bytes per corpus (MB)")
+    parser.add_argument("--no-build", action="store_true", help="skip the build level")
+    parser.add_argument("--build-max-files", type=int, default=400, help="build: files per corpus")
     args = parser.parse_args()
     max_bytes = int(args.max_mb * 1e6)
     corpora = {"strata@HEAD": head_files(max_bytes)}
@@ -136,6 +143,10 @@ def main() -> None:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {RESULTS.relative_to(ROOT)}")
+    if not args.no_build:
+        import check_build_bench
+
+        check_build_bench.main(args.build_max_files)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from typing import Any
 import boto3
 
 from chalicelib import observability
+from chalicelib.adapters.dynamo_checks import DynamoCheckStore
 from chalicelib.adapters.dynamo_events import DynamoDeliveryLog, DynamoEventLog
 from chalicelib.adapters.dynamo_keys import DynamoKeyStore, DynamoRateLimitStore
 from chalicelib.adapters.dynamo_models import bind_models
@@ -30,11 +31,15 @@ from chalicelib.adapters.pygit2_git_engine import Pygit2GitEngine
 from chalicelib.adapters.s3_blob_store import S3BlobStore
 from chalicelib.adapters.secretsmanager_secret_store import SecretsManagerSecretStore
 from chalicelib.adapters.sqs_work_queue import SqsWorkQueue
+from chalicelib.adapters.subprocess_toolchain import SubprocessToolchain, ToolLimits
 from chalicelib.adapters.system_clock import SystemClock
+from chalicelib.domain.answers import ModelLimits
 from chalicelib.domain.identity import Caller
 from chalicelib.domain.rate_limits import RatePolicy
 from chalicelib.domain.tenancy import Quota
 from chalicelib.ports import (
+    ChatModel,
+    CheckStore,
     Clock,
     ConversationStore,
     DeliveryLog,
@@ -42,8 +47,12 @@ from chalicelib.ports import (
     KeyStore,
     RateLimitStore,
     RepoStore,
+    Toolchain,
 )
 from chalicelib.services.chat import ChatService
+from chalicelib.services.check_reports import CheckReports
+from chalicelib.services.check_requests import CheckRequests
+from chalicelib.services.check_runner import CheckConfig, CheckRunner
 from chalicelib.services.context import IndexConfig, IndexPorts
 from chalicelib.services.events import AttributedEventLog, EventQueries
 from chalicelib.services.generations import GenerationLoader, PointerCache
@@ -74,6 +83,9 @@ class Container:
     keys: KeyStore
     rate_limits: RateLimitStore
     pepper: CachedPepper
+    checks: CheckStore | None = None  # check runs (None: a container without that table)
+    toolchain: Toolchain | None = None  # the build level's tools, probed on first use
+    chat_model: ChatModel | None = None  # None: chat answers extractively
 
 
 def index_config(s: Settings) -> IndexConfig:
@@ -146,6 +158,68 @@ def local_embedder(s: Settings) -> Embedder:
     return MiniLMEmbedder(threads=s.embedding_threads, **tokens)
 
 
+ANSWERERS = ("bedrock", "openai", "extractive")
+
+
+def chat_model(s: Settings, client: Callable[..., Any]) -> ChatModel | None:
+    """The configured answer model (None: extractive answers); no call until a question."""
+    if s.answerer == "extractive":
+        return None
+    limits = ModelLimits(s.answer_context_tokens, s.answer_max_tokens)
+    if s.answerer == "bedrock":
+        from botocore.config import Config
+
+        from chalicelib.adapters.bedrock_chat_model import DEFAULT_MODEL, BedrockChatModel
+
+        # The adapter retries throttling itself, within the answer's deadline.
+        config = Config(
+            retries={"max_attempts": 1, "mode": "standard"},
+            connect_timeout=5,
+            read_timeout=s.answer_timeout_seconds,
+        )
+        return BedrockChatModel(
+            client("bedrock-runtime", config),
+            s.answer_model or DEFAULT_MODEL,
+            limits=limits,
+            deadline_seconds=s.answer_timeout_seconds,
+        )
+    if s.answerer == "openai":
+        from chalicelib.adapters.openai_chat_model import OpenAIChatModel
+
+        if not s.answer_url or not s.answer_model:
+            raise ValueError("STRATA_ANSWERER=openai needs STRATA_ANSWER_URL and _MODEL")
+        return OpenAIChatModel(
+            s.answer_url,
+            s.answer_model,
+            api_key=s.answer_api_key,
+            limits=limits,
+            timeout=s.answer_timeout_seconds,
+        )
+    raise ValueError(f"STRATA_ANSWERER must be one of {', '.join(ANSWERERS)}")
+
+
+def toolchain(s: Settings) -> SubprocessToolchain:
+    """The build level's tools (none is probed or run before a build check needs one)."""
+    limits = ToolLimits(s.check_timeout_seconds, s.check_memory_mb, s.check_output_bytes)
+    return SubprocessToolchain(
+        scratch_dir=s.check_scratch_dir,
+        path=s.check_path,
+        limits=limits,
+        tools=s.check_tools,
+        sandbox=s.check_sandbox,
+        probe_env=s.toolchain_env,
+    )
+
+
+def check_config(s: Settings) -> CheckConfig:
+    return CheckConfig(
+        max_file_bytes=s.max_file_bytes,
+        batch_units=s.check_batch_units,
+        batch_bytes=s.check_batch_bytes,
+        deadline_margin_ms=s.deadline_margin_ms,
+    )
+
+
 def git_engine(s: Settings) -> Pygit2GitEngine:
     """Every fetch goes through the egress proxy (allow-listed hosts, public addresses only);
     local paths only under the roots, and only where the deployment allows them."""
@@ -160,8 +234,8 @@ def git_engine(s: Settings) -> Pygit2GitEngine:
 def build(s: Settings) -> Container:
     session = boto3.session.Session(region_name=s.region)
 
-    def client(service: str) -> Any:
-        return session.client(service, endpoint_url=s.endpoint_url)
+    def client(service: str, config: Any = None) -> Any:
+        return session.client(service, endpoint_url=s.endpoint_url, config=config)
 
     names = s.names
     models = bind_models(names.tables, s.region, s.endpoint_url)
@@ -198,6 +272,9 @@ def build(s: Settings) -> Container:
         pepper=CachedPepper(
             secrets, names.api_key_pepper, ports.clock, s.api_key_pepper_ttl_seconds
         ),
+        checks=DynamoCheckStore(models),
+        toolchain=toolchain(s),
+        chat_model=chat_model(s, client),
     )
 
 
@@ -277,9 +354,39 @@ def pipeline() -> IndexPipeline:
 
 
 def graph(caller: Caller) -> GraphQueries:
-    """Graph queries over the repositories `caller` may see (domain/tenancy.py)."""
+    """Graph queries over the repositories `caller` may see (domain/tenancy.py), with Lean
+    declarations' checked status from their commit's newest check."""
     c = container()
-    return GraphQueries(pointers=c.pointers, loader=c.loader, caller=caller)
+    reports = CheckReports(checks=c.checks, blobs=c.ports.blobs) if c.checks else None
+    return GraphQueries(pointers=c.pointers, loader=c.loader, caller=caller, checks=reports)
+
+
+def _check_parts(c: Container) -> tuple[CheckStore, Toolchain]:
+    if c.checks is None or c.toolchain is None:
+        raise RuntimeError("this container has no check store or toolchain")
+    return c.checks, c.toolchain
+
+
+def check_requests(caller: Caller) -> CheckRequests:
+    """Check runs of the repositories `caller` may see."""
+    c = container()
+    checks, _ = _check_parts(c)
+    p = c.ports
+    return CheckRequests(
+        repos=p.repos, checks=checks, blobs=p.blobs, queue=p.queue, clock=p.clock, caller=caller
+    )
+
+
+def check_runner() -> CheckRunner:
+    c = container()
+    checks, tools = _check_parts(c)
+    return CheckRunner(
+        ports=c.ports,
+        config=c.config,
+        checks=checks,
+        toolchain=tools,
+        settings=check_config(c.settings),
+    )
 
 
 def searcher(caller: Caller) -> Searcher:
@@ -304,6 +411,7 @@ def chat(caller: Caller) -> ChatService:
         clock=c.ports.clock,
         ttl_seconds=c.settings.conversation_ttl_seconds,
         caller=caller,
+        model=c.chat_model,
     )
 
 

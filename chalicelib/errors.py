@@ -23,7 +23,9 @@
     ├── NotReady                  the repository has no generation to serve yet
     ├── TransientError            retry later (SQS redelivery, then the DLQ) (503)
     │   ├── RemoteUnreachable     an allowed remote did not answer (RemoteRefused's text)
-    │   └── DeadlineReached       the function must stop before its deadline
+    │   ├── DeadlineReached       the function must stop before its deadline
+    │   └── ModelUnavailable      the answer model failed, timed out or was throttled (503
+    │                             with Retry-After; carries retry_after, whole seconds >= 1)
     └── PermanentError            retrying cannot help; record the failure, acknowledge
         ├── MalformedMessage      a queue message we cannot decode
         └── RepositoryUnreadable  the repository cannot be indexed as it is (a shallow clone,
@@ -148,6 +150,18 @@ class RemoteUnreachable(TransientError):
 
 class DeadlineReached(TransientError):
     code = "deadline_reached"
+
+
+class ModelUnavailable(TransientError):
+    """The language model behind chat did not answer (timeout, throttling, an error): the
+    question may be asked again after `retry_after` seconds. The message names no endpoint
+    and no credential."""
+
+    code = "model_unavailable"
+
+    def __init__(self, message: str, retry_after: int = 5) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, int(retry_after))
 
 
 class PermanentError(StrataError):

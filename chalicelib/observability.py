@@ -70,6 +70,10 @@ class Metric(StrEnum):
     BATCH_FAILURES = "BatchFailures"  # Count: records of an SQS batch left for a retry
     MESSAGES_DROPPED = "MessagesDropped"  # Count: records acknowledged after a permanent error
     DEAD_LETTERS = "DeadLetters"  # Count: records handled by a dead-letter consumer
+    ANSWER_MODEL_DURATION = "AnswerModelDuration"  # Seconds: one call to the answer model
+    ANSWER_MODEL_FAILURES = "AnswerModelFailures"  # Count: model calls answered with a 503
+    ANSWER_FALLBACKS = "AnswerFallbacks"  # Count: model replies replaced by the extractive one
+    CITATIONS_DROPPED = "CitationsDropped"  # Count: citations that did not verify
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,13 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import NDArray
 
+from chalicelib.domain.answers import Completion, ModelLimits, Prompt
+
+# Passage and Turn are re-exported: the answerers and conversation stores meet them here.
+from chalicelib.domain.answers import Passage as Passage  # noqa: PLC0414
+from chalicelib.domain.answers import Turn as Turn  # noqa: PLC0414
+from chalicelib.domain.check_plan import BuildRun, UnitResult
+from chalicelib.domain.checks import Check, CheckStatus
 from chalicelib.domain.events import Event, EventPage
 from chalicelib.domain.history import CommitChange
 from chalicelib.domain.identity import ApiKey
@@ -236,13 +243,9 @@ class JobStore(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class Turn:
-    question: str
-    answer: str
-
-
 class ConversationStore(Protocol):
+    """The last turns of each conversation (a turn keeps its repository and cited paths)."""
+
     def history(self, conversation_id: str) -> list[Turn]: ...
 
     def append(self, conversation_id: str, turn: Turn, *, expires_at: float) -> None: ...
@@ -257,26 +260,34 @@ class TokenVault(Protocol):
 
 
 @dataclass(frozen=True)
-class Passage:
-    path: str
-    start_line: int
-    end_line: int
-    text: str
-    score: float
-
-
-@dataclass(frozen=True)
 class Answer:
     text: str
     cited: tuple[int, ...]
 
 
 class Answerer(Protocol):
-    """Writes an answer from retrieved passages; `cited` indexes the passages it relied on."""
+    """Writes an answer from retrieved passages without a model (the extractive answerer,
+    and the fallback when a model's reply cannot be read); `cited` indexes the passages it
+    relied on."""
 
     def answer(
         self, question: str, passages: Sequence[Passage], history: Sequence[Turn]
     ) -> Answer: ...
+
+
+class ChatModel(Protocol):
+    """A language model behind a chat API (Bedrock Converse, OpenAI-compatible chat
+    completions), given a grounded prompt (domain/prompting.py) and returning its reply as
+    text. `name` is the kind (`bedrock`, `openai`), `model_id` the configured model, `limits`
+    its prompt budget and reply cap. Raises ModelUnavailable when it may answer later
+    (throttled, timed out, unreachable, 5xx) and PermanentError when it will not (refused
+    credentials, unknown model, a refused request). No message carries a credential."""
+
+    name: str
+    model_id: str
+    limits: ModelLimits
+
+    def complete(self, prompt: Prompt) -> Completion: ...
 
 
 class Embedder(Protocol):
@@ -365,4 +376,71 @@ class RateLimitStore(Protocol):
     ) -> bool:
         """Write if the stored version is still `previous` (None: no bucket stored); False
         when another writer got there first."""
+        ...
+
+
+class CheckStore(Protocol):
+    """Check runs by (repository, check id), listed newest first (DynamoDB). Transitions are
+    conditional: queued -> running -> passed | failed | error, never out of an ending."""
+
+    def create(self, check: Check) -> None:
+        """Store a new queued check; AlreadyExists when its id is taken."""
+        ...
+
+    def get(self, repository_id: str, check_id: str) -> Check | None: ...
+
+    def recent(self, repository_id: str, limit: int) -> list[Check]:
+        """The repository's newest checks, newest first."""
+        ...
+
+    def start(
+        self,
+        repository_id: str,
+        check_id: str,
+        *,
+        total_batches: int,
+        stats: Mapping[str, object],
+        now: float,
+    ) -> bool:
+        """queued -> running with its fan-out size (outstanding = total_batches) and the
+        plan's stats; False when it was not queued (started already, or ended)."""
+        ...
+
+    def complete_batch(
+        self,
+        repository_id: str,
+        check_id: str,
+        batch: int,
+        *,
+        counts: Mapping[str, int],
+        now: float,
+    ) -> int | None:
+        """Count a batch once (adding its counters) while the check runs: outstanding after,
+        or None when this batch was counted already or the check is not running."""
+        ...
+
+    def finish(
+        self,
+        repository_id: str,
+        check_id: str,
+        status: CheckStatus,
+        *,
+        message: str | None,
+        now: float,
+    ) -> bool:
+        """End an unfinished check (queued or running); False when it had ended already."""
+        ...
+
+
+class Toolchain(Protocol):
+    """Runs real build tools on files materialized in a scratch directory, without network,
+    under time, memory and output limits (adapters/subprocess_toolchain.py)."""
+
+    def versions(self) -> Mapping[str, str]:
+        """Tool id (domain/build_units.py) -> version, for every tool this deployment runs."""
+        ...
+
+    def run(self, runs: Sequence[BuildRun]) -> list[UnitResult]:
+        """One result per run, in order. Never raises for what a tool does: a tool killed
+        for time or memory, or one that could not start, gives an undecided result."""
         ...

@@ -21,8 +21,9 @@ TABLES = (
     "keys",
     "rate_limits",
     "tenants",
+    "checks",
 )
-QUEUES = ("index", "parse", "embed")
+QUEUES = ("index", "parse", "embed", "check")
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,20 @@ def _flag(value: str | None, default: bool) -> bool:
     if value is None or value == "":
         return default
     return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+# What version probes of the build tools may read (rustup and elan find their toolchains
+# from these); the tools themselves run with none of them (adapters/subprocess_toolchain.py).
+_TOOLCHAIN_ENV = ("HOME", "RUSTUP_HOME", "CARGO_HOME", "ELAN_HOME", "JAVA_HOME")
+
+
+def _check_tools(value: str | None) -> tuple[str, ...] | None:
+    """STRATA_CHECK_TOOLS: unset or "auto" = every tool found; "none" = no build tool."""
+    if value is None or value.strip().lower() in ("", "auto"):
+        return None
+    if value.strip().lower() == "none":
+        return ()
+    return _items(value, ",", ())
 
 
 def _user_cache(e: Mapping[str, str]) -> str:
@@ -117,6 +132,16 @@ class Settings:
     # Where local embedders keep what they derive from the shipped weights once (the static
     # model distilled from MiniLM): $STRATA_EMBEDDING_CACHE_DIR, else the user's cache.
     embedding_cache_dir: str = field(default_factory=lambda: _user_cache(os.environ))
+    # Chat answers: "bedrock" (Converse, the deployed default), "openai" (any
+    # /v1/chat/completions endpoint at answer_url) or "extractive" (no model; the local
+    # stack's default). The prompt's budget and the reply's cap are in tokens (ADR 20).
+    answerer: str = "bedrock"
+    answer_model: str = ""  # "" = the adapter's default model (Bedrock's; openai needs one)
+    answer_url: str | None = None
+    answer_api_key: str | None = field(default=None, repr=False)
+    answer_context_tokens: int = 8000
+    answer_max_tokens: int = 1024
+    answer_timeout_seconds: float = 20.0  # under API Gateway's 29 s, retries included
     history_commits: int = 2000
     # API keys: each key's token bucket gains `rate_per_second` requests a second up to
     # `rate_burst` (rate 0 turns the limit off); the digest pepper is re-read this often.
@@ -132,6 +157,20 @@ class Settings:
     log_level: str = "WARNING"
     log_format: str = "human"
     tracing: bool = False
+    # Checks (ADR 21): units per check batch and their bytes; the build level's tools
+    # ("auto": every one found on check_path; a comma list names fewer; "none"), each run's
+    # limits, where runs materialize files, the sandbox ("auto": network, PID and mount
+    # namespaces when unshare works; "required"; "off"), and what version probes may read.
+    check_batch_units: int = 32
+    check_batch_bytes: int = 8 * 1024 * 1024
+    check_tools: tuple[str, ...] | None = None  # None: every tool found
+    check_timeout_seconds: float = 60.0
+    check_memory_mb: int = 1024
+    check_output_bytes: int = 1024 * 1024
+    check_scratch_dir: str = "/tmp/strata-checks"
+    check_sandbox: str = "auto"
+    check_path: str = "/usr/local/bin:/usr/bin:/bin"
+    toolchain_env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def names(self) -> ResourceNames:
@@ -197,6 +236,15 @@ class Settings:
             embedding_threads=max(1, num("STRATA_EMBEDDING_THREADS", d.embedding_threads)),
             embedding_max_tokens=max(0, num("STRATA_EMBEDDING_MAX_TOKENS", 0)),
             embedding_cache_dir=e.get("STRATA_EMBEDDING_CACHE_DIR") or _user_cache(e),
+            answerer=(e.get("STRATA_ANSWERER") or d.answerer).strip().lower(),
+            answer_model=e.get("STRATA_ANSWER_MODEL", d.answer_model),
+            answer_url=e.get("STRATA_ANSWER_URL") or None,
+            answer_api_key=e.get("STRATA_ANSWER_API_KEY") or None,
+            answer_context_tokens=num("STRATA_ANSWER_CONTEXT_TOKENS", d.answer_context_tokens),
+            answer_max_tokens=num("STRATA_ANSWER_MAX_TOKENS", d.answer_max_tokens),
+            answer_timeout_seconds=float(
+                e.get("STRATA_ANSWER_TIMEOUT_SECONDS") or d.answer_timeout_seconds
+            ),
             history_commits=max(0, num("STRATA_HISTORY_COMMITS", d.history_commits)),
             rate_per_second=max(0.0, float(e.get("STRATA_RATE_PER_SECOND") or d.rate_per_second)),
             rate_burst=max(0, num("STRATA_RATE_BURST", d.rate_burst)),
@@ -210,4 +258,16 @@ class Settings:
             ).upper(),
             log_format=(e.get("STRATA_LOG_FORMAT") or ("json" if in_lambda else "human")).lower(),
             tracing=in_lambda and not _flag(e.get("POWERTOOLS_TRACE_DISABLED"), False),
+            check_batch_units=max(1, num("STRATA_CHECK_BATCH_UNITS", d.check_batch_units)),
+            check_batch_bytes=max(1, num("STRATA_CHECK_BATCH_BYTES", d.check_batch_bytes)),
+            check_tools=_check_tools(e.get("STRATA_CHECK_TOOLS")),
+            check_timeout_seconds=float(
+                e.get("STRATA_CHECK_TIMEOUT_SECONDS") or d.check_timeout_seconds
+            ),
+            check_memory_mb=max(64, num("STRATA_CHECK_MEMORY_MB", d.check_memory_mb)),
+            check_output_bytes=max(1024, num("STRATA_CHECK_OUTPUT_BYTES", d.check_output_bytes)),
+            check_scratch_dir=e.get("STRATA_CHECK_SCRATCH_DIR") or d.check_scratch_dir,
+            check_sandbox=(e.get("STRATA_CHECK_SANDBOX") or d.check_sandbox).strip().lower(),
+            check_path=e.get("STRATA_CHECK_PATH") or e.get("PATH") or d.check_path,
+            toolchain_env={k: e[k] for k in _TOOLCHAIN_ENV if e.get(k)},
         )

@@ -37,10 +37,12 @@ class Grants:
         logical_id: Callable[[str, str], str],
         table_has_indexes: Callable[[str], bool],
         model: str,
+        answer_model: str = "",
     ) -> None:
         self._logical_id = logical_id  # (kind, logical name) -> logical id in the template
         self._table_has_indexes = table_has_indexes
         self._model = model
+        self._answer_model = answer_model
 
     def resource_arns(self, resource: str) -> list[Any]:
         kind, _, name = resource.partition(":")
@@ -65,7 +67,28 @@ class Grants:
                     f"arn:${{AWS::Partition}}:bedrock:${{AWS::Region}}::foundation-model/{self._model}"
                 )
             ]
+        if kind == "model" and name == "answer" and self._answer_model:
+            return answer_model_arns(self._answer_model)
         raise ValueError(f"unknown grant resource {resource!r}")
+
+
+# Cross-region inference profile ids start with a geography: `us.anthropic.claude-…`.
+INFERENCE_PROFILE_PREFIXES = ("us", "us-gov", "eu", "apac", "jp", "au", "ca", "global")
+
+
+def answer_model_arns(model: str) -> list[Any]:
+    """What Converse on `model` needs: the foundation model in this region, or for an
+    inference profile the profile and the model it routes to, in whichever region serves it."""
+    prefix, _, base = model.partition(".")
+    if prefix in INFERENCE_PROFILE_PREFIXES and base:
+        return [
+            sub(
+                "arn:${AWS::Partition}:bedrock:${AWS::Region}:${AWS::AccountId}:"
+                f"inference-profile/{model}"
+            ),
+            sub(f"arn:${{AWS::Partition}}:bedrock:*::foundation-model/{base}"),
+        ]
+    return [sub(f"arn:${{AWS::Partition}}:bedrock:${{AWS::Region}}::foundation-model/{model}")]
 
 
 def statement_id(resource: str) -> str:

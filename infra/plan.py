@@ -32,6 +32,7 @@ CLONE_HEADROOM_MB = 512  # /tmp beside the git cache: scratch.git, pack indexes,
 EPHEMERAL_RANGE_MB = (512, 10240)  # what Lambda accepts
 CHALICE_LOGICAL_IDS = {"api_handler": "APIHandler"}  # Chalice's one special case
 BEDROCK_DEFAULT_MODEL = "amazon.titan-embed-text-v2:0"  # adapters/bedrock_embedder.py (tested)
+BEDROCK_ANSWER_MODEL = "amazon.nova-lite-v1:0"  # adapters/bedrock_chat_model.py (tested)
 
 Json = dict[str, Any]
 
@@ -107,6 +108,10 @@ class FunctionPlan:
     @property
     def embedding_model(self) -> str:
         return self.settings.embedding_model or BEDROCK_DEFAULT_MODEL
+
+    @property
+    def answer_model(self) -> str:
+        return self.settings.answer_model or BEDROCK_ANSWER_MODEL
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,7 @@ def _role(function: FunctionPlan, resources: Mapping[str, Any]) -> Json:
         logical_id,
         lambda table: bool(tables.get(table, {}).get("GlobalSecondaryIndexes")),
         function.embedding_model,
+        function.answer_model,
     )
     document = policy_document(
         function.grants,

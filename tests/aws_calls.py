@@ -168,9 +168,11 @@ def needs(call: Call, arns: Arns) -> list[tuple[str, str]]:
         return [(f"secretsmanager:{call.operation}", arns.secrets.get(secret, secret))]
     if call.service == "bedrock-runtime":
         model = call.params["modelId"]
+        # Converse is authorised by InvokeModel (the streaming one by its streaming action).
+        action = {"Converse": "InvokeModel", "ConverseStream": "InvokeModelWithResponseStream"}
         return [
             (
-                f"bedrock:{call.operation}",
+                f"bedrock:{action.get(call.operation, call.operation)}",
                 f"arn:aws:bedrock:{arns.region}::foundation-model/{model}",
             )
         ]

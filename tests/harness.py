@@ -10,7 +10,7 @@ from chalicelib.adapters.extractive_answerer import ExtractiveAnswerer
 from chalicelib.domain.identity import ADMIN_TENANT, Caller, Scope
 from chalicelib.domain.messages import Message
 from chalicelib.domain.models import Job, Lease, Repository
-from chalicelib.ports import Embedder
+from chalicelib.ports import ChatModel, Embedder
 from chalicelib.services.chat import ChatService
 from chalicelib.services.context import IndexConfig, IndexPorts
 from chalicelib.services.generations import GenerationLoader, PointerCache
@@ -123,7 +123,7 @@ class Harness:
             caller=caller or self.caller,
         )
 
-    def chat(self, caller: Caller | None = None) -> ChatService:
+    def chat(self, caller: Caller | None = None, model: ChatModel | None = None) -> ChatService:
         return ChatService(
             pointers=self.pointers,
             loader=self.loader,
@@ -133,6 +133,7 @@ class Harness:
             clock=self.clock,
             ttl_seconds=3600,
             caller=caller or self.caller,
+            model=model,
         )
 
 

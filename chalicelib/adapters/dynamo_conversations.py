@@ -30,11 +30,18 @@ class DynamoConversationStore:
                 item = self._model.get(conversation_id, consistent_read=True)
             except self._model.DoesNotExist:
                 return []
-        return [Turn(question=t.question, answer=t.answer) for t in item.turns or []]
+        return [
+            Turn(t.question, t.answer, t.repository_id or "", tuple(map(str, t.sources or ())))
+            for t in item.turns or []
+        ]
 
     def append(self, conversation_id: str, turn: Turn, *, expires_at: float) -> None:
         m = self._model
-        entry = {"question": turn.question, "answer": turn.answer}
+        entry: dict[str, object] = {"question": turn.question, "answer": turn.answer}
+        if turn.repository_id:
+            entry["repository_id"] = turn.repository_id
+        if turn.sources:
+            entry["sources"] = list(turn.sources)
         item = m(conversation_id)
         with translated(f"append to conversation {conversation_id}"):
             item.update(

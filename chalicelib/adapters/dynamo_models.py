@@ -6,8 +6,8 @@ at import time and tests can bind fresh classes inside each `mock_aws()` context
 
 Key schemas and TTL attributes must match `infra/resources.json` (a test compares them).
 Attribute names in DynamoDB are the Python names. Timestamps are epoch seconds (Number);
-`expires_at` is the TTL attribute of the jobs, conversations, events, deliveries and
-rate_limits tables.
+`expires_at` is the TTL attribute of the jobs, conversations, events, deliveries,
+rate_limits and checks tables.
 """
 
 from __future__ import annotations
@@ -114,6 +114,8 @@ class JobItem(Model):
 class TurnMap(MapAttribute[str, Any]):
     question = UnicodeAttribute()
     answer = UnicodeAttribute()
+    repository_id = UnicodeAttribute(null=True)  # absent in turns kept before binding
+    sources = ListAttribute(of=UnicodeAttribute, null=True)  # the paths the answer cited
 
 
 class ConversationItem(Model):
@@ -197,6 +199,35 @@ class TenantItem(Model):
     updated_at = NumberAttribute(null=True)
 
 
+class CheckItem(Model):
+    """One check run (domain/checks.py): newest first by `check_id` within a repository."""
+
+    class Meta:  # placeholder; see bind()
+        table_name = _UNBOUND
+
+    repository_id = UnicodeAttribute(hash_key=True)
+    check_id = UnicodeAttribute(range_key=True)  # chk-<epoch ms>-<hex>: sorts by time
+    sha = UnicodeAttribute()
+    level = UnicodeAttribute()
+    paths = UnicodeAttribute(null=True)  # JSON list; absent: the whole tree
+    status = UnicodeAttribute()
+    message = UnicodeAttribute(null=True)
+    created_at = NumberAttribute()
+    updated_at = NumberAttribute()
+    actor = UnicodeAttribute(null=True)
+    total_batches = NumberAttribute(default=0)
+    outstanding = NumberAttribute(default=0)
+    done_batches = NumberSetAttribute(null=True)  # counted once each (redeliveries)
+    stats = UnicodeAttribute(null=True)  # JSON object: the plan's numbers
+    units = NumberAttribute(default=0)
+    reused = NumberAttribute(default=0)
+    tool_runs = NumberAttribute(default=0)
+    errors = NumberAttribute(default=0)
+    warnings = NumberAttribute(default=0)
+    undecided = NumberAttribute(default=0)
+    expires_at = NumberAttribute(null=True)  # TTL
+
+
 def stats_dict(item: RepositoryItem) -> dict[str, Any] | None:
     """The stored stats as plain dicts (nested maps come back as raw MapAttributes)."""
     if item.stats is None:
@@ -220,6 +251,7 @@ class Models:
     keys: type[KeyItem] = KeyItem  # unbound unless bind_models() names the table
     rate_limits: type[RateLimitItem] = RateLimitItem
     tenants: type[TenantItem] = TenantItem
+    checks: type[CheckItem] = CheckItem
 
 
 _M = TypeVar("_M", bound=Model)
@@ -247,4 +279,5 @@ def bind_models(tables: Mapping[str, str], region: str, host: str | None) -> Mod
         keys=bind(KeyItem, tables.get("keys", _UNBOUND), region, host),
         rate_limits=bind(RateLimitItem, tables.get("rate_limits", _UNBOUND), region, host),
         tenants=bind(TenantItem, tables.get("tenants", _UNBOUND), region, host),
+        checks=bind(CheckItem, tables.get("checks", _UNBOUND), region, host),
     )

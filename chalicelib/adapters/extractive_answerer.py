@@ -1,8 +1,9 @@
 """ExtractiveAnswerer: answers without a model by quoting the best-matching lines.
 
 No AWS resources. It picks, from the top passages, the lines sharing most terms with the
-question, and cites the passages it quoted. A model-backed Answerer (Bedrock, an
-OpenAI-compatible endpoint) can replace it behind the same port.
+question, and cites the passages it quoted. It answers when no language model is configured
+(`STRATA_ANSWERER=extractive`, the local stack's default) and replaces a model's reply that
+cannot be read (services/answering.py, ADR 20).
 """
 
 from __future__ import annotations

@@ -50,6 +50,7 @@ from chalicelib.errors import (
     AccessDenied,
     Conflict,
     InvalidRequest,
+    ModelUnavailable,
     NotFound,
     NotReady,
     PayloadTooLarge,
@@ -241,7 +242,7 @@ def _error(exc: StrataError, *, challenge: bool = False) -> Response:
     headers: dict[str, str] = {}
     if challenge and isinstance(exc, Unauthenticated):
         headers["WWW-Authenticate"] = 'Bearer realm="strata"'
-    if isinstance(exc, RateLimited):
+    if isinstance(exc, (RateLimited, ModelUnavailable)):
         headers["Retry-After"] = str(exc.retry_after)
     for cls, status in STATUS_BY_ERROR:
         if isinstance(exc, cls):

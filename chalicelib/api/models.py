@@ -31,6 +31,10 @@ MAX_QUESTION = 2000
 MAX_REPOSITORY_ID = 300
 MAX_TOKEN_LENGTH = 1024
 MAX_KEY_NAME = 100
+MAX_CHECK_PATHS = 200
+MAX_CHECK_PATH = 1024
+MAX_CHECK_LIST = 50
+SHA_PATTERN = r"^[0-9a-f]{40}$"
 
 REPOSITORY_ID_PATTERN = (
     r"^(github|git|local):[A-Za-z0-9][A-Za-z0-9._-]{0,99}(:[A-Za-z0-9][A-Za-z0-9._-]{0,99}){0,15}$"
@@ -57,6 +61,9 @@ RepositoryStatus = Literal["idle", "indexing", "ready", "error"]
 VectorsState = Literal["none", "embedding", "complete", "failed"]
 SemanticCoverage = Literal["complete", "partial", "none"]
 SearchMode = Literal["hybrid", "lexical", "semantic", "symbol"]
+CheckLevelName = Literal["syntax", "build"]
+CheckState = Literal["queued", "running", "passed", "failed", "error"]
+ProofState = Literal["proved", "sorry", "blocked", "error", "unchecked"]
 ScopeLabel = Literal["read", "index", "admin"]
 
 
@@ -287,9 +294,31 @@ class Source(ResponseModel):
 
 
 class ChatResponse(Freshness):
+    """An answer in prose. Every source was cited by the answerer and verified against the
+    blob at the indexed commit; citations that did not verify were dropped and counted."""
+
     response: str
     conversation_id: str
     sources: list[Source] = Field(description="verified against the blob at the indexed commit")
+    answerer: str = Field(
+        default="extractive",
+        description="who wrote `response`: `bedrock`, `openai`, or `extractive` (no model, or a"
+        " fallback)",
+        examples=["bedrock"],
+    )
+    model: str | None = Field(
+        default=None,
+        description="the language model asked, null when none is configured",
+        examples=["amazon.nova-lite-v1:0"],
+    )
+    dropped_citations: int = Field(
+        default=0, ge=0, description="citations dropped because they did not verify"
+    )
+    fallback: Literal["unparseable", "leaked_prompt"] | None = Field(
+        default=None,
+        description="why the extractive answer replaced the model's: its reply was not the"
+        " JSON asked for (`unparseable`) or repeated its instructions (`leaked_prompt`)",
+    )
 
 
 # --- graph -----------------------------------------------------------------------------------
@@ -303,6 +332,23 @@ class GraphNode(ResponseModel):
     score: float | None = Field(default=None, description="symbols: match score")
     distance: int | None = Field(default=None, description="neighbourhood: hops from the node")
     external: list[str] | None = Field(default=None, description="unresolved references")
+    checked: ProofState | None = Field(
+        default=None,
+        description=(
+            "sorry and node routes, Lean declarations: `error` (a check found an error in it),"
+            " `sorry`, `blocked` (depends on an error or a sorry), `proved` (a build with"
+            " Lean's toolchain passed it), else `unchecked` (a syntax check never proves)"
+        ),
+    )
+
+
+class CheckRef(ResponseModel):
+    """The check whose findings the `checked` statuses come from."""
+
+    check_id: str
+    level: CheckLevelName
+    sha: str
+    status: CheckState
 
 
 class SymbolsResponse(Freshness):
@@ -316,6 +362,9 @@ class NodeResponse(Freshness):
     direction: Literal["dependencies", "dependents"]
     depth: int
     nodes: list[GraphNode]
+    check: CheckRef | None = Field(
+        default=None, description="where Lean declarations' `checked` comes from (none: null)"
+    )
 
 
 class Wave(ResponseModel):
@@ -333,6 +382,12 @@ class SorryResponse(Freshness):
     repository_id: str
     incomplete: list[GraphNode]
     blocked: list[GraphNode]
+    errors: list[GraphNode] = Field(
+        default_factory=list, description="Lean declarations the newest check found broken"
+    )
+    check: CheckRef | None = Field(
+        default=None, description="the newest finished check of the indexed commit, if any"
+    )
 
 
 # --- events ----------------------------------------------------------------------------------
@@ -395,3 +450,82 @@ class WebhookResponse(ResponseModel):
     index_status: RepositoryStatus | None = None
     branch_deleted: str | None = None
     index_dropped: bool | None = None
+
+
+# --- checks ----------------------------------------------------------------------------------
+
+
+class CheckRequest(RequestModel):
+    """Check files of a commit: `syntax` (in-process parsers, every language Strata parses)
+    or `build` (the toolchains this deployment has). `paths` name files or directories,
+    relative to the repository root (no `..`, no leading `/`, nothing in `.git`)."""
+
+    level: CheckLevelName = Field(examples=["syntax"])
+    sha: str | None = Field(
+        default=None, pattern=SHA_PATTERN, description="the indexed commit when absent"
+    )
+    paths: list[Annotated[str, Field(min_length=1, max_length=MAX_CHECK_PATH)]] | None = Field(
+        default=None, max_length=MAX_CHECK_PATHS, description="the whole tree when absent"
+    )
+
+
+class CheckAccepted(ResponseModel):
+    """202: the check is queued; poll GET /repositories/{id}/checks/{checkId}."""
+
+    check_id: str
+    repository_id: str
+    status: CheckState
+    sha: str
+    level: CheckLevelName
+
+
+class DiagnosticView(ResponseModel):
+    """A finding: 1-based lines and character columns, the end exclusive."""
+
+    path: str
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+    severity: Literal["error", "warning"]
+    message: str
+    tool: str = Field(examples=["tree-sitter", "python", "gcc"])
+
+
+class CheckStats(ResponseModel):
+    files: int = Field(description="files the check looked at")
+    units: int = Field(description="results found or made (one per file at syntax level)")
+    reused: int = Field(description="results reused by content: no tool ran for them")
+    tool_runs: int = Field(description="results made by this run")
+    errors: int
+    warnings: int
+    undecided: int = Field(description="build units killed (time, memory) or crashed")
+    unchecked: int = Field(description="files with no check at this level (not code)")
+    batches: int
+    skipped: dict[str, int] = Field(description="not looked at, by reason")
+    unsupported: dict[str, int] = Field(description="build: files whose language has no tool")
+
+
+class CheckSummary(ResponseModel):
+    check_id: str
+    repository_id: str
+    status: CheckState
+    sha: str
+    level: CheckLevelName
+    paths: list[str] = Field(description="empty: the whole tree")
+    created_at: str = Field(description="ISO 8601, UTC")
+    updated_at: str = Field(description="ISO 8601, UTC")
+    message: str | None = Field(description="why the check ended in `error`")
+    stats: CheckStats
+
+
+class CheckView(CheckSummary):
+    diagnostics: list[DiagnosticView] = Field(
+        description="once ended: ordered by path and position, at most 1000"
+    )
+    truncated: bool = Field(description="more diagnostics were found than are listed")
+
+
+class CheckList(ResponseModel):
+    repository_id: str
+    checks: list[CheckSummary] = Field(description="newest first, without diagnostics")

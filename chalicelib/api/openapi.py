@@ -41,6 +41,7 @@ _EXAMPLES: dict[str, dict[str, Any]] = {  # request bodies, as the e2e tests sen
     "SearchRequest": {"repositoryId": "local:shop", "query": "cart total", "k": 5},
     "ChatRequest": {"repositoryId": "local:shop", "question": "where is the cart total?"},
     "CreateKeyRequest": {"tenant": "acme", "scope": "read", "name": "ci"},
+    "CheckRequest": {"level": "syntax", "paths": ["shop"]},
 }
 
 

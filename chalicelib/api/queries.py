@@ -27,7 +27,9 @@ def search(req: Incoming) -> Response:
     bp, "/chat/query", "POST", body=ChatRequest, responses={200: ChatResponse}, not_ready=True
 )
 def chat_query(req: Incoming) -> Response:
-    """An answer about a repository, with sources verified at the indexed commit."""
+    """An answer about a repository, with sources verified at the indexed commit.
+
+    503 with `Retry-After` when the configured answer model fails or times out."""
     m = req.model(ChatRequest)
     question = Question(m.repository_id, m.question, m.conversation_id)
     return reply(ChatResponse, views.chat_answer(bootstrap.chat(req.identity).ask(question)))

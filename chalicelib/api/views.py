@@ -3,18 +3,23 @@ of api/models.py (camelCase keys; `reply` validates them against the route's mod
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic.alias_generators import to_camel
 
+from chalicelib.domain.checks import Check, public_stats
+from chalicelib.domain.diagnostics import Diagnostic
 from chalicelib.domain.events import Event
 from chalicelib.domain.freshness import Freshness, lag_seconds
 from chalicelib.domain.graph import Node
 from chalicelib.domain.identity import ApiKey
 from chalicelib.domain.models import Repository, Stats, Status
 from chalicelib.services.chat import ChatAnswer
+from chalicelib.services.check_reports import CheckedAt
+from chalicelib.services.check_requests import CheckResult
 from chalicelib.services.events import EventsPage
 from chalicelib.services.graph_queries import BuildWaves, Incomplete, Neighbourhood, SymbolMatches
 from chalicelib.services.index_requests import IndexOutcome
@@ -24,6 +29,17 @@ from chalicelib.services.search import SearchResult
 from chalicelib.services.webhooks import WebhookOutcome
 
 Json = dict[str, Any]
+CHECK_COUNTS = (
+    "files",
+    "units",
+    "reused",
+    "tool_runs",
+    "errors",
+    "warnings",
+    "undecided",
+    "unchecked",
+    "batches",
+)
 
 
 def iso_time(ts: float | None, timespec: str = "auto") -> str | None:
@@ -83,6 +99,10 @@ def chat_answer(a: ChatAnswer) -> Json:
         "response": a.text,
         "conversationId": a.conversation_id,
         "sources": [{"path": s.path, "lines": [s.start_line, s.end_line]} for s in a.sources],
+        "answerer": a.answerer,
+        "model": a.model,
+        "droppedCitations": a.dropped_citations,
+        "fallback": a.fallback,
         **freshness(a.freshness),
     }
 
@@ -135,14 +155,28 @@ def symbol_matches(r: SymbolMatches) -> Json:
     return {"repositoryId": r.repository_id, "symbols": found, **freshness(r.freshness)}
 
 
+def _checked(n: Node, statuses: Mapping[int, str]) -> Json:
+    """A Lean declaration's checked status, for nodes that have one."""
+    return {"checked": statuses[n.id]} if n.id in statuses else {}
+
+
+def check_ref(checked: CheckedAt | None) -> Json | None:
+    if checked is None:
+        return None
+    c = checked.check
+    return {"checkId": c.check_id, "level": c.level, "sha": c.sha, "status": c.status.value}
+
+
 def neighbourhood(r: Neighbourhood) -> Json:
+    s = r.statuses
     return {
         "repositoryId": r.repository_id,
-        "node": node(r.node, external=r.external),
+        "node": node(r.node, external=r.external, **_checked(r.node, s)),
         "direction": r.direction,
         "depth": r.depth,
-        "nodes": [node(n, distance=d) for n, d in r.nodes],
+        "nodes": [node(n, distance=d, **_checked(n, s)) for n, d in r.nodes],
         **freshness(r.freshness),
+        "check": check_ref(r.checked),
     }
 
 
@@ -159,12 +193,74 @@ def build_waves(r: BuildWaves) -> Json:
 
 
 def incomplete(r: Incomplete) -> Json:
+    s = r.statuses
     return {
         "repositoryId": r.repository_id,
-        "incomplete": [node(n) for n in r.incomplete],
-        "blocked": [node(n) for n in r.blocked],
+        "incomplete": [node(n, **_checked(n, s)) for n in r.incomplete],
+        "blocked": [node(n, **_checked(n, s)) for n in r.blocked],
+        "errors": [node(n, **_checked(n, s)) for n in r.errors],
         **freshness(r.freshness),
+        "check": check_ref(r.checked),
     }
+
+
+def _diagnostic(d: Diagnostic) -> Json:
+    return {
+        "path": d.path,
+        "line": d.line,
+        "column": d.column,
+        "endLine": d.end_line,
+        "endColumn": d.end_column,
+        "severity": d.severity,
+        "message": d.message,
+        "tool": d.tool,
+    }
+
+
+def check_accepted(c: Check) -> Json:
+    return {
+        "checkId": c.check_id,
+        "repositoryId": c.repository_id,
+        "status": c.status.value,
+        "sha": c.sha,
+        "level": c.level,
+    }
+
+
+def check_summary(c: Check) -> Json:
+    stats = public_stats(c)
+    counts = {k: int(v) for k, v in stats.items() if isinstance(v, int)}
+    return {
+        **check_accepted(c),
+        "paths": list(c.paths),
+        "createdAt": iso_time(c.created_at, "milliseconds"),
+        "updatedAt": iso_time(c.updated_at, "milliseconds"),
+        "message": c.message,
+        "stats": {
+            **{to_camel(k): counts.get(k, 0) for k in CHECK_COUNTS},
+            "skipped": dict(_counts(stats.get("skipped"))),
+            "unsupported": dict(_counts(stats.get("unsupported"))),
+        },
+    }
+
+
+def _counts(value: object) -> Mapping[str, int]:
+    if not isinstance(value, Mapping):
+        return {}
+    return {str(k): int(v) for k, v in value.items() if isinstance(v, int)}
+
+
+def check_view(r: CheckResult) -> Json:
+    report = r.report
+    return {
+        **check_summary(r.check),
+        "diagnostics": [_diagnostic(d) for d in report.diagnostics] if report else [],
+        "truncated": bool(report and report.truncated),
+    }
+
+
+def check_list(repository_id: str, checks: list[Check]) -> Json:
+    return {"repositoryId": repository_id, "checks": [check_summary(c) for c in checks]}
 
 
 def event(e: Event) -> Json:

@@ -23,6 +23,10 @@ from pydantic import BaseModel, ValidationError
 from chalicelib.api.models import (
     ChatRequest,
     ChatResponse,
+    CheckAccepted,
+    CheckList,
+    CheckRequest,
+    CheckView,
     CreatedKey,
     CreateKeyRequest,
     EventsResponse,
@@ -53,6 +57,7 @@ from chalicelib.client.transport import (
 R = TypeVar("R", bound=BaseModel)
 Q = TypeVar("Q", bound=RequestModel)
 FINISHED = ("ready", "error")
+CHECK_ENDED = ("passed", "failed", "error")
 
 
 class StrataClient:
@@ -193,6 +198,49 @@ class StrataClient:
 
     def sorry(self, repository_id: str) -> SorryResponse:
         return self._get(repository_path(repository_id, "/graph/sorry"), SorryResponse)
+
+    # --- checks ---------------------------------------------------------------------------
+
+    def request_check(
+        self,
+        repository_id: str,
+        *,
+        level: str = "syntax",
+        sha: str | None = None,
+        paths: Sequence[str] | None = None,
+    ) -> CheckAccepted:
+        """Check files of a commit (the indexed one unless `sha`) at `syntax` or `build`
+        level; the answer names the check to poll."""
+        fields = _given(level=level, sha=sha, paths=None if paths is None else list(paths))
+        path = repository_path(repository_id, "/checks")
+        return self._send("POST", path, _request(CheckRequest, fields).dump(), CheckAccepted)
+
+    def check(self, repository_id: str, check_id: str) -> CheckView:
+        path = repository_path(repository_id, f"/checks/{quote(check_id, safe='')}")
+        return self._get(path, CheckView)
+
+    def checks(self, repository_id: str, *, limit: int | None = None) -> CheckList:
+        path = repository_path(repository_id, "/checks")
+        return self._get(with_query(path, {"limit": limit}), CheckList)
+
+    def wait_for_check(
+        self,
+        repository_id: str,
+        check_id: str,
+        *,
+        timeout: float | None = None,
+        poll_seconds: float = 0.5,
+    ) -> CheckView:
+        """Poll a check until it passed, failed or ended in error; ClientError when it is
+        still going after `timeout` seconds."""
+        deadline = None if timeout is None else self._clock() + timeout
+        while True:
+            found = self.check(repository_id, check_id)
+            if found.status in CHECK_ENDED:
+                return found
+            if deadline is not None and self._clock() > deadline:
+                raise ClientError(f"check {check_id} is still {found.status} after {timeout:g} s")
+            self._sleep(poll_seconds)
 
     # --- keys and health ------------------------------------------------------------------
 

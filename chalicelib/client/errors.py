@@ -114,9 +114,10 @@ ERROR_BY_STATUS: Mapping[int, type[ApiError]] = {
 
 
 def error_for(status: int, body: Any, retry_after: float | None = None) -> ClientError | None:
-    """The error an answer stands for, or None for a usable one (2xx other than a 202)."""
+    """The error an answer stands for, or None for a usable one (2xx other than the 202 of
+    a repository still indexing; a 202 that accepted work, a queued check, is usable)."""
     code, message = _server_error(body)
-    if status == 202:
+    if status == 202 and not (isinstance(body, dict) and body.get("checkId")):
         wait = body.get("estimatedTime", "?") if isinstance(body, dict) else "?"
         text = f"the repository is still indexing (about {wait} s left)"
         return NotReady(text, status=status, code="repository_indexing", body=body)

@@ -62,9 +62,48 @@ class EmbedBatch:
     batch: int
 
 
-Message = IndexRepository | StageBatches | ParseBatch | FinalizeGeneration | EmbedBatch
+@dataclass(frozen=True)
+class PlanCheck:
+    """Plan a check run (read the tree at its SHA) and stage its batches from `start`."""
+
+    type: ClassVar[str] = "PlanCheck"
+    queue: ClassVar[str] = "check"
+    repository_id: str
+    check_id: str
+    start: int = 0
+
+
+@dataclass(frozen=True)
+class CheckBatch:
+    """Find or make the results of the units of batch number `batch` of a check run."""
+
+    type: ClassVar[str] = "CheckBatch"
+    queue: ClassVar[str] = "check"
+    repository_id: str
+    check_id: str
+    batch: int
+
+
+Message = (
+    IndexRepository
+    | StageBatches
+    | ParseBatch
+    | FinalizeGeneration
+    | EmbedBatch
+    | PlanCheck
+    | CheckBatch
+)
 _TYPES: dict[str, type[Any]] = {
-    m.type: m for m in (IndexRepository, StageBatches, ParseBatch, FinalizeGeneration, EmbedBatch)
+    m.type: m
+    for m in (
+        IndexRepository,
+        StageBatches,
+        ParseBatch,
+        FinalizeGeneration,
+        EmbedBatch,
+        PlanCheck,
+        CheckBatch,
+    )
 }
 
 

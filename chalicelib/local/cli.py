@@ -5,6 +5,7 @@
     strata status ID
     strata search ID QUERY [-k N] [--mode hybrid|lexical|semantic|symbol]
     strata ask ID QUESTION [--conversation C]
+    strata check ID [--level syntax|build] [--path P ...] [--sha SHA]   exit 1 unless passed
     strata keys create --tenant T --scope read|index|admin [--name N] | list | revoke ID
     strata mcp [--api-key KEY]       an MCP server on stdio over the API (chalicelib/mcp_server)
 
@@ -37,7 +38,14 @@ from chalicelib.client import (
 )
 from chalicelib.local.config import LocalConfig
 from chalicelib.local.key_commands import add_key_commands
-from chalicelib.local.render import Progress, answer_text, hits_text, stats_lines, status_text
+from chalicelib.local.render import (
+    Progress,
+    answer_text,
+    check_text,
+    hits_text,
+    stats_lines,
+    status_text,
+)
 
 POLL_SECONDS = 0.5
 MODES: tuple[SearchMode, ...] = ("hybrid", "lexical", "semantic", "symbol")
@@ -110,6 +118,19 @@ def cmd_index(api: StrataClient, args: argparse.Namespace) -> int:
         print(f"{rid}: ready at {str(status.get('indexedSha'))[:12]} in {took:.1f} s{vectors}")
         print("\n".join(stats_lines(status.get("stats") or {})))
     return 0
+
+
+def cmd_check(api: StrataClient, args: argparse.Namespace) -> int:
+    """Request a check, wait for it, print its diagnostics; 0 only when it passed."""
+    accepted = api.request_check(args.id, level=args.level, sha=args.sha, paths=args.path)
+    if args.no_wait:
+        _emit(args, accepted, lambda b: f"{b['checkId']}: {b['status']}")
+        return 0
+    found = api.wait_for_check(
+        args.id, accepted.check_id, timeout=args.timeout, poll_seconds=POLL_SECONDS
+    )
+    _emit(args, found, check_text)
+    return 0 if found.status == "passed" else 1
 
 
 def wait_for_index(
@@ -214,6 +235,16 @@ def build_parser(config: LocalConfig) -> argparse.ArgumentParser:
     ask.add_argument("question")
     ask.add_argument("--conversation", help="continue a conversation (its id)")
     ask.set_defaults(run=cmd_ask)
+    check = sub.add_parser("check", parents=[common], help="check a repository's files")
+    check.add_argument("id")
+    check.add_argument("--level", choices=("syntax", "build"), default="syntax")
+    check.add_argument(
+        "--path", action="append", help="a file or directory to check (repeatable; all)"
+    )
+    check.add_argument("--sha", help="the commit (the indexed one otherwise)")
+    check.add_argument("--no-wait", action="store_true", help="return once it is queued")
+    check.add_argument("--timeout", type=float, metavar="S", help="give up waiting after S s")
+    check.set_defaults(run=cmd_check)
     add_key_commands(sub, common)
 
     mcp = sub.add_parser("mcp", help="serve MCP on stdio over this API (stdout is MCP's)")

@@ -41,6 +41,7 @@ def main(argv: list[str]) -> int:
             allow_local_paths=True,
             local_roots=(str(path),),  # the one repository this demo indexes
             embedder="minilm",
+            answerer="extractive",  # no model: the demo runs offline
             git_cache_dir=str(Path(tmp) / "git-cache"),
         )
         with embedded_aws(settings) as aws:

@@ -34,6 +34,8 @@ WORKERS = (
     ("index-dlq", "index_dlq_worker", 10, 60.0),
     ("parse-dlq", "parse_dlq_worker", 10, 60.0),
     ("embed-dlq", "embed_dlq_worker", 10, 60.0),
+    ("check", "check_worker", 1, 900.0),
+    ("check-dlq", "check_dlq_worker", 10, 60.0),
 )
 
 

@@ -99,6 +99,15 @@ def answer_text(reply: Mapping[str, Any]) -> str:
     sources = reply.get("sources") or []
     lines.append("Sources:" if sources else "Sources: none")
     lines.extend(f"  {s['path']}:{s['lines'][0]}-{s['lines'][1]}" for s in sources)
+    notes = []
+    if reply.get("model"):
+        notes.append(f"answered by {reply.get('answerer')} (model {reply['model']})")
+    if reply.get("fallback"):
+        notes.append(f"the model's reply was {reply['fallback']}: extractive answer instead")
+    if reply.get("droppedCitations"):
+        notes.append(f"{reply['droppedCitations']} citation(s) dropped: they did not verify")
+    if notes:
+        lines.append("(" + "; ".join(notes) + ")")
     if reply.get("conversationId"):
         lines.append(f"\n(follow up with --conversation {reply['conversationId']})")
     return "\n".join(lines)
@@ -144,3 +153,23 @@ class Progress:
 def _bar(done: int, total: int) -> str:
     filled = min(_BAR, int(_BAR * done / total))
     return f"[{'#' * filled}{'.' * (_BAR - filled)}]"
+
+
+def check_text(check: Mapping[str, Any]) -> str:
+    """A finished check: its diagnostics as `path:line:column: severity: message [tool]`,
+    then one line with the outcome and the counts."""
+    lines = [
+        f"{d['path']}:{d['line']}:{d['column']}: {d['severity']}: {d['message']} [{d['tool']}]"
+        for d in check.get("diagnostics") or []
+    ]
+    if check.get("truncated"):
+        lines.append("(more diagnostics were found than are listed)")
+    s = check.get("stats") or {}
+    summary = (
+        f"{check.get('status')}: {check.get('level')} check of {_short(check.get('sha'))}, "
+        f"{s.get('files', 0)} files, {s.get('errors', 0)} errors, {s.get('warnings', 0)} "
+        f"warnings ({s.get('units', 0)} results, {s.get('reused', 0)} reused)"
+    )
+    if check.get("message"):
+        summary += f"\n  {check['message']}"
+    return "\n".join([*lines, summary])

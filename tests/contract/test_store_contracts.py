@@ -426,6 +426,13 @@ def test_appended_turns_come_back_in_order(stores: StoreSet) -> None:
     assert stores.conversations.history("c1") == [Turn("q1", "a1"), Turn("q2", "a2")]
 
 
+def test_a_turn_keeps_its_repository_and_cited_paths(stores: StoreSet) -> None:
+    bound = Turn("q1", "a1", "github:acme:widgets", ("widgets/config.py", "README.md"))
+    stores.conversations.append("c1", bound, expires_at=T0)
+    stores.conversations.append("c1", Turn("q2", "a2", "github:acme:widgets"), expires_at=T0)
+    assert stores.conversations.history("c1") == [bound, Turn("q2", "a2", "github:acme:widgets")]
+
+
 def test_history_keeps_only_the_last_twenty_turns(stores: StoreSet) -> None:
     for n in range(25):
         stores.conversations.append("c1", Turn(f"q{n}", f"a{n}"), expires_at=T0)

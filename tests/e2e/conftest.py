@@ -70,6 +70,8 @@ def make_pump(app: Any, settings: Settings, sqs: Any) -> WorkerPump:
         ("index-dlq", "index_dlq_worker", 10),
         ("parse-dlq", "parse_dlq_worker", 10),
         ("embed-dlq", "embed_dlq_worker", 10),
+        ("check", "check_worker", 1),
+        ("check-dlq", "check_dlq_worker", 10),
     )
     names = settings.names
     queues = {**names.queues, **{f"{q}-dlq": n for q, n in names.dead_letter_queues.items()}}
@@ -92,6 +94,7 @@ def settings_for(tmp_path: Path, prefix: str = "e2e", bucket: str | None = None)
         git_cache_dir=str(tmp_path / "git-cache"),
         parse_batch_files=3,
         embedder="none",  # tests/e2e/test_semantic_search.py runs the real model
+        answerer="extractive",  # tests/e2e/test_chat_answers.py asks a loopback model
         rate_burst=100_000,  # tests/e2e/test_api_keys.py tests the limit with its own settings
     )
 

@@ -148,7 +148,7 @@ def test_every_queue_consumer_reports_batch_item_failures(deployed: Deployed) ->
     mappings = lam.list_event_source_mappings()["EventSourceMappings"]
     by_function = {m["FunctionArn"].rsplit(":", 1)[-1]: m for m in mappings}
     consumers = [f for f in deployed.plan.functions if f.consumes]
-    assert len(mappings) == len(consumers) == 6
+    assert len(mappings) == len(consumers) == 8
     for function in consumers:
         mapping = by_function[deployed.physical[function.logical_id]]
         queue = queue_attributes(deployed, str(function.consumes))
@@ -232,12 +232,12 @@ def test_alarms_watch_every_dlq_and_every_worker_and_notify_the_topic(deployed: 
         if a["MetricName"] == "ApproximateNumberOfMessagesVisible"
     }  # fmt: skip
     assert depth == {logical_id("queue", q) for q in dead_letter_queues(RESOURCES)}
-    assert len(depth) == 3
+    assert len(depth) == 4
     for queue in depth:  # each names a queue the stack created
         assert deployed.physical[queue].endswith(f"strata-{deployed.stage}-" + queue_name(queue))
     errors = {a["Dimensions"][0]["Value"]["Ref"] for a in alarms if a["MetricName"] == "Errors"}
     workers = {f.logical_id for f in deployed.plan.functions if f.is_worker}
-    assert errors == workers and len(workers) == 7
+    assert errors == workers and len(workers) == 9
     assert all(w in deployed.physical for w in workers)
 
 
@@ -257,5 +257,8 @@ def test_the_bucket_is_private_encrypted_and_expires_job_staging(deployed: Deplo
         ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"),
         True,
     )
-    (rule,) = properties["LifecycleConfiguration"]["Rules"]
-    assert (rule["Prefix"], rule["ExpirationInDays"], rule["Status"]) == ("jobs/", 1, "Enabled")
+    rules = properties["LifecycleConfiguration"]["Rules"]
+    assert [(r["Prefix"], r["ExpirationInDays"], r["Status"]) for r in rules] == [
+        ("jobs/", 1, "Enabled"),
+        ("checks/runs/", 30, "Enabled"),  # check plans and reports, with their records
+    ]

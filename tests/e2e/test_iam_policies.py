@@ -1,5 +1,5 @@
 """Least privilege, checked against what the code really calls: one user path through every
-Lambda function (the API, the three workers, the three dead-letter consumers, the sweep) on
+Lambda function (the API, the four workers, the four dead-letter consumers, the sweep) on
 moto, each function in a process of its own, with every botocore call recorded per function
 (tests/aws_calls.py). Each call's IAM (action, resource) must be allowed by that function's
 policy as infra/ generates it for the dev stage, and each grant of that policy must be used
@@ -46,6 +46,9 @@ _DEAD_NOT_SUPERSEDED = (
 UNEXERCISED: dict[tuple[str, str, str], str] = {
     ("api_handler", "model:embedding", "bedrock:InvokeModel"): _BEDROCK,
     ("embed_worker", "model:embedding", "bedrock:InvokeModel"): _BEDROCK,
+    ("api_handler", "model:answer", "bedrock:InvokeModel"): (
+        "the scenario answers extractively; Bedrock (Converse) is the deployed answerer"
+    ),
     ("api_handler", "table:tenants", "dynamodb:GetItem"): "registering under a tenant quota",
     ("api_handler", "table:deliveries", "dynamodb:DeleteItem"): (
         "a push whose handling fails releases its delivery id for GitHub's redelivery"
@@ -62,6 +65,9 @@ UNEXERCISED: dict[tuple[str, str, str], str] = {
     ("parse_dlq_worker", "table:locks", "dynamodb:ConditionCheckItem"): _DEAD_NOT_SUPERSEDED,
     ("embed_dlq_worker", "table:repositories", "dynamodb:UpdateItem"): _DEAD_NOT_SUPERSEDED,
     ("embed_dlq_worker", "table:locks", "dynamodb:ConditionCheckItem"): _DEAD_NOT_SUPERSEDED,
+    ("api_handler", "table:checks", "dynamodb:UpdateItem"): (
+        "a check whose PlanCheck could not be sent is ended at once"
+    ),
     ("refresh_sweep", "table:jobs", "dynamodb:GetItem"): (
         "a sweep that finds a lease left by a job that has ended (lease_is_stale)"
     ),
@@ -222,6 +228,7 @@ def run_every_function(s: Scenario) -> None:
     s.set_embedder(FakeEmbedder())
     for n, queue in enumerate(("embed", "parse", "index")):
         _dead_job(s, acme, rid, n, queue)
+    _check_every_way(s, acme, rid)  # last: the sweeps above run on a clock (chalice.test's)
 
 
 def _read_every_way(s: Scenario, key: str, rid: str) -> None:
@@ -238,6 +245,25 @@ def _read_every_way(s: Scenario, key: str, rid: str) -> None:
     ):
         assert s.api(method, path, query, key=key).status_code == 200, path
     assert s.webhook_ping().status_code == 200
+
+
+def _check_every_way(s: Scenario, key: str, rid: str) -> None:
+    """A check planned, staged and run by the check worker, read and listed; then a check
+    whose PlanCheck dies, ended by the check DLQ's consumer."""
+    made = s.api("POST", f"/repositories/{rid}/checks", {"level": "syntax"}, key=key)
+    assert made.status_code == 202, made.body
+    while s.stack.pump.poll("check"):
+        pass
+    check = s.api("GET", f"/repositories/{rid}/checks/{made.json_body['checkId']}", key=key)
+    assert check.json_body["status"] in ("passed", "failed"), check.body
+    assert s.api("GET", f"/repositories/{rid}/checks", key=key).status_code == 200
+    assert s.api("GET", f"/repositories/{rid}/graph/sorry", key=key).status_code == 200
+    dead = s.api("POST", f"/repositories/{rid}/checks", {"level": "syntax"}, key=key)
+    assert s.dead_letter("check") == 1
+    while s.stack.pump.poll("check-dlq"):
+        pass
+    ended = s.api("GET", f"/repositories/{rid}/checks/{dead.json_body['checkId']}", key=key)
+    assert ended.json_body["status"] == "error", ended.body
 
 
 def _dead_job(s: Scenario, key: str, rid: str, n: int, queue: str) -> None:

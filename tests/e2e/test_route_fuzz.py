@@ -116,6 +116,7 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzzed]:
         local_roots=(str(root),),
         git_cache_dir=str(cache),
         embedder="none",
+        answerer="extractive",
         server_git_token=SERVER_TOKEN,
         rate_per_second=0,  # no limit: every case must reach the route (the limit has its tests)
     )

@@ -29,7 +29,7 @@ def test_the_app_zip_alone_resolves_every_handler(tmp_path: Path) -> None:
     template = sam_template("dev", tmp_path / "build")
     app = unzip(tmp_path / "build" / "deployment.zip", tmp_path / "app")
     wanted = handlers(template)
-    assert len(wanted) == 8 and wanted["APIHandler"] == "app.app"
+    assert len(wanted) == 10 and wanted["APIHandler"] == "app.app"
     site_packages = Path(sysconfig.get_paths()["purelib"])  # the layer's stand-in
 
     for function, handler in wanted.items():

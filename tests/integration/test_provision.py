@@ -51,11 +51,14 @@ def test_creates_the_bucket_with_job_staging_expiring_after_a_day(provisioned: S
     s3 = client(provisioned, "s3")
     rules = s3.get_bucket_lifecycle_configuration(Bucket=provisioned.names.bucket)["Rules"]
     assert [(r["Filter"]["Prefix"], r["Expiration"]["Days"], r["Status"]) for r in rules] == [
-        ("jobs/", 1, "Enabled")
+        ("jobs/", 1, "Enabled"),
+        ("checks/runs/", 30, "Enabled"),  # check plans and reports, as long as their records
     ]
 
 
-@pytest.mark.parametrize(("queue", "visibility"), [("index", "900"), ("parse", "300")])
+@pytest.mark.parametrize(
+    ("queue", "visibility"), [("index", "900"), ("parse", "300"), ("check", "900")]
+)
 def test_queues_redrive_to_their_dead_letter_queue_after_five_receives(
     provisioned: Settings, queue: str, visibility: str
 ) -> None:
@@ -81,7 +84,9 @@ def test_creates_the_token_key_under_its_alias(provisioned: Settings) -> None:
 
 def test_queue_urls_names_every_queue_and_dead_letter_queue(provisioned: Settings) -> None:
     urls = queue_urls(provisioned, client(provisioned, "sqs"))
-    assert sorted(urls) == ["embed", "embed-dlq", "index", "index-dlq", "parse", "parse-dlq"]
+    assert sorted(urls) == [
+        "check", "check-dlq", "embed", "embed-dlq", "index", "index-dlq", "parse", "parse-dlq"
+    ]  # fmt: skip
     assert urls["index"].endswith("/" + provisioned.names.queues["index"])
     assert urls["parse-dlq"].endswith("/" + provisioned.names.dead_letter_queues["parse"])
 

@@ -13,7 +13,8 @@ from chalicelib.domain.models import Status
 from chalicelib.domain.tenancy import conversation_key
 from chalicelib.errors import InvalidRequest, NotReady
 from chalicelib.ports import Passage
-from chalicelib.services.chat import Question, verified_sources
+from chalicelib.services.answering import verified_sources
+from chalicelib.services.chat import Question
 from chalicelib.services.search import SearchQuery
 from tests.harness import REMOTE, REPO_ID, SAMPLE_FILES, Harness
 
