@@ -27,6 +27,9 @@ SCOPES: dict[tuple[str, str], Scope | None] = {
     ("GET", "/repositories/{repository_id}/graph/nodes/{name}"): READ,
     ("GET", "/repositories/{repository_id}/graph/waves"): READ,
     ("GET", "/repositories/{repository_id}/graph/sorry"): READ,
+    ("GET", "/repositories/{repository_id}/checks"): READ,
+    ("GET", "/repositories/{repository_id}/checks/{check_id}"): READ,
+    ("POST", "/repositories/{repository_id}/checks"): INDEX,
     ("POST", "/search"): READ,
     ("POST", "/chat/query"): READ,
     ("POST", "/repositories/index"): INDEX,
@@ -43,6 +46,7 @@ def concrete(template: str) -> str:
         template.replace("{repository_id}", "github:acme:widgets")
         .replace("{name}", "Cart")
         .replace("{key_id}", "abcdefghijkl")
+        .replace("{check_id}", "0123456789abcdef")
     )
 
 
