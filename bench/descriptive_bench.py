@@ -3,6 +3,7 @@
 
     .venv/bin/python bench/descriptive_bench.py [--names chi,rack] [--embedder minilm|static]
         [--mirror /work/.mirror] [--state-dir DIR] [--out bench/results/descriptive_bench.json]
+        [--dump-signals FILE]
 
 How: one local stack (moto) indexes each repository of `bench/descriptive/repos.json` at its
 pinned commit, taken from the fetched mirror (`<mirror>/<owner>+<name>/repo`) as a one-commit
@@ -33,6 +34,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _env import ROOT
+from retrieval_bench import signals_of
 
 from chalicelib import bootstrap
 from chalicelib.client.transport import exchange, repository_path
@@ -104,6 +106,7 @@ class Stack:
         self.stack, self.key = stack, key
         self.searcher = bootstrap.searcher(Caller("bench", ADMIN_TENANT, Scope.ADMIN))
         self.latency: dict[str, list[float]] = {m: [] for m in MODES}
+        self.dump: list[dict[str, Any]] | None = None
 
     def index(self, rid: str, remote: str, branch: str, sha: str) -> dict[str, Any]:
         """Index `remote` at `sha` and wait until it is served with its vectors."""
@@ -137,6 +140,15 @@ class Stack:
         self.latency[mode].append(time.perf_counter() - started)
         paths = [hit.passage.path for hit in getattr(found, "hits", ())]
         return list(dict.fromkeys(paths))[:K]
+
+    def dump_signals(self, rid: str, query: str, key: str) -> None:
+        """Keep every file's raw signals for `query` (to tune the fusion offline)."""
+        if self.dump is None:
+            return
+        repo = bootstrap.container().pointers.get(rid)
+        assert repo is not None and repo.generation is not None
+        loaded = bootstrap.container().loader.load(repo.generation)
+        self.dump.append(signals_of(bootstrap.container().retriever, loaded, query, key))
 
 
 def _head(tree: Path) -> str:
@@ -177,6 +189,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         )
         with LocalStack(options) as local:
             stack = Stack(local, provide_admin_key(state).token)
+            stack.dump = [] if args.dump_signals else None
             indexed: dict[str, Any] = {}
             records: dict[str, list[dict[str, Any]]] = {m: [] for m in MODES}
             for repo in repos:
@@ -188,11 +201,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 indexed[repo["name"]] = stack.index(rid, str(tree), "main", sha)
                 print(f"  {indexed[repo['name']]['index_s']} s", file=sys.stderr)
                 for row in (r for r in rows if r["name"] == repo["name"]):
+                    stack.dump_signals(rid, row["query"], row["id"])
                     for mode in MODES:
                         ranked = stack.search(rid, row["query"], mode)
                         records[mode].append(
                             {**row, "ranked": ranked, "scores": score(ranked, row["targets"])}
                         )
+            if args.dump_signals:
+                dumped = {"rows": {r["id"]: r for r in rows}, "queries": stack.dump}
+                Path(args.dump_signals).write_text(json.dumps(dumped))
     return {
         "embedder": args.embedder,
         "queries": sum(1 for r in rows if r["name"] in indexed),
@@ -230,6 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mirror", default="/work/.mirror")
     parser.add_argument("--state-dir", default="", help="keep the stack's state (reuse vectors)")
     parser.add_argument("--out", default=str(RESULTS))
+    parser.add_argument("--dump-signals", default="", help="write every query's file signals")
     args = parser.parse_args(argv)
     report = run(args)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

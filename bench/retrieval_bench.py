@@ -129,11 +129,11 @@ class StrataSystem:
         for label, variant in self.retrievers.items():
             self.ranked[label][key] = [p.path for p in variant.hybrid(loaded, query, k)]
         if self.dump is not None:
-            self.dump.append(_signals_of(retriever, loaded, query, key))
+            self.dump.append(signals_of(retriever, loaded, query, key))
         return self.ranked["hybrid"][key]
 
 
-def _signals_of(retriever: Retriever, loaded: Any, query: str, key: str) -> dict[str, Any]:
+def signals_of(retriever: Retriever, loaded: Any, query: str, key: str) -> dict[str, Any]:
     """Every file's raw signals for one query (for tuning weights offline)."""
     (s,), (raw,), _ = retriever.file_signals([loaded], query)
     return {
@@ -185,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=0)
     parser.add_argument("--out", default=str(RESULTS))
     parser.add_argument("--dump-signals", default="", help="write every query's file signals")
+    parser.add_argument("--embedder", default="minilm", help="minilm (the default), onnx, static")
     parser.add_argument(
         "--state-dir", default="", help="keep the stack's state here (a rerun reuses vectors)"
     )
@@ -201,8 +202,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="strata-retrieval-") as tmp:
         settings = Settings(
             resource_prefix="bench-retrieval",
-            embedder="minilm",
-            local_roots=(str(Path(args.repos_root).resolve()),),
+            embedder=args.embedder,
+            # the scorer checks each query's parent out under the temporary directory
+            local_roots=(str(Path(args.repos_root).resolve()), tempfile.gettempdir()),
             rate_per_second=0,  # the bench polls every 50 ms: no per-key limit
         )
         state = Path(args.state_dir or tmp)

@@ -1,6 +1,6 @@
 """File-level signals over a generation's live files: BM25 over whole files, computed from the
-chunk postings of a lexical base (minus tombstones) and delta, and per-file maxima of chunk
-scores (semantic similarity).
+chunk postings of a lexical base (minus tombstones) and delta, per-file maxima of chunk
+scores (semantic similarity), and how well a file's name matches the question.
 
 A change request names the file to edit less often than it names several things inside it;
 scored as one document, a file collects all of them (on the localization set BM25 over whole
@@ -15,7 +15,7 @@ from collections.abc import Sequence, Set
 import numpy as np
 
 from chalicelib.domain.lexical import Array, LexicalSegment, idf, length_norms, term_scores
-from chalicelib.domain.tokens import query_terms
+from chalicelib.domain.tokens import query_terms, stem, tokenize
 
 _EMPTY = LexicalSegment.build(())
 
@@ -90,3 +90,30 @@ class FileBM25:
             if len(hit):
                 scores[hit] += term_scores(idf(n, len(hit)), tf[hit], self._norms[hit])
         return scores
+
+
+class FileNames:
+    """How well each file's name (without directory and extensions) matches a query: the
+    idf-weighted stems the two share. A question describes what it wants ("the logger that
+    prints coloured warnings", "how are cookies persisted"), and the file that answers is
+    often named after it (logger.ts, FileCookieJar.php); stems let "cookies" meet `Cookie`."""
+
+    def __init__(self, paths: Sequence[str]) -> None:
+        self._stems = [frozenset(map(stem, tokenize(_base_name(p)))) for p in paths]
+        self._files: dict[str, list[int]] = {}
+        for i, stems in enumerate(self._stems):
+            for s in stems:
+                self._files.setdefault(s, []).append(i)
+
+    def scores(self, query: str) -> Array:
+        n = len(self._stems)
+        scores = np.zeros(n, dtype=np.float64)
+        for s in dict.fromkeys(map(stem, query_terms(query))):
+            files = self._files.get(s)
+            if files:
+                scores[files] += np.log(1.0 + n / len(files))
+        return scores
+
+
+def _base_name(path: str) -> str:
+    return path.rsplit("/", 1)[-1].split(".", 1)[0]

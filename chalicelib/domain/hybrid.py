@@ -5,7 +5,8 @@ Signals (one value per live file, higher is better):
 - `history`: the best BM25 match among the messages of the commits that changed the file
   (history.py);
 - `semantic`: the best cosine similarity of the file's chunks to the query's embedding;
-- `symbol`: how strongly the file *defines* what the query names (definitions over mentions).
+- `symbol`: how strongly the file *defines* what the query names (definitions over mentions);
+- `name`: the stems the file's name shares with the query (file_ranking.FileNames).
 
 Each signal is standardised (z-score: the scale of BM25 depends on the query's length and
 of cosines on the model, a z-score on neither), weighted and summed; files whose role the
@@ -36,6 +37,7 @@ class Weights:
     history: float = 1.0
     semantic: float = 1.0
     symbol: float = 0.5
+    name: float = 0.35
     demote: bool = True
 
     def of(self, signal: str) -> float:

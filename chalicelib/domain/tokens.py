@@ -13,7 +13,9 @@ Decisions (the index and query sides must agree, so they live in one place):
   `sha256` stays one term, `base64encode` -> base64, encode, `HTTP2Server` -> http2, server.
 - Terms of one character, terms made only of underscores, and terms longer than
   `MAX_TERM_LENGTH` (hashes, base64 blobs) are dropped.
-- No stemming. A small English stopword list is applied by `query_terms` only, and only when
+- No stemming in the index. `stem` (a light suffix stripper) is for signals that compare a
+  question's words with names (`file_ranking.FileNames`), where "parses" must meet `parse`.
+  A small English stopword list is applied by `query_terms` only, and only when
   the query keeps at least one other term (so a query for `if` still works). The index keeps
   stopwords, so every query term is a term the index analysis can produce.
 
@@ -124,3 +126,24 @@ def query_terms(text: str) -> list[str]:
     terms = list(dict.fromkeys(tokenize(text)))
     content = [t for t in terms if t not in STOPWORDS]
     return content or terms
+
+
+# Inflection suffixes `stem` strips (one per word), longest first, with what replaces them.
+_SUFFIXES = (("ies", "i"), ("sses", "ss"), ("ing", ""), ("ed", ""), ("es", "e"), ("s", ""))
+
+
+def stem(term: str) -> str:
+    """A light stem of a lowercase term, so inflections of one word meet: parse, parses,
+    parsed, parsing -> pars; retry, retries -> retri; cookie, cookies -> cooki. One suffix
+    at most, never leaving fewer than three letters; no derivations (parser stays)."""
+    for suffix, replacement in _SUFFIXES:
+        if term.endswith(suffix):
+            if suffix == "s" and term.endswith(("ss", "us", "is")):
+                break
+            cut = term[: -len(suffix)] + replacement
+            if len(cut) >= 3:
+                term = cut
+            break
+    if len(term) > 3 and term[-1] in "ye":
+        term = term[:-1] + ("i" if term[-1] == "y" else "")
+    return term

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from chalicelib.domain.file_ranking import FileBM25, LiveFiles
+from chalicelib.domain.file_ranking import FileBM25, FileNames, LiveFiles
 from chalicelib.domain.history import HistoryIndex, decode_history
 from chalicelib.domain.lexical import Array, LexicalSegment
 from chalicelib.domain.path_roles import path_role
@@ -33,6 +33,7 @@ SegmentSource = Callable[[str], LexicalSegment]
 class Signals:
     live: LiveFiles
     bm25: FileBM25
+    names: FileNames
     history: HistoryIndex | None
     vectors: tuple[Array, Array] | None  # float32 rows of base, delta chunks
     model: str | None
@@ -60,7 +61,11 @@ class Signals:
 
     def text_signals(self, query: str) -> dict[str, Array]:
         """Every file's signals that need no query vector, by name."""
-        signals = {"lexical": self.bm25.scores(query), "symbol": self.symbol_scores(query)}
+        signals = {
+            "lexical": self.bm25.scores(query),
+            "symbol": self.symbol_scores(query),
+            "name": self.names.scores(query),
+        }
         if self.history is not None:
             signals["history"] = self.history.scores(query)
         return signals
@@ -106,6 +111,7 @@ class SignalCache:
         return Signals(
             live=live,
             bm25=FileBM25(live),
+            names=FileNames(live.paths),
             history=history,
             vectors=self._matrices(loaded, live),
             model=m.embedding_model,

@@ -116,3 +116,15 @@ def test_ascii_words_split_as_other_words_do(word: str) -> None:
 def test_term_counts_keep_terms_in_order_of_first_occurrence() -> None:
     counts = term_counts("Config parse_config configure PARSE")
     assert list(counts) == ["config", "parse_config", "parse", "configure"]
+
+
+def test_stem_meets_the_inflections_of_one_word() -> None:
+    from chalicelib.domain.tokens import stem
+
+    assert {stem(w) for w in ("parse", "parses", "parsed", "parsing")} == {"pars"}
+    assert stem("retries") == stem("retry") == "retri"
+    assert stem("cookies") == stem("cookie") == "cooki"
+    assert stem("redirects") == stem("redirect") == "redirect"
+    assert stem("class") == "class" and stem("status") == "status"  # not plurals
+    assert stem("uses") == "use" and stem("is") == "is"  # never under three letters
+    assert stem("parser") == "parser"  # a derivation is another word

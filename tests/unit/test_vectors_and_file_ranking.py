@@ -84,3 +84,14 @@ def test_assemble_copies_rows_by_path_and_blob_and_asks_for_the_rest() -> None:
     b2 = VectorBlock("m", to_float16(np.ones((1, 4), dtype=np.float32)))
     block, missing = assemble(target, [source], {1: b2}, model="m", dimensions=4)
     assert missing == [] and block.matrix[2].tolist() == [1.0, 1.0, 1.0, 1.0]
+
+
+def test_file_names_score_the_stems_a_question_shares_with_a_file_name() -> None:
+    from chalicelib.domain.file_ranking import FileNames
+
+    paths = ["src/Cookie/FileCookieJar.php", "src/Client.php", "src/cookies.md", "lib/logger.ts"]
+    names = FileNames(paths)
+    scores = names.scores("how are cookies persisted to a file?")
+    assert scores[0] > scores[2] > 0 and scores[1] == scores[3] == 0  # two stems beat one
+    assert names.scores("the logger that prints warnings")[3] > 0
+    assert not names.scores("src php").any()  # directories and extensions are not the name
