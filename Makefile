@@ -45,6 +45,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/index_bench.py
 	$(BIN)/python bench/local_stack_bench.py
 	$(BIN)/python bench/parse_bench.py
+	$(BIN)/python bench/commit_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

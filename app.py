@@ -6,6 +6,7 @@ from chalice.app import Chalice
 from chalicelib import bootstrap, observability
 from chalicelib.api import (
     checks,
+    commits,
     docs,
     events,
     graph,
@@ -27,6 +28,7 @@ app.register_blueprint(repositories.bp)
 app.register_blueprint(queries.bp)
 app.register_blueprint(graph.bp)
 app.register_blueprint(checks.bp)
+app.register_blueprint(commits.bp)
 app.register_blueprint(indexing.bp)
 app.register_blueprint(check_workers.bp)
 app.register_blueprint(webhooks.bp)

@@ -16,6 +16,7 @@ import boto3
 from chalicelib import observability
 from chalicelib.adapters.dynamo_checks import DynamoCheckStore
 from chalicelib.adapters.dynamo_events import DynamoDeliveryLog, DynamoEventLog
+from chalicelib.adapters.dynamo_idempotency import DynamoIdempotencyStore
 from chalicelib.adapters.dynamo_keys import DynamoKeyStore, DynamoRateLimitStore
 from chalicelib.adapters.dynamo_models import bind_models
 from chalicelib.adapters.dynamo_stores import (
@@ -34,6 +35,8 @@ from chalicelib.adapters.sqs_work_queue import SqsWorkQueue
 from chalicelib.adapters.subprocess_toolchain import SubprocessToolchain, ToolLimits
 from chalicelib.adapters.system_clock import SystemClock
 from chalicelib.domain.answers import ModelLimits
+from chalicelib.domain.commits import CommitLimits
+from chalicelib.domain.credentials import ServerToken
 from chalicelib.domain.identity import Caller
 from chalicelib.domain.rate_limits import RatePolicy
 from chalicelib.domain.tenancy import Quota
@@ -44,6 +47,8 @@ from chalicelib.ports import (
     ConversationStore,
     DeliveryLog,
     Embedder,
+    GitWriter,
+    IdempotencyStore,
     KeyStore,
     RateLimitStore,
     RepoStore,
@@ -53,6 +58,8 @@ from chalicelib.services.chat import ChatService
 from chalicelib.services.check_reports import CheckReports
 from chalicelib.services.check_requests import CheckRequests
 from chalicelib.services.check_runner import CheckConfig, CheckRunner
+from chalicelib.services.commit_push import CommitPush
+from chalicelib.services.commits import CommitConfig, CommitService
 from chalicelib.services.context import IndexConfig, IndexPorts
 from chalicelib.services.events import AttributedEventLog, EventQueries
 from chalicelib.services.generations import GenerationLoader, PointerCache
@@ -86,6 +93,10 @@ class Container:
     checks: CheckStore | None = None  # check runs (None: a container without that table)
     toolchain: Toolchain | None = None  # the build level's tools, probed on first use
     chat_model: ChatModel | None = None  # None: chat answers extractively
+    # Commits: the git engine's writing half (the same engine as ports.git) and the
+    # Idempotency-Key records (None: a container that cannot commit).
+    writer: GitWriter | None = None
+    idempotency: IdempotencyStore | None = None
 
 
 def index_config(s: Settings) -> IndexConfig:
@@ -240,8 +251,9 @@ def build(s: Settings) -> Container:
     names = s.names
     models = bind_models(names.tables, s.region, s.endpoint_url)
     blobs = S3BlobStore(client("s3"), names.bucket)
+    engine = git_engine(s)
     ports = IndexPorts(
-        git=git_engine(s),
+        git=engine,
         blobs=blobs,
         queue=SqsWorkQueue(client("sqs"), names.queues),
         repos=DynamoRepoStore(models),
@@ -275,6 +287,8 @@ def build(s: Settings) -> Container:
         checks=DynamoCheckStore(models),
         toolchain=toolchain(s),
         chat_model=chat_model(s, client),
+        writer=engine,
+        idempotency=DynamoIdempotencyStore(models),
     )
 
 
@@ -386,6 +400,44 @@ def check_runner() -> CheckRunner:
         checks=checks,
         toolchain=tools,
         settings=check_config(c.settings),
+    )
+
+
+def commit_config(s: Settings) -> CommitConfig:
+    limits = CommitLimits(
+        max_files=s.commit_max_files,
+        max_file_bytes=s.commit_max_file_bytes,
+        max_total_bytes=s.commit_max_total_bytes,
+    )
+    return CommitConfig(
+        limits=limits,
+        lease_seconds=float(s.commit_lease_seconds),
+        lease_wait_seconds=s.commit_lease_wait_seconds,
+        idempotency_ttl_seconds=float(s.idempotency_ttl_seconds),
+        server_token=ServerToken(s.server_git_token, s.git_token_scope),
+    )
+
+
+def commits(caller: Caller) -> CommitService:
+    """Commits to the repositories `caller` may see, recorded in events as theirs."""
+    c = container()
+    if c.writer is None or c.idempotency is None:
+        raise RuntimeError("this container cannot commit (no git writer or idempotency store)")
+    ports = attributed(c, caller.actor)
+    checks = check_requests(caller) if c.checks is not None else None
+    config = commit_config(c.settings)
+    push = CommitPush(
+        writer=c.writer,
+        locks=ports.locks,
+        index=IndexRequests(ports=ports, config=c.config),
+        checks=checks,
+        lease_seconds=config.lease_seconds,
+    )
+    return CommitService(
+        push=push,
+        records=c.idempotency,
+        config=config,
+        caller=caller,
     )
 
 

@@ -3,6 +3,7 @@
     StrataError
     ├── InvalidRequest            the client sent something we refuse (400)
     │   ├── PayloadTooLarge       body over the configured cap (413)
+    │   ├── IdempotencyKeyReused  an Idempotency-Key sent again with another request (422)
     │   └── RemoteRefused         the remote is not allowed or cannot be reached (one generic
     │                             message for every case: no host, address or path)
     ├── NotFound                  a named thing does not exist (404)
@@ -19,7 +20,9 @@
     ├── Conflict                  a precondition on shared state did not hold (409)
     │   ├── LeaseHeld             another worker holds the repository lease
     │   ├── LeaseLost             our lease expired or was taken over (stale fence)
-    │   └── AlreadyExists         an immutable object exists already
+    │   ├── AlreadyExists         an immutable object exists already
+    │   └── BranchMoved           a compare-and-swap push found the branch elsewhere
+    │                             (carries current_sha, the branch head when known)
     ├── NotReady                  the repository has no generation to serve yet
     ├── TransientError            retry later (SQS redelivery, then the DLQ) (503)
     │   ├── RemoteUnreachable     an allowed remote did not answer (RemoteRefused's text)
@@ -74,6 +77,10 @@ class PayloadTooLarge(InvalidRequest):
     code = "payload_too_large"
 
 
+class IdempotencyKeyReused(InvalidRequest):
+    code = "idempotency_key_reused"
+
+
 class RemoteRefused(InvalidRequest):
     code = "remote_refused"
 
@@ -124,6 +131,17 @@ class LeaseLost(Conflict):
 
 class AlreadyExists(Conflict):
     code = "already_exists"
+
+
+class BranchMoved(Conflict):
+    """A push that had to find the branch at one commit found it at another (`current_sha`;
+    None when the remote did not say, or the branch is gone): nothing was changed."""
+
+    code = "branch_moved"
+
+    def __init__(self, message: str, current_sha: str | None = None) -> None:
+        super().__init__(message)
+        self.current_sha = current_sha
 
 
 class NotReady(StrataError):

@@ -74,6 +74,8 @@ class Metric(StrEnum):
     ANSWER_MODEL_FAILURES = "AnswerModelFailures"  # Count: model calls answered with a 503
     ANSWER_FALLBACKS = "AnswerFallbacks"  # Count: model replies replaced by the extractive one
     CITATIONS_DROPPED = "CitationsDropped"  # Count: citations that did not verify
+    COMMITS = "Commits"  # Count: commits pushed through the API (or found landed on a retry)
+    COMMIT_CONFLICTS = "CommitConflicts"  # Count: commits refused: the branch was elsewhere
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,10 @@ from chalicelib.domain.answers import Passage as Passage  # noqa: PLC0414
 from chalicelib.domain.answers import Turn as Turn  # noqa: PLC0414
 from chalicelib.domain.check_plan import BuildRun, UnitResult
 from chalicelib.domain.checks import Check, CheckStatus
+from chalicelib.domain.commits import CommitMeta, FileChange
 from chalicelib.domain.events import Event, EventPage
 from chalicelib.domain.history import CommitChange
+from chalicelib.domain.idempotency import IdempotencyRecord
 from chalicelib.domain.identity import ApiKey
 from chalicelib.domain.messages import Message
 from chalicelib.domain.models import Generation, Job, JobState, Lease, Repository, Stats, TreeEntry
@@ -66,6 +68,31 @@ class GitEngine(Protocol):
         """From what is already fetched, never the network: True when `ancestor` is
         `descendant` or one of its ancestors, False when not, None when either commit is not
         in this process's git cache (unknown)."""
+        ...
+
+
+class GitWriter(Protocol):
+    """Writes commits into the git cache without a worktree, and pushes them with
+    compare-and-swap. Raises what GitEngine raises for a remote (RemoteRefused, AccessDenied,
+    RemoteNotFound, TransientError); no message names the remote or a credential."""
+
+    def write_commit(
+        self, remote: str, base: str, changes: Sequence[FileChange], meta: CommitMeta
+    ) -> str:
+        """The SHA of a new commit whose parent is `base` (fetched already: RemoteNotFound
+        otherwise) and whose tree is base's with `changes` applied; nothing leaves the cache.
+        The same base, changes and meta make the same SHA. InvalidRequest when a change does
+        not fit the base tree: a path under a file or a submodule, a directory replaced by a
+        file, the deletion of a path that is not there, or no change at all."""
+        ...
+
+    def push(
+        self, remote: str, branch: str, expected: str, sha: str, credentials: Sequence[str | None]
+    ) -> None:
+        """Move `branch` on the remote from `expected` to `sha` (a commit write_commit made
+        on `expected`), atomically and only if the branch is still at `expected`: otherwise
+        BranchMoved (with the head, when known) and the remote is unchanged. A branch that
+        does not exist is BranchNotFound."""
         ...
 
 
@@ -430,6 +457,37 @@ class CheckStore(Protocol):
     ) -> bool:
         """End an unfinished check (queued or running); False when it had ended already."""
         ...
+
+
+class IdempotencyStore(Protocol):
+    """Idempotency records by (scope, key) (DynamoDB), kept until `expires_at`; every write
+    is conditional (domain/idempotency.py)."""
+
+    def claim(self, record: IdempotencyRecord, now: float) -> IdempotencyRecord | None:
+        """Store `record` unless one with its scope and key is stored and unexpired at `now`:
+        None when stored, else the record found."""
+        ...
+
+    def take_over(self, found: IdempotencyRecord, owner: str) -> IdempotencyRecord | None:
+        """Make `owner` the record's owner if it has no outcome and is still owned as
+        `found` says; the record after, or None when it changed meanwhile."""
+        ...
+
+    def plan(self, scope: str, key: str, *, owner: str, planned: str) -> bool:
+        """Note what the owner is about to make irreversible; False unless it still owns
+        the record and the record has no outcome."""
+        ...
+
+    def finish(self, scope: str, key: str, *, owner: str, outcome: str) -> bool:
+        """Keep the answer for good; False unless it still owns an unanswered record."""
+        ...
+
+    def release(self, scope: str, key: str, *, owner: str) -> None:
+        """Forget an unanswered record its owner gave up on (the request failed in a way a
+        retry may fix); nothing when someone else owns it or it has an outcome."""
+        ...
+
+    def get(self, scope: str, key: str) -> IdempotencyRecord | None: ...
 
 
 class Toolchain(Protocol):

@@ -22,6 +22,7 @@ TABLES = (
     "rate_limits",
     "tenants",
     "checks",
+    "idempotency",
 )
 QUEUES = ("index", "parse", "embed", "check")
 
@@ -171,6 +172,17 @@ class Settings:
     check_sandbox: str = "auto"
     check_path: str = "/usr/local/bin:/usr/bin:/bin"
     toolchain_env: Mapping[str, str] = field(default_factory=dict, repr=False)
+    # Commits (ADR 22): what one commit may change (files, bytes per file and in all, after
+    # base64), its request body's cap (the Lambda payload limit is 6 MB), the branch's commit
+    # lease, how long a commit waits for another one's lease (then 503), and how long an
+    # Idempotency-Key's answer is kept.
+    commit_max_files: int = 200
+    commit_max_file_bytes: int = 1024 * 1024
+    commit_max_total_bytes: int = 4 * 1024 * 1024
+    commit_max_body_bytes: int = 5 * 1024 * 1024
+    commit_lease_seconds: int = 60
+    commit_lease_wait_seconds: float = 10.0
+    idempotency_ttl_seconds: int = 24 * 3600
 
     @property
     def names(self) -> ResourceNames:
@@ -270,4 +282,23 @@ class Settings:
             check_sandbox=(e.get("STRATA_CHECK_SANDBOX") or d.check_sandbox).strip().lower(),
             check_path=e.get("STRATA_CHECK_PATH") or e.get("PATH") or d.check_path,
             toolchain_env={k: e[k] for k in _TOOLCHAIN_ENV if e.get(k)},
+            commit_max_files=max(1, num("STRATA_COMMIT_MAX_FILES", d.commit_max_files)),
+            commit_max_file_bytes=max(
+                1, num("STRATA_COMMIT_MAX_FILE_BYTES", d.commit_max_file_bytes)
+            ),
+            commit_max_total_bytes=max(
+                1, num("STRATA_COMMIT_MAX_TOTAL_BYTES", d.commit_max_total_bytes)
+            ),
+            commit_max_body_bytes=max(
+                1024, num("STRATA_COMMIT_MAX_BODY_BYTES", d.commit_max_body_bytes)
+            ),
+            commit_lease_seconds=max(
+                10, num("STRATA_COMMIT_LEASE_SECONDS", d.commit_lease_seconds)
+            ),
+            commit_lease_wait_seconds=float(
+                e.get("STRATA_COMMIT_LEASE_WAIT_SECONDS") or d.commit_lease_wait_seconds
+            ),
+            idempotency_ttl_seconds=max(
+                60, num("STRATA_IDEMPOTENCY_TTL_SECONDS", d.idempotency_ttl_seconds)
+            ),
         )

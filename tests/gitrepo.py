@@ -25,10 +25,12 @@ def init_repo(
     *,
     branch: str = "main",
     message: str = "initial",
+    bare: bool = False,
 ) -> str:
-    """Create a NON-bare repo at path with one commit containing files (nested paths allowed);
-    HEAD -> refs/heads/{branch}. Returns the commit sha (hex)."""
-    repo = pygit2.init_repository(str(path), bare=False, initial_head=branch)
+    """Create a repo at path (NON-bare unless `bare`: a remote that takes pushes) with one
+    commit containing files (nested paths allowed); HEAD -> refs/heads/{branch}. Returns the
+    commit sha (hex)."""
+    repo = pygit2.init_repository(str(path), bare=bare, initial_head=branch)
     changes = {name: (_blob(repo, data), FileMode.BLOB) for name, data in files.items()}
     return _commit(repo, changes, branch=branch, message=message)
 

@@ -7,7 +7,7 @@ at import time and tests can bind fresh classes inside each `mock_aws()` context
 Key schemas and TTL attributes must match `infra/resources.json` (a test compares them).
 Attribute names in DynamoDB are the Python names. Timestamps are epoch seconds (Number);
 `expires_at` is the TTL attribute of the jobs, conversations, events, deliveries,
-rate_limits and checks tables.
+rate_limits, checks and idempotency tables.
 """
 
 from __future__ import annotations
@@ -228,6 +228,23 @@ class CheckItem(Model):
     expires_at = NumberAttribute(null=True)  # TTL
 
 
+class IdempotencyItem(Model):
+    """One Idempotency-Key record (domain/idempotency.py); its outcome is set once."""
+
+    class Meta:  # placeholder; see bind()
+        table_name = _UNBOUND
+
+    scope = UnicodeAttribute(hash_key=True)
+    idempotency_key = UnicodeAttribute(range_key=True)
+    fingerprint = UnicodeAttribute()
+    owner = UnicodeAttribute()
+    created_at = NumberAttribute()
+    started_at = NumberAttribute()
+    planned = UnicodeAttribute(null=True)
+    outcome = UnicodeAttribute(null=True)  # the answer (JSON), once there is one
+    expires_at = NumberAttribute()  # TTL
+
+
 def stats_dict(item: RepositoryItem) -> dict[str, Any] | None:
     """The stored stats as plain dicts (nested maps come back as raw MapAttributes)."""
     if item.stats is None:
@@ -252,6 +269,7 @@ class Models:
     rate_limits: type[RateLimitItem] = RateLimitItem
     tenants: type[TenantItem] = TenantItem
     checks: type[CheckItem] = CheckItem
+    idempotency: type[IdempotencyItem] = IdempotencyItem
 
 
 _M = TypeVar("_M", bound=Model)
@@ -280,4 +298,5 @@ def bind_models(tables: Mapping[str, str], region: str, host: str | None) -> Mod
         rate_limits=bind(RateLimitItem, tables.get("rate_limits", _UNBOUND), region, host),
         tenants=bind(TenantItem, tables.get("tenants", _UNBOUND), region, host),
         checks=bind(CheckItem, tables.get("checks", _UNBOUND), region, host),
+        idempotency=bind(IdempotencyItem, tables.get("idempotency", _UNBOUND), region, host),
     )

@@ -1,4 +1,5 @@
-"""GitEngine over pygit2 (libgit2): reads remotes through a bounded LRU cache of bare clones.
+"""GitEngine over pygit2 (libgit2): reads remotes through a bounded LRU cache of bare clones;
+as the GitWriter, it also builds commits in a clone and pushes them (pygit2_commits).
 
 AWS resources: none; IAM actions: none. It writes only under the configured cache directory
 (/tmp on Lambda) and talks to git hosts over outbound HTTPS, only through the egress proxy
@@ -39,6 +40,7 @@ from pygit2.enums import FileMode
 from pygit2.remotes import RemoteHead
 
 from chalicelib.adapters.git_egress_proxy import EgressProxy
+from chalicelib.adapters.pygit2_commits import build_commit, push_local, push_remote
 from chalicelib.adapters.pygit2_history import walk_history
 from chalicelib.adapters.pygit2_remote_calls import (
     MISSING_OBJECTS,
@@ -48,6 +50,7 @@ from chalicelib.adapters.pygit2_remote_calls import (
     display,
     libgit2_verdict,
 )
+from chalicelib.domain.commits import CommitMeta, FileChange
 from chalicelib.domain.history import CommitChange
 from chalicelib.domain.models import TreeEntry
 from chalicelib.domain.remote_policy import REFUSED_REMOTE, under_roots
@@ -74,7 +77,9 @@ CACHE_UNREADABLE = "the git cache could not be read"
 
 
 class Pygit2GitEngine:
-    """Implements ports.GitEngine. Safe for threads fetching different remotes."""
+    """Implements ports.GitEngine and ports.GitWriter (pygit2_commits: commits written in the
+    cache, pushed with compare-and-swap). Safe for threads fetching different remotes; the
+    calls on one remote's clone that write (fetch, write_commit, push) take turns."""
 
     def __init__(
         self,
@@ -188,6 +193,44 @@ class Pygit2GitEngine:
         except (pygit2.GitError, KeyError, ValueError) as exc:  # evicted, or a broken clone
             log.warning("cannot compare commits of %s: %s", display(remote), exc)
             return None
+
+    @traced
+    def write_commit(
+        self, remote: str, base: str, changes: Sequence[FileChange], meta: CommitMeta
+    ) -> str:
+        _check_object_id(base)
+        with self._lock_for(self._clone_path(remote)):
+            repo = self._open_cached(remote)
+            try:
+                return build_commit(repo, base, changes, meta)
+            except (pygit2.GitError, KeyError) as exc:
+                raise _unreadable(repo, remote, "base tree", exc) from exc
+
+    @traced
+    def push(
+        self, remote: str, branch: str, expected: str, sha: str, credentials: Sequence[str | None]
+    ) -> None:
+        _check_branch(branch)
+        _check_object_id(expected)
+        _check_object_id(sha)
+        proxy = self._check_remote(remote)
+        with self._lock_for(self._clone_path(remote)):
+            repo = self._open_cached(remote)
+            if os.path.isabs(remote):
+                push_local(repo, remote, branch, expected, sha)
+            else:
+                push_remote(
+                    repo,
+                    remote,
+                    branch,
+                    expected,
+                    sha,
+                    credentials=credentials,
+                    proxy=proxy,
+                    trust=self._trust,
+                )
+            # The cache follows: a fetch of `sha` on this branch needs no network.
+            repo.references.create(f"refs/heads/{branch}", sha, force=True)
 
     def _check_remote(self, remote: str) -> str | None:
         """Refuse a remote this engine must not read; the proxy libgit2 must use for it (None

@@ -84,7 +84,7 @@ def libgit2_verdict(valid: bool, host: str) -> bool:
     return valid
 
 
-class _TokenCallbacks(pygit2.RemoteCallbacks):
+class TokenCallbacks(pygit2.RemoteCallbacks):
     """Offers one token, once: libgit2 asks again when the server refuses it."""
 
     def __init__(self, token: str | None, trust: CertificateTrust = libgit2_verdict) -> None:
@@ -126,37 +126,41 @@ def authenticated(
     credentials: Sequence[str | None],
     action: Callable[[pygit2.RemoteCallbacks], T],
     trust: CertificateTrust = libgit2_verdict,
+    *,
+    callbacks: Callable[[str | None, CertificateTrust], TokenCallbacks] = TokenCallbacks,
 ) -> T:
     """Run `action` with each credential in turn, moving on only when one is refused.
+    `callbacks` makes each attempt's callbacks (a push adds its own to TokenCallbacks').
 
     A 404 while another credential remains also moves on: GitHub hides a private
-    repository from a token without access behind 404, not 403."""
+    repository from a token without access behind 404, not 403. A StrataError raised by a
+    callback (a push that found its branch moved) ends the call as it is."""
     secrets = [token for token in credentials if token]
     refused: BaseException | None = None
     attempts = list(credentials or (None,))
     for n, token in enumerate(attempts):
-        callbacks = _TokenCallbacks(token, trust)
+        made = callbacks(token, trust)
         try:
-            result = action(callbacks)
+            result = action(made)
         except _CredentialRejected as exc:
-            _refuse_untrusted(callbacks, remote, exc)
+            _refuse_untrusted(made, remote, exc)
             refused = exc
             continue
         except (pygit2.GitError, OSError, _UntrustedServer) as exc:
-            _refuse_untrusted(callbacks, remote, exc)
+            _refuse_untrusted(made, remote, exc)
             error = _translate(exc, remote, secrets)
             hidden = isinstance(error, RemoteNotFound) and n + 1 < len(attempts)
             if not (isinstance(error, AccessDenied) or hidden):
                 raise error from exc
             refused = exc
             continue
-        _refuse_untrusted(callbacks, remote, None)
+        _refuse_untrusted(made, remote, None)
         return result
     log.warning("%s refused every credential offered", display(remote))
     raise AccessDenied("the remote refused every credential offered") from refused
 
 
-def _refuse_untrusted(callbacks: _TokenCallbacks, remote: str, cause: BaseException | None) -> None:
+def _refuse_untrusted(callbacks: TokenCallbacks, remote: str, cause: BaseException | None) -> None:
     """Whatever the call did, a server whose certificate is not trusted is refused."""
     if callbacks.untrusted:
         log.warning("the TLS certificate of %s is not trusted", display(remote))

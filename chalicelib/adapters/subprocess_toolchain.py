@@ -39,8 +39,8 @@ from dataclasses import dataclass, field
 
 from chalicelib.domain.build_units import SPEC_BY_TOOL, include_dirs
 from chalicelib.domain.check_plan import BuildRun, UnitResult
-from chalicelib.domain.checks import validate_check_paths
 from chalicelib.domain.diagnostics import Diagnostic
+from chalicelib.domain.repo_paths import repository_path
 from chalicelib.domain.tool_output import ToolRun, tool_diagnostics
 from chalicelib.errors import InvalidRequest
 
@@ -369,7 +369,8 @@ class _Scratch:
         os.makedirs(self.home)
         os.makedirs(self.tmp)
         try:
-            validate_check_paths(list(self._files))
+            for relative in self._files:  # each path by itself: a project has many
+                repository_path(relative)
         except InvalidRequest as exc:
             shutil.rmtree(self.path, ignore_errors=True)
             raise ValueError(f"refusing to materialize a file: {exc.message}") from exc

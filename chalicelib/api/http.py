@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -42,13 +43,14 @@ from chalicelib.api.models import (
     RequestModel,
     ResponseModel,
 )
-from chalicelib.api.wire import Int, Param
+from chalicelib.api.wire import Header, Int, Param
 from chalicelib.domain.identity import Caller, Scope
 from chalicelib.domain.ids import validate_repository_id
 from chalicelib.domain.validation import bounded_int, is_valid_text, json_object
 from chalicelib.errors import (
     AccessDenied,
     Conflict,
+    IdempotencyKeyReused,
     InvalidRequest,
     ModelUnavailable,
     NotFound,
@@ -65,6 +67,7 @@ log = logging.getLogger(__name__)
 # Most specific first. Anything not listed (a bug, a permanent backend failure) is a 500.
 STATUS_BY_ERROR: tuple[tuple[type[StrataError], int], ...] = (
     (PayloadTooLarge, 413),
+    (IdempotencyKeyReused, 422),
     (InvalidRequest, 400),
     (NotFound, 404),
     (Unauthenticated, 401),
@@ -151,11 +154,15 @@ def endpoint(
     scope: Scope | None = Scope.READ,
     responses: wire.Responses | None = None,
     not_ready: bool = False,
+    headers: Mapping[str, Header] | None = None,
+    max_body: Callable[[], int] | None = None,
 ) -> Callable[[Callable[[Incoming], Response]], Callable[[Incoming], Response]]:
     """Register `route` on `bp` behind the boundary's checks and the error table. A request
     model as `body` validates the JSON body into `Incoming.data`; `responses` (status ->
     response model) and `not_ready` (the route may answer 202/400 for a repository without
-    an index) go into the OpenAPI document with the rest of the declaration."""
+    an index) go into the OpenAPI document with the rest of the declaration, and so do
+    `headers`, the request headers the route reads (checked when sent). `max_body` is the
+    route's own body cap in bytes (Settings.max_body_bytes otherwise)."""
     params = dict(query or {})
     model: type[RequestModel] | None = None
     kind: Literal["json", "raw"] | None = None
@@ -177,6 +184,7 @@ def endpoint(
             scope=scope,
             responses=responses,
             not_ready=not_ready,
+            headers=headers,
         )
 
         @functools.wraps(route)
@@ -185,7 +193,9 @@ def endpoint(
             try:
                 request = bp.current_request
                 caller = authorize(request, scope) if scope is not None else None
-                incoming = _parse(request, path_params, params, kind, caller)
+                limit = max_body() if max_body else bootstrap.settings().max_body_bytes
+                incoming = _parse(request, path_params, params, kind, caller, limit=limit)
+                _check_headers(incoming.headers, headers or {})
                 if model is not None:
                     incoming = replace(incoming, data=wire.parse_body(model, incoming.body))
                 observability.append_keys(repositoryId=_repository_of(incoming) or None)
@@ -264,10 +274,12 @@ def _parse(
     params: Mapping[str, Param],
     body: Literal["json", "raw"] | None,
     caller: Caller | None,
+    *,
+    limit: int,
 ) -> Incoming:
     path = {name: _path_param(name, value) for name, value in path_params.items()}
     query = _query(request, params)
-    raw = _raw_body(request) if body else b""
+    raw = _raw_body(request, limit) if body else b""
     if body == "json" and not raw:
         raise InvalidRequest("request body must be a JSON object")
     return Incoming(
@@ -318,14 +330,24 @@ def _query(request: Request, params: Mapping[str, Param]) -> dict[str, Any]:
     return out
 
 
-def _raw_body(request: Request) -> bytes:
+def _check_headers(given: Mapping[str, str], declared: Mapping[str, Header]) -> None:
+    """A declared header, when sent, is valid text of its pattern and length."""
+    for name, spec in declared.items():
+        value = given.get(name.lower())
+        if value is None:
+            continue
+        fits = len(value) <= spec.max_length and re.fullmatch(spec.pattern, value)
+        if not (is_valid_text(value) and fits):
+            raise InvalidRequest(f"the {name} header must match {spec.pattern}")
+
+
+def _raw_body(request: Request, limit: int) -> bytes:
     raw = request.raw_body or b""
     if isinstance(raw, str):
         try:
             raw = raw.encode("utf-8")
         except UnicodeEncodeError as exc:
             raise InvalidRequest("request body is not UTF-8") from exc
-    limit = bootstrap.settings().max_body_bytes
     if len(raw) > limit:
         raise PayloadTooLarge(f"request body is larger than {limit} bytes")
     return raw

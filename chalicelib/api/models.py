@@ -34,6 +34,11 @@ MAX_KEY_NAME = 100
 MAX_CHECK_PATHS = 200
 MAX_CHECK_PATH = 1024
 MAX_CHECK_LIST = 50
+MAX_COMMIT_FILES = 200
+MAX_COMMIT_MESSAGE = 65536
+MAX_AUTHOR_NAME = 200
+MAX_AUTHOR_EMAIL = 254
+IDEMPOTENCY_KEY_PATTERN = r"^[!-~]{1,255}$"
 SHA_PATTERN = r"^[0-9a-f]{40}$"
 
 REPOSITORY_ID_PATTERN = (
@@ -529,3 +534,68 @@ class CheckView(CheckSummary):
 class CheckList(ResponseModel):
     repository_id: str
     checks: list[CheckSummary] = Field(description="newest first, without diagnostics")
+
+
+# --- commits ---------------------------------------------------------------------------------
+
+
+class CommitAuthor(RequestModel):
+    name: str = Field(min_length=1, max_length=MAX_AUTHOR_NAME, examples=["Ada Lovelace"])
+    email: str = Field(min_length=1, max_length=MAX_AUTHOR_EMAIL, examples=["ada@example.com"])
+
+
+class CommitFileChange(RequestModel):
+    """One file: its new text (`content`, UTF-8), its new bytes (`contentBase64`), or its
+    deletion (`delete: true`); exactly one of the three. `path` is relative to the
+    repository root: no `..`, no leading `/`, no backslashes, nothing in `.git`."""
+
+    path: str = Field(min_length=1, max_length=MAX_CHECK_PATH, examples=["src/app.py"])
+    content: str | None = None
+    content_base64: str | None = None
+    delete: Literal[True] | None = None
+
+
+class CommitRequest(RequestModel):
+    """Commit `changes` on top of `baseSha` to `branch`, which must still be at `baseSha`
+    when the commit is pushed (compare-and-swap). `check: "syntax"` refuses the commit when
+    the changed files have syntax errors; `"build"` does so too, then queues a build check
+    of the new commit. Send an `Idempotency-Key` header to make a retry safe: the same key
+    with the same request gets the same answer."""
+
+    branch: str = Field(pattern=BRANCH_PATTERN, examples=["main"])
+    base_sha: str = Field(pattern=SHA_PATTERN, description="the commit the changes apply to")
+    message: str = Field(min_length=1, max_length=MAX_COMMIT_MESSAGE)
+    author: CommitAuthor
+    changes: list[CommitFileChange] = Field(min_length=1, max_length=MAX_COMMIT_FILES)
+    check: CheckLevelName | None = None
+
+
+class CommitResponse(ResponseModel):
+    """200: the branch moved from `baseSha` to `sha`. `indexStatus` is the index's answer
+    to the new commit (`untracked`: the index follows another branch); `checkId` names the
+    build check queued for it."""
+
+    repository_id: str
+    branch: str
+    base_sha: str
+    sha: str
+    index_status: Literal["idle", "indexing", "ready", "error", "untracked"]
+    check_id: str | None = None
+    message: str
+
+
+class CommitConflict(ResponseModel):
+    """409: the branch is not at `baseSha` (it is at `currentSha`; null when it is gone):
+    nothing was committed. Rebase the changes on `currentSha` and send them again."""
+
+    error: ErrorDetail
+    current_sha: str | None = None
+
+
+class CommitRejected(ResponseModel):
+    """422: the syntax check found errors in the changed files (`diagnostics`, at most 500):
+    nothing was committed; or the Idempotency-Key was sent before with another request."""
+
+    error: ErrorDetail
+    diagnostics: list[DiagnosticView] = Field(default_factory=list)
+    truncated: bool = False

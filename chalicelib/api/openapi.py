@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from chalicelib.api import models
-from chalicelib.api.wire import QueryParam, RouteContract
+from chalicelib.api.wire import Header, QueryParam, RouteContract
 
 TITLE = "Strata API"
 VERSION = "0.1.0"
@@ -42,6 +42,18 @@ _EXAMPLES: dict[str, dict[str, Any]] = {  # request bodies, as the e2e tests sen
     "ChatRequest": {"repositoryId": "local:shop", "question": "where is the cart total?"},
     "CreateKeyRequest": {"tenant": "acme", "scope": "read", "name": "ci"},
     "CheckRequest": {"level": "syntax", "paths": ["shop"]},
+    "CommitRequest": {
+        "branch": "main",
+        "baseSha": "0123456789abcdef0123456789abcdef01234567",
+        "message": "Fix the cart total",
+        "author": {"name": "Ada Lovelace", "email": "ada@example.com"},
+        "changes": [
+            {"path": "shop/cart.py", "content": "def total(items):\n    return sum(items)\n"},
+            {"path": "shop/logo.png", "contentBase64": "iVBORw0KGgo="},
+            {"path": "shop/old.py", "delete": True},
+        ],
+        "check": "syntax",
+    },
 }
 
 
@@ -105,7 +117,9 @@ def _operation(r: RouteContract) -> dict[str, Any]:
         "operationId": r.name,
         "summary": r.summary,
         "tags": [r.path.strip("/").split("/")[0]],
-        "parameters": _path_params(r.path) + [_query_param(q) for q in r.query],
+        "parameters": _path_params(r.path)
+        + [_query_param(q) for q in r.query]
+        + [_header_param(name, h) for name, h in r.headers.items()],
         "responses": _responses(r),
     }
     op["security"] = [{"apiKey": []}] if r.scope else []
@@ -142,6 +156,14 @@ def _query_param(q: QueryParam) -> dict[str, Any]:
     if q.default is not None:
         schema["default"] = q.default
     return {"name": q.name, "in": "query", "required": False, "schema": schema}
+
+
+def _header_param(name: str, h: Header) -> dict[str, Any]:
+    schema = {"type": "string", "maxLength": h.max_length, "pattern": h.pattern}
+    param: dict[str, Any] = {"name": name, "in": "header", "required": False, "schema": schema}
+    if h.description:
+        param["description"] = h.description
+    return param
 
 
 def _request_body(r: RouteContract) -> dict[str, Any] | None:

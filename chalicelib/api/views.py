@@ -11,6 +11,7 @@ from typing import Any
 from pydantic.alias_generators import to_camel
 
 from chalicelib.domain.checks import Check, public_stats
+from chalicelib.domain.commit_outcomes import CommitOutcome, CommitResult
 from chalicelib.domain.diagnostics import Diagnostic
 from chalicelib.domain.events import Event
 from chalicelib.domain.freshness import Freshness, lag_seconds
@@ -261,6 +262,25 @@ def check_view(r: CheckResult) -> Json:
 
 def check_list(repository_id: str, checks: list[Check]) -> Json:
     return {"repositoryId": repository_id, "checks": [check_summary(c) for c in checks]}
+
+
+def commit_outcome(o: CommitOutcome) -> tuple[int, Json]:
+    """(status, body) of a commit's answer: 200 committed, 409 branch moved, 422 check failed."""
+    if o.result is CommitResult.COMMITTED:
+        return 200, {
+            "repositoryId": o.repository_id,
+            "branch": o.branch,
+            "baseSha": o.base_sha,
+            "sha": o.sha,
+            "indexStatus": o.index_status,
+            "checkId": o.check_id,
+            "message": o.message,
+        }
+    error = {"code": o.result.value, "message": o.message}
+    if o.result is CommitResult.BRANCH_MOVED:
+        return 409, {"error": error, "currentSha": o.current_sha}
+    diagnostics = [_diagnostic(d) for d in o.diagnostics]
+    return 422, {"error": error, "diagnostics": diagnostics, "truncated": o.truncated}
 
 
 def event(e: Event) -> Json:

@@ -43,6 +43,16 @@ Param = Int | Text
 
 
 @dataclass(frozen=True)
+class Header:
+    """A request header a route reads: optional, at most `max_length` characters matching
+    `pattern` when sent (else 400 before the route body runs)."""
+
+    pattern: str
+    max_length: int
+    description: str = ""
+
+
+@dataclass(frozen=True)
 class QueryParam:
     """A declared query parameter, as the spec shows it."""
 
@@ -67,6 +77,7 @@ class RouteContract:
     content_types: tuple[str, ...] = ()
     responses: Mapping[int, type[ResponseModel] | None] = field(default_factory=dict)
     not_ready: bool = False  # may answer 202 (indexing) or 400 (idle/error)
+    headers: Mapping[str, Header] = field(default_factory=dict)  # request headers it reads
 
 
 ROUTES: list[RouteContract] = []
@@ -91,6 +102,7 @@ def declare(
     scope: Any,
     responses: Responses | None,
     not_ready: bool,
+    headers: Mapping[str, Header] | None = None,
 ) -> None:
     """Record what `endpoint` registered (`scope`: a Scope with a `label`, or None)."""
     query = tuple(
@@ -113,6 +125,7 @@ def declare(
             content_types=tuple(types or ()),
             responses=dict(responses or {}),
             not_ready=not_ready,
+            headers=dict(headers or {}),
         )
     )
 

@@ -1,7 +1,7 @@
 """The Python client of Strata's HTTP API: `StrataClient`, its errors, and index targets.
 The CLI and the MCP server talk to the API only through it (one HTTP client)."""
 
-from chalicelib.client.client import StrataClient
+from chalicelib.client.client import StrataClient, deletion, file_change
 from chalicelib.client.errors import (
     ApiError,
     BadRequest,
@@ -15,6 +15,7 @@ from chalicelib.client.errors import (
     ServerError,
     Unauthorized,
     Unavailable,
+    Unprocessable,
     Unreachable,
 )
 from chalicelib.client.targets import NotATarget, index_target
@@ -36,8 +37,11 @@ __all__ = [
     "StrataClient",
     "Unauthorized",
     "Unavailable",
+    "Unprocessable",
     "Unreachable",
+    "deletion",
     "exchange",
+    "file_change",
     "index_target",
     "repository_path",
 ]

@@ -13,8 +13,10 @@ status, and an answer is a model, never a dict. Failures raise the types of erro
 
 from __future__ import annotations
 
+import base64
 import time
-from collections.abc import Callable, Sequence
+import uuid
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -27,6 +29,8 @@ from chalicelib.api.models import (
     CheckList,
     CheckRequest,
     CheckView,
+    CommitRequest,
+    CommitResponse,
     CreatedKey,
     CreateKeyRequest,
     EventsResponse,
@@ -242,6 +246,42 @@ class StrataClient:
                 raise ClientError(f"check {check_id} is still {found.status} after {timeout:g} s")
             self._sleep(poll_seconds)
 
+    # --- commits --------------------------------------------------------------------------
+
+    def commit(
+        self,
+        repository_id: str,
+        *,
+        branch: str,
+        base_sha: str,
+        message: str,
+        author: tuple[str, str],
+        changes: Sequence[Mapping[str, object]],
+        check: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> CommitResponse:
+        """Commit `changes` (file_change(), deletion()) on `base_sha` to `branch`, as the
+        (name, email) `author`; `check` ("syntax", "build") refuses syntax errors first.
+        Conflict (its `current_sha`) when the branch is not at `base_sha`; Unprocessable
+        (its `diagnostics`) when the check found errors. Sent with an Idempotency-Key (a new
+        one unless given), so a request that got no answer, or a 503, is sent again safely."""
+        name, email = author
+        fields = _given(
+            branch=branch,
+            base_sha=base_sha,
+            message=message,
+            author={"name": name, "email": email},
+            changes=[dict(c) for c in changes],
+            check=check,
+        )
+        body = _request(CommitRequest, fields).dump()
+        key = idempotency_key or str(uuid.uuid4())
+        path = repository_path(repository_id, "/commits")
+        reply = self._http.send(
+            "POST", path, body, headers={"Idempotency-Key": key}, idempotent=True
+        )
+        return self._read("POST", path, reply.status, reply.body, CommitResponse)
+
     # --- keys and health ------------------------------------------------------------------
 
     def create_key(self, tenant: str, scope: str, *, name: str | None = None) -> CreatedKey:
@@ -268,15 +308,30 @@ class StrataClient:
 
     def _send(self, method: str, path: str, body: object, answer: type[R]) -> R:
         reply = self._http.send(method, path, body)
+        return self._read(method, path, reply.status, reply.body, answer)
+
+    def _read(self, method: str, path: str, status: int, body: Any, answer: type[R]) -> R:
         try:
-            return answer.model_validate(reply.body)
+            return answer.model_validate(body)
         except ValidationError as exc:
             raise ClientError(
                 f"the API answered {method} {path.partition('?')[0]} with an unexpected "
                 f"{answer.__name__} ({_first_problem(exc)})",
-                status=reply.status,
-                body=reply.body,
+                status=status,
+                body=body,
             ) from exc
+
+
+def file_change(path: str, data: bytes) -> dict[str, object]:
+    """A file's new bytes: as text when they are UTF-8, else base64."""
+    try:
+        return {"path": path, "content": data.decode("utf-8")}
+    except UnicodeDecodeError:
+        return {"path": path, "contentBase64": base64.b64encode(data).decode("ascii")}
+
+
+def deletion(path: str) -> dict[str, object]:
+    return {"path": path, "delete": True}
 
 
 def _given(**fields: object) -> dict[str, Any]:

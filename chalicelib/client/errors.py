@@ -9,7 +9,8 @@
         ├── Unauthorized        401: no key, or an unknown, wrong or revoked one
         ├── Forbidden           403: the key's scope is not enough
         ├── NotFound            404
-        ├── Conflict            409
+        ├── Conflict            409 (a commit's: .current_sha, the branch head it found)
+        ├── Unprocessable       422 (a commit's syntax errors: .diagnostics)
         ├── RateLimited         429 (retried first; .retry_after from `Retry-After`)
         └── ServerError         5xx
             └── Unavailable     503 (retried first)
@@ -86,7 +87,17 @@ class NotFound(ApiError):
 
 
 class Conflict(ApiError):
-    pass
+    @property
+    def current_sha(self) -> str | None:
+        sha = self.body.get("currentSha") if isinstance(self.body, dict) else None
+        return str(sha) if sha else None
+
+
+class Unprocessable(ApiError):
+    @property
+    def diagnostics(self) -> list[dict[str, Any]]:
+        found = self.body.get("diagnostics") if isinstance(self.body, dict) else None
+        return [d for d in found if isinstance(d, dict)] if isinstance(found, list) else []
 
 
 class RateLimited(ApiError):
@@ -108,6 +119,7 @@ ERROR_BY_STATUS: Mapping[int, type[ApiError]] = {
     404: NotFound,
     409: Conflict,
     413: PayloadTooLarge,
+    422: Unprocessable,
     429: RateLimited,
     503: Unavailable,
 }

@@ -4,7 +4,9 @@ which adds the key, retries what the server asked to be retried, and raises by t
 A 429 or a 503 is retried at most `retries` times, after the `Retry-After` the server gave
 (seconds or an HTTP date), else after a doubling backoff; a wait longer than `max_wait` is not
 made: the error is raised with its `retry_after` for the caller to decide. Nothing else is
-retried: another 4xx will not change, and a request that got no answer may have been acted on.
+retried: another 4xx will not change, and a request that got no answer may have been acted on
+(unless the caller says it is idempotent, as a commit sent with an Idempotency-Key is: then a
+request that got no answer is sent again, after the same backoff).
 """
 
 from __future__ import annotations
@@ -72,11 +74,12 @@ def send_once(
     timeout: float = DEFAULT_TIMEOUT,
     *,
     api_key: str | None = None,
+    extra_headers: Mapping[str, str] | None = None,
 ) -> Reply:
     """One request: the Reply for any HTTP answer, errors included; `api_key` goes in
     `Authorization: Bearer`. Raises urllib.error.URLError / OSError when nothing answers."""
     data = None if body is None else json.dumps(body).encode()
-    headers = {"Accept": "application/json"}
+    headers = {"Accept": "application/json", **(extra_headers or {})}
     if data is not None:
         headers["Content-Type"] = "application/json"
     if api_key:
@@ -123,11 +126,27 @@ class Transport:
         self.max_wait = max_wait
         self._sleep = sleep
 
-    def send(self, method: str, path: str, body: object = None) -> Reply:
-        """The answer of a request that succeeded (2xx, not a 202); a ClientError otherwise."""
+    def send(
+        self,
+        method: str,
+        path: str,
+        body: object = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+        idempotent: bool = False,
+    ) -> Reply:
+        """The answer of a request that succeeded (2xx, not a 202); a ClientError otherwise.
+        `idempotent`: sending it twice does no harm, so one that got no answer is retried."""
         attempt = 0
         while True:
-            reply = self._attempt(method, path, body)
+            try:
+                reply = self._attempt(method, path, body, headers)
+            except Unreachable:
+                if not idempotent or attempt >= self.retries:
+                    raise
+                self._sleep(FIRST_BACKOFF * 2**attempt)
+                attempt += 1
+                continue
             wait = reply.retry_after()
             error = error_for(reply.status, reply.body, wait)
             if error is None:
@@ -145,9 +164,19 @@ class Transport:
         delay = FIRST_BACKOFF * 2**attempt if retry_after is None else retry_after
         return delay if delay <= self.max_wait else None
 
-    def _attempt(self, method: str, path: str, body: object) -> Reply:
+    def _attempt(
+        self, method: str, path: str, body: object, headers: Mapping[str, str] | None = None
+    ) -> Reply:
         try:
-            return send_once(self.base_url, method, path, body, self.timeout, api_key=self.api_key)
+            return send_once(
+                self.base_url,
+                method,
+                path,
+                body,
+                self.timeout,
+                api_key=self.api_key,
+                extra_headers=headers,
+            )
         except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as exc:
             raise Unreachable(self._unreachable(exc)) from exc
 

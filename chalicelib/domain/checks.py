@@ -22,18 +22,18 @@ from enum import StrEnum
 from typing import Literal
 
 from chalicelib.domain.diagnostics import Diagnostic
+from chalicelib.domain.repo_paths import MAX_PATH_LENGTH, repository_path
 from chalicelib.errors import InvalidRequest
 
 CheckLevel = Literal["syntax", "build"]
 LEVELS: tuple[CheckLevel, ...] = ("syntax", "build")
 
 MAX_CHECK_PATHS = 200
-MAX_CHECK_PATH_LENGTH = 1024
+MAX_CHECK_PATH_LENGTH = MAX_PATH_LENGTH
 CHECK_ID_PATTERN = r"^chk-[0-9]{13}-[0-9a-f]{8}$"
 SHA_PATTERN = r"^[0-9a-f]{40}$"
 _CHECK_ID_RE = re.compile(CHECK_ID_PATTERN)
 _SHA_RE = re.compile(SHA_PATTERN)
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # The diagnostics one report lists; the counts in its stats cover all of them.
 MAX_REPORTED_DIAGNOSTICS = 1000
 
@@ -102,7 +102,8 @@ def validate_check_paths(paths: object) -> tuple[str, ...]:
     """Repository-relative paths of files or directories (`src/`, `src/a.py`), normalised
     (a trailing `/` dropped), each at most once. Refuses what could name something outside
     the tree or inside git's own data: absolute paths, `..` and `.` segments, empty
-    segments, backslashes, control characters, any `.git` segment."""
+    segments, backslashes, control characters, any `.git` segment (or an alias of it on
+    another file system): domain/repo_paths.py."""
     if paths is None:
         return ()
     if not isinstance(paths, list | tuple):
@@ -118,21 +119,8 @@ def validate_check_paths(paths: object) -> tuple[str, ...]:
 
 
 def _check_path(raw: object) -> str:
-    if not isinstance(raw, str) or not raw:
-        raise InvalidRequest("each path must be a non-empty string")
-    if len(raw) > MAX_CHECK_PATH_LENGTH:
-        raise InvalidRequest(f"a path must be at most {MAX_CHECK_PATH_LENGTH} characters")
-    if _CONTROL.search(raw) or "\\" in raw:
-        raise InvalidRequest("a path may not hold control characters or backslashes")
-    if raw.startswith("/") or re.match(r"^[A-Za-z]:", raw):
-        raise InvalidRequest("paths are relative to the repository root (no leading '/')")
-    path = raw[:-1] if raw.endswith("/") else raw
-    for segment in path.split("/"):
-        if segment in ("", ".", ".."):
-            raise InvalidRequest("a path may not hold empty, '.' or '..' segments")
-        if segment.lower() == ".git":
-            raise InvalidRequest("paths inside .git are not part of the tree")
-    return path
+    # One set of rules for every path from outside (domain/repo_paths.py).
+    return repository_path(raw, directory=True)
 
 
 def path_selected(path: str, wanted: Sequence[str]) -> bool:

@@ -36,6 +36,7 @@ class EventType(StrEnum):
     INDEX_FAILED = "IndexFailed"
     BRANCH_DELETED = "BranchDeleted"
     REFRESH_FAILED = "RefreshFailed"
+    COMMIT_PUSHED = "CommitPushed"
 
 
 @dataclass(frozen=True)

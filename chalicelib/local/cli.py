@@ -6,6 +6,9 @@
     strata search ID QUERY [-k N] [--mode hybrid|lexical|semantic|symbol]
     strata ask ID QUESTION [--conversation C]
     strata check ID [--level syntax|build] [--path P ...] [--sha SHA]   exit 1 unless passed
+    strata commit ID --branch B --base SHA -m MSG [--author "N <e>"] [--check syntax|build]
+                  [--delete PATH ...] [--idempotency-key K] [FILE[=PATH] ...]
+                                     commit local files (at PATH in the repository) on SHA
     strata keys create --tenant T --scope read|index|admin [--name N] | list | revoke ID
     strata mcp [--api-key KEY]       an MCP server on stdio over the API (chalicelib/mcp_server)
 
@@ -33,7 +36,10 @@ from chalicelib.client import (
     NotATarget,
     StrataClient,
     Unauthorized,
+    Unprocessable,
     Unreachable,
+    deletion,
+    file_change,
     index_target,
 )
 from chalicelib.local.config import LocalConfig
@@ -42,6 +48,8 @@ from chalicelib.local.render import (
     Progress,
     answer_text,
     check_text,
+    commit_text,
+    diagnostic_lines,
     hits_text,
     stats_lines,
     status_text,
@@ -133,6 +141,61 @@ def cmd_check(api: StrataClient, args: argparse.Namespace) -> int:
     return 0 if found.status == "passed" else 1
 
 
+def cmd_commit(api: StrataClient, args: argparse.Namespace) -> int:
+    """Commit local files (and deletions) on a base commit; 1 with the diagnostics when the
+    check refused them. A 409 (the branch moved) is an error naming the branch's head."""
+    changes = [*(_file(spec) for spec in args.files), *(deletion(p) for p in args.delete or [])]
+    if not changes:
+        raise UsageError("name at least one FILE or --delete PATH")
+    try:
+        answer = api.commit(
+            args.id,
+            branch=args.branch,
+            base_sha=args.base,
+            message=args.message,
+            author=_author(args.author) if args.author else _default_author(args),
+            changes=changes,
+            check=args.check,
+            idempotency_key=args.idempotency_key,
+        )
+    except Unprocessable as exc:
+        if args.json:
+            print(json.dumps(exc.body, indent=2))
+        else:
+            print("\n".join([*diagnostic_lines(exc.diagnostics), f"refused: {exc.message}"]))
+        return 1
+    _emit(args, answer, commit_text)
+    return 0
+
+
+def _file(spec: str) -> dict[str, object]:
+    """`FILE` (committed at the path as given, relative) or `FILE=PATH`."""
+    local, sep, target = spec.partition("=")
+    if not sep:
+        if os.path.isabs(local):
+            raise UsageError(f"{local} is absolute: give it as FILE=PATH (its repository path)")
+        target = os.path.normpath(local).replace(os.sep, "/")
+    try:
+        data = Path(local).read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {local}: {exc.strerror}") from None
+    return file_change(target, data)
+
+
+def _author(text: str) -> tuple[str, str]:
+    name, sep, rest = text.partition("<")
+    if not sep or not rest.endswith(">") or not name.strip():
+        raise UsageError('--author must read "Name <email>"')
+    return name.strip(), rest[:-1].strip()
+
+
+def _default_author(args: argparse.Namespace) -> tuple[str, str]:
+    author: tuple[str, str] | None = args.default_author
+    if author is None:
+        raise UsageError('give --author "Name <email>" (or set GIT_AUTHOR_NAME and _EMAIL)')
+    return author
+
+
 def wait_for_index(
     api: StrataClient,
     rid: str,
@@ -175,6 +238,37 @@ def cmd_serve(api: StrataClient, args: argparse.Namespace) -> int:
         durable=not args.no_durability,
     )
     return serve(options, demo=not args.no_demo, verbose=args.verbose, api_key=args.preset_key)
+
+
+def add_check_command(sub: Any, common: argparse.ArgumentParser) -> None:
+    check = sub.add_parser("check", parents=[common], help="check a repository's files")
+    check.add_argument("id")
+    check.add_argument("--level", choices=("syntax", "build"), default="syntax")
+    check.add_argument(
+        "--path", action="append", help="a file or directory to check (repeatable; all)"
+    )
+    check.add_argument("--sha", help="the commit (the indexed one otherwise)")
+    check.add_argument("--no-wait", action="store_true", help="return once it is queued")
+    check.add_argument("--timeout", type=float, metavar="S", help="give up waiting after S s")
+    check.set_defaults(run=cmd_check)
+
+
+def add_commit_command(sub: Any, common: argparse.ArgumentParser, config: LocalConfig) -> None:
+    commit = sub.add_parser(
+        "commit", parents=[common], help="commit files to a branch if it is still at --base"
+    )
+    commit.add_argument("id")
+    commit.add_argument("files", nargs="*", metavar="FILE[=PATH]", help="a file to commit")
+    commit.add_argument("--branch", required=True)
+    commit.add_argument("--base", required=True, metavar="SHA", help="the commit to build on")
+    commit.add_argument("-m", "--message", required=True)
+    commit.add_argument("--author", help='"Name <email>" (GIT_AUTHOR_NAME/_EMAIL otherwise)')
+    commit.add_argument("--check", choices=("syntax", "build"), help="check the files first")
+    commit.add_argument("--delete", action="append", metavar="PATH", help="delete (repeatable)")
+    commit.add_argument(
+        "--idempotency-key", metavar="K", help="send a retry with the key of the first try"
+    )
+    commit.set_defaults(run=cmd_commit, default_author=config.author)
 
 
 def build_parser(config: LocalConfig) -> argparse.ArgumentParser:
@@ -235,16 +329,9 @@ def build_parser(config: LocalConfig) -> argparse.ArgumentParser:
     ask.add_argument("question")
     ask.add_argument("--conversation", help="continue a conversation (its id)")
     ask.set_defaults(run=cmd_ask)
-    check = sub.add_parser("check", parents=[common], help="check a repository's files")
-    check.add_argument("id")
-    check.add_argument("--level", choices=("syntax", "build"), default="syntax")
-    check.add_argument(
-        "--path", action="append", help="a file or directory to check (repeatable; all)"
-    )
-    check.add_argument("--sha", help="the commit (the indexed one otherwise)")
-    check.add_argument("--no-wait", action="store_true", help="return once it is queued")
-    check.add_argument("--timeout", type=float, metavar="S", help="give up waiting after S s")
-    check.set_defaults(run=cmd_check)
+    add_check_command(sub, common)
+
+    add_commit_command(sub, common, config)
     add_key_commands(sub, common)
 
     mcp = sub.add_parser("mcp", help="serve MCP on stdio over this API (stdout is MCP's)")
@@ -256,11 +343,23 @@ def build_parser(config: LocalConfig) -> argparse.ArgumentParser:
     return parser
 
 
+def parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """The arguments; `strata commit`'s FILEs may come after its options too (argparse
+    gives a list positional what precedes the first option only)."""
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        files = getattr(args, "files", None)
+        if files is None or any(e.startswith("-") for e in extra):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.files = [*files, *extra]
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     config = LocalConfig.from_env()
     parser = build_parser(config)
     try:
-        args = parser.parse_args(argv)
+        args = parse(parser, argv)
     except UsageError as exc:
         print(f"strata: {exc}", file=sys.stderr)
         return 2

@@ -6,6 +6,7 @@
     STRATA_API         the API the CLI talks to (http://127.0.0.1:$STRATA_PORT)
     STRATA_API_KEY     the CLI's API key (else the one in $STRATA_STATE_DIR/api-key); for
                        `strata serve`, the local admin key to use instead of making one
+    GIT_AUTHOR_NAME, GIT_AUTHOR_EMAIL   `strata commit`'s author unless --author says
 
 Like chalicelib/settings.py for the service, nothing else in local mode reads os.environ,
 and a command-line option beats the variable.
@@ -29,6 +30,7 @@ class LocalConfig:
     state_dir: str = ".strata"
     api_url: str = f"http://127.0.0.1:{DEFAULT_PORT}"
     api_key: str | None = field(default=None, repr=False)
+    author: tuple[str, str] | None = None  # (name, email) for `strata commit`
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> LocalConfig:
@@ -40,6 +42,7 @@ class LocalConfig:
             state_dir=e.get("STRATA_STATE_DIR") or cls.state_dir,
             api_url=(e.get("STRATA_API") or f"http://127.0.0.1:{port}").rstrip("/"),
             api_key=(e.get("STRATA_API_KEY") or "").strip() or None,
+            author=_author(e.get("GIT_AUTHOR_NAME"), e.get("GIT_AUTHOR_EMAIL")),
         )
 
     @property
@@ -54,3 +57,9 @@ class LocalConfig:
             return self.key_path.read_text(encoding="utf-8").strip() or None
         except (FileNotFoundError, NotADirectoryError, PermissionError):
             return None
+
+
+def _author(name: str | None, email: str | None) -> tuple[str, str] | None:
+    if name and name.strip() and email and email.strip():
+        return name.strip(), email.strip()
+    return None

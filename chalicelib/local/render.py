@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, TextIO
 
 _BAR = 30
@@ -155,13 +155,29 @@ def _bar(done: int, total: int) -> str:
     return f"[{'#' * filled}{'.' * (_BAR - filled)}]"
 
 
+def diagnostic_lines(diagnostics: Iterable[Mapping[str, Any]]) -> list[str]:
+    """Each diagnostic as `path:line:column: severity: message [tool]`."""
+    return [
+        f"{d['path']}:{d['line']}:{d['column']}: {d['severity']}: {d['message']} [{d['tool']}]"
+        for d in diagnostics
+    ]
+
+
+def commit_text(commit: Mapping[str, Any]) -> str:
+    """A commit that landed: its SHA and branch, what the index does, its build check."""
+    line = (
+        f"committed {_short(commit.get('sha'))} on {commit.get('branch')} "
+        f"(index: {commit.get('indexStatus')})"
+    )
+    if commit.get("checkId"):
+        line += f"\n  build check {commit['checkId']} queued"
+    return line
+
+
 def check_text(check: Mapping[str, Any]) -> str:
     """A finished check: its diagnostics as `path:line:column: severity: message [tool]`,
     then one line with the outcome and the counts."""
-    lines = [
-        f"{d['path']}:{d['line']}:{d['column']}: {d['severity']}: {d['message']} [{d['tool']}]"
-        for d in check.get("diagnostics") or []
-    ]
+    lines = diagnostic_lines(check.get("diagnostics") or [])
     if check.get("truncated"):
         lines.append("(more diagnostics were found than are listed)")
     s = check.get("stats") or {}

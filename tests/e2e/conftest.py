@@ -35,9 +35,17 @@ class Stack:
     def get(self, path: str) -> Any:
         return self.client.http.get(path, headers=bearer(self.key))
 
-    def call(self, method: str, path: str, body: object = None, *, key: str | None = None) -> Any:
-        """A request with `key` (None: no Authorization header at all)."""
-        headers = {"Content-Type": "application/json", **bearer(key)}
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: object = None,
+        *,
+        key: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Any:
+        """A request with `key` (None: no Authorization header at all) and `headers`."""
+        headers = {"Content-Type": "application/json", **bearer(key), **(headers or {})}
         data = b"" if body is None else json.dumps(body).encode()
         return self.client.http.request(method, path, headers=headers, body=data)
 

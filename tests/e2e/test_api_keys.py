@@ -30,6 +30,7 @@ SCOPES: dict[tuple[str, str], Scope | None] = {
     ("GET", "/repositories/{repository_id}/checks"): READ,
     ("GET", "/repositories/{repository_id}/checks/{check_id}"): READ,
     ("POST", "/repositories/{repository_id}/checks"): INDEX,
+    ("POST", "/repositories/{repository_id}/commits"): INDEX,
     ("POST", "/search"): READ,
     ("POST", "/chat/query"): READ,
     ("POST", "/repositories/index"): INDEX,

@@ -11,6 +11,7 @@ resolved (tests/template_resolver.py) to exactly the ARNs the calls name."""
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import pygit2
 import pytest
 
 from chalicelib import bootstrap
@@ -113,8 +115,9 @@ class Scenario:
     def _container(self, function: str) -> bootstrap.Container:
         if function not in self._containers:
             c = bootstrap.build(self.stack.settings)
-            ports = replace(c.ports, git=self.private.guarded.engine, embedder=self.embedder)
-            self._containers[function] = replace(c, ports=ports)
+            engine = self.private.guarded.engine
+            ports = replace(c.ports, git=engine, embedder=self.embedder)
+            self._containers[function] = replace(c, ports=ports, writer=engine)
         return self._containers[function]
 
     @contextmanager
@@ -134,9 +137,17 @@ class Scenario:
         self.embedder = embedder
         self._containers.clear()
 
-    def api(self, method: str, path: str, body: object = None, *, key: str | None = None) -> Any:
+    def api(
+        self,
+        method: str,
+        path: str,
+        body: object = None,
+        *,
+        key: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Any:
         with self.acting_as("api_handler"):
-            return self.stack.call(method, path, body, key=key or self.stack.key)
+            return self.stack.call(method, path, body, key=key or self.stack.key, headers=headers)
 
     def _move(self, source: str, target: str, copies: int) -> int:
         """Every message of `source`, `copies` times into `target` (which may be `source`)."""
@@ -195,7 +206,8 @@ def scenario(private: Private, recorder: CallRecorder) -> Iterator[Scenario]:  #
 
 def run_every_function(s: Scenario) -> None:
     """Index a private remote with a tenant's token (embedding, then not), read it every way,
-    then make each work queue's messages dead so each DLQ consumer ends a live job."""
+    then make each work queue's messages dead so each DLQ consumer ends a live job; check it,
+    and commit to it."""
     made = s.api("POST", "/keys", {"tenant": "acme", "scope": "index"})
     acme = made.json_body["key"]
     assert s.api("GET", "/keys").status_code == 200
@@ -228,7 +240,8 @@ def run_every_function(s: Scenario) -> None:
     s.set_embedder(FakeEmbedder())
     for n, queue in enumerate(("embed", "parse", "index")):
         _dead_job(s, acme, rid, n, queue)
-    _check_every_way(s, acme, rid)  # last: the sweeps above run on a clock (chalice.test's)
+    _check_every_way(s, acme, rid)  # late: the sweeps above run on a clock (chalice.test's)
+    _commit_every_way(s, acme, rid)
 
 
 def _read_every_way(s: Scenario, key: str, rid: str) -> None:
@@ -245,6 +258,38 @@ def _read_every_way(s: Scenario, key: str, rid: str) -> None:
     ):
         assert s.api(method, path, query, key=key).status_code == 200, path
     assert s.webhook_ping().status_code == 200
+
+
+def _commit_every_way(s: Scenario, key: str, rid: str) -> None:
+    """A commit pushed with the tenant's token (a build check queued for it), its replay, and
+    one refused under the lease (its idempotency record forgotten); then its index."""
+    path = s.private.path
+    config = ["git", "-C", str(path), "config", "receive.denyCurrentBranch", "ignore"]
+    subprocess.run(config, check=True)
+    base = str(pygit2.Repository(str(path)).head.target)
+    change = {"path": "config/committed.py", "content": "COMMITTED = 1\n"}
+    author = {"name": "Ada", "email": "ada@example.com"}
+    body = {"branch": "main", "baseSha": base, "message": "m", "author": author}
+    made = {**body, "changes": [change], "check": "build"}
+    headers = {"Idempotency-Key": "iam-1"}
+    for _ in range(2):  # the second is a replay
+        done = s.api("POST", f"/repositories/{rid}/commits", made, key=key, headers=headers)
+        assert done.status_code == 200, done.body
+    refused = {
+        **body,
+        "baseSha": done.json_body["sha"],
+        "changes": [{"path": "no", "delete": True}],
+    }
+    gone = s.api(
+        "POST",
+        f"/repositories/{rid}/commits",
+        refused,
+        key=key,
+        headers={"Idempotency-Key": "iam-2"},
+    )
+    assert gone.status_code == 400, gone.body
+    s.stack.pump.drain()
+    assert s.api("GET", f"/repositories/{rid}/status").json_body["status"] == "ready"
 
 
 def _check_every_way(s: Scenario, key: str, rid: str) -> None:

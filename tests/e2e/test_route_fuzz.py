@@ -3,7 +3,7 @@
 One repository is indexed for real (a local git repository, through the worker pump), so the
 query routes answer from a generation as well as refuse; the index route's git engine only
 knows that repository (no network). Hypothesis is derandomized: every CI run sends the same
-cases. The five test functions send FUZZ_CASES requests in all (at least 10,000): four with an
+cases. The six test functions send FUZZ_CASES requests in all (at least 10,000): five with an
 admin API key over the routes' inputs, one over the Authorization header itself (missing,
 malformed, wrong secret, revoked, unknown id, huge: always 401, before any input is read).
 """
@@ -41,7 +41,8 @@ FILES = {
 }
 READ_CASES, QUERY_CASES, INDEX_CASES, WEBHOOK_CASES = 4000, 3000, 2000, 1200
 AUTH_CASES = 1500
-FUZZ_CASES = READ_CASES + QUERY_CASES + INDEX_CASES + WEBHOOK_CASES + AUTH_CASES
+COMMIT_CASES = 1500
+FUZZ_CASES = READ_CASES + QUERY_CASES + INDEX_CASES + WEBHOOK_CASES + AUTH_CASES + COMMIT_CASES
 FUZZ = settings(
     derandomize=True,
     deadline=None,
@@ -300,6 +301,62 @@ def test_webhook_deliveries_never_answer_5xx(fuzzed: Fuzzed) -> None:
     run()
 
 
+PATHS = ["shop/new.py", "README.md", "shop", "../x", ".git/config", "a\\b", "/etc/passwd", ""]
+
+
+@st.composite
+def commit_body(draw: st.DrawFn, head: str) -> bytes:
+    """A valid commit request with up to two fields replaced by wrong or random ones (so
+    most reach git: 409, the checked-out refusal, 422), or anything else."""
+    change = st.fixed_dictionaries(
+        {"path": st.one_of(st.sampled_from(PATHS), st.text(max_size=30))},
+        optional={
+            "content": st.one_of(st.text(max_size=40), st.sampled_from(["def (:\n", "\ud800"])),
+            "contentBase64": st.sampled_from(["eA==", "%%%", "", "eA=", "A" * 300]),
+            "delete": st.sampled_from([True, False, "yes", None]),
+        },
+    )
+    wrong = {
+        "branch": st.sampled_from(["feature", "../x", "a" * 300, "", "main.lock"]),
+        "baseSha": st.sampled_from(["0" * 40, "HEAD", "A" * 40, ""]),
+        "message": st.one_of(st.text(max_size=20), st.just("")),
+        "author": st.one_of(
+            st.fixed_dictionaries({"name": st.text(max_size=12), "email": st.text(max_size=12)}),
+            JSON_VALUE,
+        ),
+        "changes": st.one_of(st.lists(change, max_size=3), JSON_VALUE),
+        "check": st.sampled_from(["syntax", "build", "lint", 1]),
+    }
+    valid: dict[str, object] = {
+        "branch": "main",
+        "baseSha": head,
+        "message": "fuzz",
+        "author": {"name": "Ada", "email": "ada@example.com"},
+        "changes": [{"path": "shop/new.py", "content": "x = 1\n"}],
+    }
+    if draw(st.integers(0, 9)) == 0:
+        return draw(bodies([*valid, "check"], "x"))
+    for name in draw(st.lists(st.sampled_from(sorted(wrong)), max_size=2, unique=True)):
+        valid[name] = draw(wrong[name])
+    return json.dumps(valid).encode()
+
+
+def test_commits_never_answer_5xx(fuzzed: Fuzzed) -> None:
+    """The fuzzed repository is a worktree with main checked out: a commit that passes every
+    check is refused (400) rather than changing what the other tests read."""
+    status = fuzzed.send("GET", f"/repositories/{fuzzed.repository_id}/status").json_body
+    keys = st.sampled_from([None, None, None, "k-1", "k-2", "has space", "x" * 300, "é"])
+    rids = st.one_of(st.just(fuzzed.repository_id), ids(fuzzed.repository_id))
+
+    @settings(FUZZ, max_examples=COMMIT_CASES)
+    @given(rids, commit_body(status["indexedSha"]), keys)
+    def run(rid: str, body: bytes, key: str | None) -> None:
+        headers = {"Content-Type": "application/json", "Idempotency-Key": key}
+        fuzzed.send("POST", f"/repositories/{rid}/commits", body, headers)
+
+    run()
+
+
 AUTHENTICATED = [
     ("GET", "/repositories/{id}/status"),
     ("GET", "/repositories/{id}/events?limit=5"),
@@ -310,6 +367,7 @@ AUTHENTICATED = [
     ("POST", "/search"),
     ("POST", "/chat/query"),
     ("POST", "/repositories/index"),
+    ("POST", "/repositories/{id}/commits"),
     ("POST", "/keys"),
     ("GET", "/keys?tenant=fuzz"),
     ("DELETE", "/keys/{key_id}"),

@@ -166,7 +166,8 @@ class Private:
         with_settings(self.stack, **changes)
         c = bootstrap.container()
         engine = self.guarded.engine
-        bootstrap.configure(self.stack.settings, replace(c, ports=replace(c.ports, git=engine)))
+        ported = replace(c, ports=replace(c.ports, git=engine), writer=engine)
+        bootstrap.configure(self.stack.settings, ported)
 
 
 @pytest.fixture

@@ -15,7 +15,9 @@ With `tls` (an ssl server context, tests/egress.py makes one) it serves HTTPS, a
 names it in its URLs (`https://git.test:<port>/repo`; `address` is where it listens,
 127.0.0.1 by default): libgit2 reaches it through the egress proxy, whose resolver maps that
 name to the address. With `redirect_to`, every request is answered
-`302 Location: <redirect_to><path>` instead.
+`302 Location: <redirect_to><path>` instead. `on_receive_pack`, when set, runs just before
+a push's receive-pack request is handed to git (after the client read the branch heads):
+a test moves a branch there to race a push.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import socket
 import ssl
 import subprocess
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
@@ -58,6 +61,7 @@ class GitHttpServer:
         self.redirect_to = redirect_to
         self.requests: list[tuple[str, str, int]] = []
         self.authorizations: list[str] = []
+        self.on_receive_pack: Callable[[], None] | None = None
         self._lock = threading.Lock()
         self._httpd = _TlsServer((address, 0), _handler_for(self), tls)
         self._httpd.daemon_threads = True
@@ -171,6 +175,9 @@ class _GitHandler(BaseHTTPRequestHandler):
             self._reply(refusal, {"WWW-Authenticate": 'Basic realm="git"'}, b"access denied\n")
             return
         body = self._body()
+        hook = self.git_server.on_receive_pack
+        if hook is not None and self.command == "POST" and self.path.endswith("/git-receive-pack"):
+            hook()
         output = subprocess.run(
             ["git", "http-backend"],
             input=body,

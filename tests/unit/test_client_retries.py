@@ -52,6 +52,7 @@ def _handler(script: Scripted) -> type[BaseHTTPRequestHandler]:
                     "method": self.command,
                     "path": self.path,
                     "authorization": self.headers.get("Authorization"),
+                    "idempotency_key": self.headers.get("Idempotency-Key"),
                     "body": json.loads(raw) if raw else None,
                 }
             )
