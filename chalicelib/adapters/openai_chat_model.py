@@ -25,14 +25,12 @@ import urllib.error
 import urllib.request
 from email.message import Message
 from typing import Any
-from urllib.parse import urlsplit
 
+from chalicelib.adapters import openai_http
 from chalicelib.domain.answers import Completion, ModelLimits, Prompt
 from chalicelib.errors import ModelUnavailable, PermanentError, StrataError
 from chalicelib.observability import traced
 
-_DETAIL_CHARS = 300
-_RETRYABLE_STATUS = {408, 425, 429}
 _MAX_RETRY_AFTER = 300
 
 
@@ -52,8 +50,8 @@ class OpenAIChatModel:
             raise ValueError("timeout must be positive")
         if not model_id:
             raise ValueError("an OpenAI-compatible endpoint needs a model id")
-        self._url = _chat_url(base_url)
-        self._where = f"answer endpoint {urlsplit(self._url).hostname or '?'}"
+        self._url = openai_http.endpoint_url(base_url, "chat/completions", "the answer endpoint")
+        self._where = openai_http.where(self._url, "answer endpoint")
         self.model_id = model_id
         self.limits = limits or ModelLimits()
         self._api_key = api_key
@@ -75,21 +73,20 @@ class OpenAIChatModel:
         return self._completion(self._post(json.dumps(body).encode("utf-8")))
 
     def _post(self, data: bytes) -> Any:
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        if self._api_key:
-            headers["Authorization"] = f"Bearer {self._api_key}"
+        headers = openai_http.json_headers(self._api_key)
         request = urllib.request.Request(self._url, data=data, headers=headers, method="POST")
         try:
             with urllib.request.urlopen(request, timeout=self._timeout) as response:
                 payload = response.read()
         except urllib.error.HTTPError as exc:
-            raise self._refusal(exc.code, _error_body(exc), exc.headers) from None
+            raise self._refusal(exc.code, openai_http.error_body(exc), exc.headers) from None
         except TimeoutError as exc:
             raise ModelUnavailable("it timed out") from exc
         except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
             if isinstance(getattr(exc, "reason", None), TimeoutError):
                 raise ModelUnavailable("it timed out") from exc
-            raise ModelUnavailable(f"it could not be reached ({_reason(exc)})") from exc
+            why = openai_http.failure_reason(exc)
+            raise ModelUnavailable(f"it could not be reached ({why})") from exc
         try:
             return json.loads(payload)
         except ValueError as exc:
@@ -97,9 +94,9 @@ class OpenAIChatModel:
 
     def _refusal(self, status: int, payload: bytes, headers: Message | None) -> StrataError:
         # `from None` above: the HTTPError (its headers, its body) stays out of tracebacks.
-        detail = self._scrub(_server_message(payload))
+        detail = openai_http.server_message(payload, self._api_key)
         said = f": {detail}" if detail else ""
-        if status in _RETRYABLE_STATUS or status >= 500:
+        if status in openai_http.RETRYABLE_STATUS or status >= 500:
             return ModelUnavailable(f"HTTP {status}", retry_after=_retry_after(headers))
         if status in (401, 403):
             return PermanentError(f"{self._where} refused the credentials (HTTP {status}){said}")
@@ -120,19 +117,6 @@ class OpenAIChatModel:
             output_tokens=usage.get("completion_tokens"),
         )
 
-    def _scrub(self, text: str) -> str:
-        if self._api_key:
-            text = text.replace(self._api_key, "***")
-        return text[:_DETAIL_CHARS]
-
-
-def _chat_url(base_url: str) -> str:
-    base = base_url.rstrip("/")
-    parts = urlsplit(base)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError("the answer endpoint must be an http(s) URL")
-    return f"{base}/chat/completions" if parts.path else f"{base}/v1/chat/completions"
-
 
 def _retry_after(headers: Message | None) -> int:
     """The server's Retry-After in whole seconds (5 when absent or a date)."""
@@ -142,32 +126,3 @@ def _retry_after(headers: Message | None) -> int:
     except ValueError:
         seconds = 5
     return max(1, min(seconds, _MAX_RETRY_AFTER))
-
-
-def _error_body(exc: urllib.error.HTTPError) -> bytes:
-    try:
-        return exc.read() if exc.fp is not None else b""
-    except (OSError, http.client.HTTPException):
-        return b""
-    finally:
-        exc.close()
-
-
-def _server_message(payload: bytes) -> str:
-    """The `error.message` of an OpenAI-style error body, else the body's text, on one line."""
-    text = payload.decode("utf-8", errors="replace")
-    try:
-        doc = json.loads(text)
-    except ValueError:
-        doc = None
-    if isinstance(doc, dict):
-        error = doc.get("error")
-        message = error.get("message") if isinstance(error, dict) else error
-        if isinstance(message, str):
-            text = message
-    return " ".join(text.split())
-
-
-def _reason(exc: Exception) -> str:
-    reason = getattr(exc, "reason", None)
-    return type(reason if isinstance(reason, Exception) else exc).__name__

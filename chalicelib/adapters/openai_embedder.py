@@ -28,19 +28,17 @@ import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import urlsplit
 
 import numpy as np
 from numpy.typing import NDArray
 
+from chalicelib.adapters import openai_http
 from chalicelib.domain.vectors import model_key, unit_rows
 from chalicelib.errors import PermanentError, StrataError, TransientError
 from chalicelib.observability import traced
 
 # Most embedding models take 512-8,192 tokens; longer input is cut here rather than refused.
 MAX_CHARS = 12_000
-_DETAIL_CHARS = 300
-_RETRYABLE_STATUS = {408, 425, 429}
 
 
 class OpenAIEmbedder:
@@ -56,8 +54,8 @@ class OpenAIEmbedder:
     ) -> None:
         if max_batch < 1 or timeout <= 0 or (dimensions is not None and dimensions < 1):
             raise ValueError("max_batch, timeout and dimensions must be positive")
-        self._url = _embeddings_url(base_url)
-        self._where = f"embedding endpoint {urlsplit(self._url).hostname or '?'}"
+        self._url = openai_http.endpoint_url(base_url, "embeddings", "base_url")
+        self._where = openai_http.where(self._url, "embedding endpoint")
         self._model = model
         self._api_key = api_key
         self._requested_dimensions = dimensions
@@ -97,27 +95,26 @@ class OpenAIEmbedder:
         return matrix
 
     def _post(self, data: bytes) -> Any:
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        if self._api_key:
-            headers["Authorization"] = f"Bearer {self._api_key}"
+        headers = openai_http.json_headers(self._api_key)
         request = urllib.request.Request(self._url, data=data, headers=headers, method="POST")
         try:
             with urllib.request.urlopen(request, timeout=self._timeout) as response:
                 payload = response.read()
         except urllib.error.HTTPError as exc:
-            raise self._refusal(exc.code, _error_body(exc)) from exc
+            raise self._refusal(exc.code, openai_http.error_body(exc)) from exc
         except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
             # URLError, timeouts, resets and replies cut short: the endpoint may answer later.
-            raise TransientError(f"{self._where} could not be reached ({_reason(exc)})") from exc
+            why = openai_http.failure_reason(exc)
+            raise TransientError(f"{self._where} could not be reached ({why})") from exc
         try:
             return json.loads(payload)
         except ValueError as exc:
             raise TransientError(f"{self._where} sent a reply that is not JSON") from exc
 
     def _refusal(self, status: int, payload: bytes) -> StrataError:
-        detail = self._scrub(_server_message(payload))
+        detail = openai_http.server_message(payload, self._api_key)
         said = f": {detail}" if detail else ""
-        if status in _RETRYABLE_STATUS or status >= 500:
+        if status in openai_http.RETRYABLE_STATUS or status >= 500:
             return TransientError(f"{self._where} is unavailable (HTTP {status}){said}")
         if status in (401, 403):
             return PermanentError(f"{self._where} refused the credentials (HTTP {status}){said}")
@@ -140,45 +137,3 @@ class OpenAIEmbedder:
         if matrix.ndim != 2 or matrix.shape[1] == 0:
             raise PermanentError(f"{self._where} returned vectors of uneven or zero width")
         return matrix
-
-    def _scrub(self, text: str) -> str:
-        if self._api_key:
-            text = text.replace(self._api_key, "***")
-        return text[:_DETAIL_CHARS]
-
-
-def _embeddings_url(base_url: str) -> str:
-    base = base_url.rstrip("/")
-    parts = urlsplit(base)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError("base_url must be an http(s) URL")
-    return f"{base}/embeddings" if parts.path else f"{base}/v1/embeddings"
-
-
-def _error_body(exc: urllib.error.HTTPError) -> bytes:
-    try:
-        return exc.read() if exc.fp is not None else b""
-    except (OSError, http.client.HTTPException):
-        return b""
-    finally:
-        exc.close()
-
-
-def _server_message(payload: bytes) -> str:
-    """The `error.message` of an OpenAI-style error body, else the body's text, on one line."""
-    text = payload.decode("utf-8", errors="replace")
-    try:
-        doc = json.loads(text)
-    except ValueError:
-        doc = None
-    if isinstance(doc, dict):
-        error = doc.get("error")
-        message = error.get("message") if isinstance(error, dict) else error
-        if isinstance(message, str):
-            text = message
-    return " ".join(text.split())
-
-
-def _reason(exc: Exception) -> str:
-    reason = getattr(exc, "reason", None)
-    return type(reason if isinstance(reason, Exception) else exc).__name__

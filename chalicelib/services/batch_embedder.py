@@ -30,11 +30,12 @@ from chalicelib.domain.vectors import (
     text_hash,
     to_float16,
 )
-from chalicelib.errors import DeadlineReached, MalformedMessage, NotFound
+from chalicelib.errors import DeadlineReached, MalformedMessage
 from chalicelib.observability import Metric
 from chalicelib.parsers import PARSER_VERSION
 from chalicelib.ports import Embedder
 from chalicelib.services.batches import finalize_if_last, live_job
+from chalicelib.services.blob_reads import stored
 from chalicelib.services.context import IndexConfig, IndexPorts, RemainingMillis, out_of_time
 
 log = logging.getLogger(__name__)
@@ -87,9 +88,8 @@ class BatchEmbedder:
     def _base_oids(self, job: Job) -> Mapping[str, str]:
         if job.base_generation is None:
             return {}
-        try:
-            data = self._p.blobs.get(layout.manifest_key(job.base_generation.key))
-        except NotFound:
+        data = stored(self._p.blobs, layout.manifest_key(job.base_generation.key))
+        if data is None:
             return {}
         return {f.path: f.oid for f in decode_manifest(data).files}
 
@@ -123,11 +123,9 @@ class BatchEmbedder:
         """Vectors by chunk hash of the blob this path held before, if it has them."""
         if before is None or before == f.oid:
             return {}
-        try:
-            data = self._p.blobs.get(
-                layout.blob_vectors_key(model, PARSER_VERSION, before, f.language)
-            )
-        except NotFound:
+        key = layout.blob_vectors_key(model, PARSER_VERSION, before, f.language)
+        data = stored(self._p.blobs, key)
+        if data is None:
             return {}
         return decode_vectors(data).by_hash()
 

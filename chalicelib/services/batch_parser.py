@@ -26,6 +26,7 @@ from chalicelib.errors import NotFound
 from chalicelib.observability import Metric
 from chalicelib.parsers import PARSER_VERSION, parse_blob
 from chalicelib.services.batches import finalize_if_last, live_job
+from chalicelib.services.blob_reads import stored
 from chalicelib.services.context import IndexConfig, IndexPorts
 from chalicelib.services.job_endings import fail_job
 
@@ -87,10 +88,9 @@ class BatchParser:
     def _artifact(self, planned: PlannedFile, data: bytes) -> tuple[bytes, bool]:
         """The blob's encoded artifact, and whether it was parsed now (else it existed)."""
         key = layout.blob_artifact_key(PARSER_VERSION, planned.oid, planned.language)
-        try:
-            return self._p.blobs.get(key), False
-        except NotFound:
-            pass
+        existing = stored(self._p.blobs, key)
+        if existing is not None:
+            return existing, False
         encoded = encode_artifact(parse_blob(planned.oid, planned.path, data))
         self._p.blobs.put(key, encoded, if_absent=True)
         return encoded, True

@@ -50,6 +50,7 @@ from chalicelib.domain.ids import storage_key
 from chalicelib.domain.messages import CheckBatch
 from chalicelib.errors import MalformedMessage, NotFound, PermanentError
 from chalicelib.ports import BlobStore, CheckStore, Clock, Toolchain
+from chalicelib.services.blob_reads import stored
 
 log = logging.getLogger(__name__)
 
@@ -116,10 +117,9 @@ class CheckBatches:
     ) -> tuple[dict[str, UnitResult], int, int]:
         """Every unit's result (by key), how many were reused and how many made now."""
         bundle = bundle_key(units)
-        try:
-            return decode_bundle(self._blobs.get(bundle)), len(units), 0
-        except NotFound:
-            pass
+        bundled = stored(self._blobs, bundle)
+        if bundled is not None:
+            return decode_bundle(bundled), len(units), 0
         with ThreadPoolExecutor(min(_IO_THREADS, len(units))) as pool:
             looked = list(pool.map(self._stored, [u.key for u in units]))
         results = {u.key: r for u, r in zip(units, looked, strict=True) if r is not None}

@@ -29,6 +29,7 @@ from chalicelib.domain.models import Repository
 from chalicelib.domain.tenancy import visible
 from chalicelib.errors import InvalidRequest, NotFound
 from chalicelib.ports import BlobStore, CheckStore, Clock, RepoStore, WorkQueue
+from chalicelib.services.blob_reads import stored
 
 log = logging.getLogger(__name__)
 
@@ -116,10 +117,8 @@ class CheckRequests:
 
     def _report(self, check: Check) -> CheckReport | None:
         key = run_report_key(run_prefix(storage_key(check.repository_id), check.check_id))
-        try:
-            return decode_report(self._blobs.get(key))
-        except NotFound:
-            return None  # an error before any batch ran, or expired with the record
+        data = stored(self._blobs, key)  # None: an error before any batch ran, or expired
+        return None if data is None else decode_report(data)
 
 
 def _default_sha(repo: Repository) -> str:

@@ -43,9 +43,10 @@ from chalicelib.domain.languages import language_for
 from chalicelib.domain.messages import CheckBatch, Message, PlanCheck
 from chalicelib.domain.models import Repository
 from chalicelib.domain.planning import PlannedFile
-from chalicelib.errors import MalformedMessage, NotFound, is_permanent
+from chalicelib.errors import MalformedMessage, is_permanent
 from chalicelib.parsers.syntax import syntax_checkable, syntax_diagnostics
 from chalicelib.ports import CheckStore, Toolchain
+from chalicelib.services.blob_reads import stored
 from chalicelib.services.check_batches import CheckBatches
 from chalicelib.services.context import IndexConfig, IndexPorts, RemainingMillis, out_of_time
 from chalicelib.services.credentials import repository_credentials
@@ -163,10 +164,8 @@ class CheckRunner:
         self._p.git.fetch(repo.remote, repo.branch or "main", check.sha, credentials)
 
     def _stored_plan(self, prefix: str) -> CheckPlan | None:
-        try:
-            return decode_plan(self._p.blobs.get(run_plan_key(prefix)))
-        except NotFound:
-            return None
+        data = stored(self._p.blobs, run_plan_key(prefix))
+        return None if data is None else decode_plan(data)
 
     def _make_plan(self, repo: Repository, check: Check, prefix: str) -> CheckPlan:
         entries = list(self._p.git.list_tree(repo.remote, check.sha))
