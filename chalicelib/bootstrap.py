@@ -55,6 +55,7 @@ from chalicelib.ports import (
     Toolchain,
 )
 from chalicelib.services.chat import ChatService
+from chalicelib.services.check_events import RecordedChecks
 from chalicelib.services.check_reports import CheckReports
 from chalicelib.services.check_requests import CheckRequests
 from chalicelib.services.check_runner import CheckConfig, CheckRunner
@@ -385,9 +386,10 @@ def check_requests(caller: Caller) -> CheckRequests:
     """Check runs of the repositories `caller` may see."""
     c = container()
     checks, _ = _check_parts(c)
-    p = c.ports
+    p = attributed(c, caller.actor)
+    recorded = RecordedChecks(checks, events=p.events, clock=p.clock)
     return CheckRequests(
-        repos=p.repos, checks=checks, blobs=p.blobs, queue=p.queue, clock=p.clock, caller=caller
+        repos=p.repos, checks=recorded, blobs=p.blobs, queue=p.queue, clock=p.clock, caller=caller
     )
 
 
@@ -397,7 +399,7 @@ def check_runner() -> CheckRunner:
     return CheckRunner(
         ports=c.ports,
         config=c.config,
-        checks=checks,
+        checks=RecordedChecks(checks, events=c.ports.events, clock=c.ports.clock),
         toolchain=tools,
         settings=check_config(c.settings),
     )

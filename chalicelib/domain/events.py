@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
+from chalicelib.domain.checks import Check
 from chalicelib.domain.models import Generation, Job, Stats
 from chalicelib.errors import InvalidRequest
 
@@ -37,6 +38,8 @@ class EventType(StrEnum):
     BRANCH_DELETED = "BranchDeleted"
     REFRESH_FAILED = "RefreshFailed"
     COMMIT_PUSHED = "CommitPushed"
+    CHECK_REQUESTED = "CheckRequested"
+    CHECK_FINISHED = "CheckFinished"
 
 
 @dataclass(frozen=True)
@@ -103,3 +106,27 @@ def generation_published(generation: Generation, stats: Stats) -> dict[str, obje
 
 def index_failed(sha: str | None, error: str) -> dict[str, object]:
     return {"sha": sha, "error": error[:MAX_ERROR_CHARS]}
+
+
+def check_requested(check: Check) -> dict[str, object]:
+    return {
+        "checkId": check.check_id,
+        "sha": check.sha,
+        "level": str(check.level),
+        "paths": list(check.paths),
+    }
+
+
+def check_finished(check: Check) -> dict[str, object]:
+    """The check's ending: its status, why when `error`, and what it found and ran."""
+    found = {name: int(check.counts.get(name, 0)) for name in ("errors", "warnings")}
+    return {
+        "checkId": check.check_id,
+        "sha": check.sha,
+        "level": str(check.level),
+        "status": str(check.status),
+        "message": check.message[:MAX_ERROR_CHARS] if check.message else None,
+        **found,
+        "toolRuns": int(check.counts.get("tool_runs", 0)),
+        "reused": int(check.counts.get("reused", 0)),
+    }

@@ -5,12 +5,16 @@ place in code as a `Location` (path from the repository root, first and last lin
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
 from chalicelib.api.models import (
     ChatResponse,
+    CheckLevelName,
+    CheckState,
+    CheckView,
+    DiagnosticView,
     GraphNode,
     RepositoryStatus,
     SearchHit,
@@ -95,6 +99,46 @@ class IndexOutcome(WireModel):
     vectors: VectorsState | None = None
 
 
+class Finding(Location):
+    """A check's diagnostic; `column` and `endColumn` are 1-based characters, the end
+    exclusive."""
+
+    column: int
+    end_column: int
+    severity: str
+    message: str
+    tool: str
+
+
+class CheckResult(WireModel):
+    check_id: str
+    repository_id: str
+    status: CheckState = Field(description="queued, running, passed, failed or error")
+    sha: str
+    level: CheckLevelName
+    message: str | None = Field(default=None, description="why it ended in `error`")
+    diagnostics: list[Finding] = Field(description="once ended, ordered by path and position")
+    truncated: bool = Field(description="more diagnostics were found than are listed")
+    files: int
+    reused: int = Field(description="results reused by content: no tool ran for them")
+    tool_runs: int
+
+
+class CommitOutcome(WireModel):
+    outcome: Literal["committed", "conflict", "rejected"] = Field(
+        description="conflict: the branch moved (rebase on currentSha); rejected: the check "
+        "found errors (see diagnostics), nothing was committed"
+    )
+    repository_id: str
+    branch: str
+    message: str
+    sha: str | None = Field(default=None, description="committed: the new commit")
+    index_status: str | None = Field(default=None, description="committed: the index's answer")
+    check_id: str | None = Field(default=None, description="committed: the queued build check")
+    current_sha: str | None = Field(default=None, description="conflict: the branch head")
+    diagnostics: list[Finding] = Field(default_factory=list, description="rejected: why")
+
+
 class Locator:
     """Makes Locations; knows the directories of local repositories (for `uri`)."""
 
@@ -134,6 +178,32 @@ class Locator:
             conversation_id=chat.conversation_id,
             indexed_sha=chat.indexed_sha,
             stale=chat.stale,
+        )
+
+    def finding(self, repository_id: str, found: DiagnosticView) -> Finding:
+        return Finding(
+            **self._fields(repository_id, found.path, [found.line, found.end_line]),
+            column=found.column,
+            end_column=found.end_column,
+            severity=found.severity,
+            message=found.message,
+            tool=found.tool,
+        )
+
+    def check(self, found: CheckView) -> CheckResult:
+        rid = found.repository_id
+        return CheckResult(
+            check_id=found.check_id,
+            repository_id=rid,
+            status=found.status,
+            sha=found.sha,
+            level=found.level,
+            message=found.message,
+            diagnostics=[self.finding(rid, d) for d in found.diagnostics],
+            truncated=found.truncated,
+            files=found.stats.files,
+            reused=found.stats.reused,
+            tool_runs=found.stats.tool_runs,
         )
 
     def _fields(self, repository_id: str | None, path: str, lines: list[int]) -> dict[str, Any]:

@@ -18,10 +18,26 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import ToolAnnotations
 from pydantic import Field
 
-from chalicelib.api.models import SearchMode, StatusResponse
-from chalicelib.client import ClientError, NotATarget, NotReady, StrataClient, index_target
+from chalicelib.api.models import (
+    CheckLevelName,
+    CommitFileChange,
+    DiagnosticView,
+    SearchMode,
+    StatusResponse,
+)
+from chalicelib.client import (
+    ClientError,
+    Conflict,
+    NotATarget,
+    NotReady,
+    StrataClient,
+    Unprocessable,
+    index_target,
+)
 from chalicelib.mcp_server.results import (
     Answer,
+    CheckResult,
+    CommitOutcome,
     GraphResult,
     IndexOutcome,
     Locator,
@@ -39,14 +55,18 @@ Strata indexes git repositories and answers questions about their code.
 Start with index_repository (a local directory, an https URL, owner/repo or a repository id);
 it returns the repositoryId the other tools take. search_code finds code (modes: hybrid,
 lexical, semantic, symbol); find_symbol and symbol_graph walk definitions and dependencies;
-ask answers a question with the sources it used. Every place in code comes as path, line and
-endLine from the repository root (and a file uri for a local repository)."""
+ask answers a question with the sources it used. check_code finds syntax or build errors at
+a commit; commit_changes commits edited files to a branch (only if it is still at baseSha).
+Every place in code comes as path, line and endLine from the repository root (and a file uri
+for a local repository)."""
 
 RepositoryIdArg = Annotated[
     str, Field(description="as index_repository returned it, e.g. github:owner:repo")
 ]
 GraphView = Literal["deps", "dependents", "waves", "sorry"]
 READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
+CHECKING = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True)
+WRITING = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False)
 
 
 def _explained(tool: Callable[P, T]) -> Callable[P, T]:
@@ -66,10 +86,17 @@ def _explained(tool: Callable[P, T]) -> Callable[P, T]:
 
 
 class StrataTools:
-    def __init__(self, client: StrataClient, *, index_timeout: float = 600.0) -> None:
+    def __init__(
+        self,
+        client: StrataClient,
+        *,
+        index_timeout: float = 600.0,
+        check_timeout: float = 600.0,
+    ) -> None:
         self._client = client
         self._where = Locator()
         self._index_timeout = index_timeout
+        self._check_timeout = check_timeout
 
     def index_repository(
         self,
@@ -207,6 +234,89 @@ class StrataTools:
         chat = self._client.ask(repository_id, question, conversation_id=conversation_id)
         return self._where.answer(repository_id, chat)
 
+    def check_code(
+        self,
+        repository_id: RepositoryIdArg,
+        level: Annotated[
+            CheckLevelName, Field(description="syntax: parsers, fast; build: the toolchains")
+        ] = "syntax",
+        paths: Annotated[
+            list[str] | None, Field(description="files or directories; default: the whole tree")
+        ] = None,
+        sha: Annotated[str | None, Field(description="default: the indexed commit")] = None,
+        wait: Annotated[bool, Field(description="return once it has ended")] = True,
+    ) -> CheckResult:
+        """Check a commit's files for errors; each diagnostic is a place in code."""
+        accepted = self._client.request_check(repository_id, level=level, sha=sha, paths=paths)
+        if wait:
+            found = self._client.wait_for_check(
+                repository_id, accepted.check_id, timeout=self._check_timeout
+            )
+        else:
+            found = self._client.check(repository_id, accepted.check_id)
+        return self._where.check(found)
+
+    def commit_changes(
+        self,
+        repository_id: RepositoryIdArg,
+        *,
+        branch: Annotated[str, Field(description="the branch to move")],
+        base_sha: Annotated[str, Field(description="the commit the changes were made on")],
+        message: Annotated[str, Field(description="the commit message")],
+        author_name: str,
+        author_email: str,
+        changes: Annotated[
+            list[CommitFileChange],
+            Field(description="each: path and content (text), contentBase64, or delete: true"),
+        ],
+        check: Annotated[
+            CheckLevelName | None, Field(description="refuse the commit on syntax errors")
+        ] = None,
+        idempotency_key: Annotated[
+            str | None, Field(description="repeat it to retry safely after no answer")
+        ] = None,
+    ) -> CommitOutcome:
+        """Commit file changes to a branch, pushed only if the branch is still at base_sha."""
+        try:
+            done = self._client.commit(
+                repository_id,
+                branch=branch,
+                base_sha=base_sha,
+                message=message,
+                author=(author_name, author_email),
+                changes=[c.dump() for c in changes],
+                check=check,
+                idempotency_key=idempotency_key,
+            )
+        except Conflict as exc:
+            return CommitOutcome(
+                outcome="conflict",
+                message=exc.message,
+                current_sha=exc.current_sha,
+                repository_id=repository_id,
+                branch=branch,
+            )
+        except Unprocessable as exc:
+            if not exc.diagnostics:
+                raise
+            found = [DiagnosticView.model_validate(d) for d in exc.diagnostics]
+            return CommitOutcome(
+                outcome="rejected",
+                message=exc.message,
+                diagnostics=[self._where.finding(repository_id, d) for d in found],
+                repository_id=repository_id,
+                branch=branch,
+            )
+        return CommitOutcome(
+            outcome="committed",
+            message=done.message,
+            sha=done.sha,
+            index_status=done.index_status,
+            check_id=done.check_id,
+            repository_id=repository_id,
+            branch=branch,
+        )
+
 
 def build_server(client: StrataClient) -> MCPServer:
     tools = StrataTools(client)
@@ -217,6 +327,8 @@ def build_server(client: StrataClient) -> MCPServer:
     server.add_tool(_explained(tools.find_symbol), annotations=READ_ONLY)
     server.add_tool(_explained(tools.symbol_graph), annotations=READ_ONLY)
     server.add_tool(_explained(tools.ask), annotations=READ_ONLY)
+    server.add_tool(_explained(tools.check_code), annotations=CHECKING)
+    server.add_tool(_explained(tools.commit_changes), annotations=WRITING)
     return server
 
 

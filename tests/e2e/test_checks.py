@@ -97,6 +97,23 @@ def test_a_syntax_check_is_queued_then_reports_exact_positions(stack: Stack, rid
     listed = stack.get(f"/repositories/{rid}/checks").json_body["checks"]
     assert [c["checkId"] for c in listed] == [body["checkId"]]
     assert "diagnostics" not in listed[0]
+    events = [e for e in check_events(stack, rid) if e["data"]["checkId"] == body["checkId"]]
+    assert [e["type"] for e in events] == ["CheckFinished", "CheckRequested"]  # newest first
+    finished, requested = events
+    assert requested["actor"] and requested["actor"].startswith("key:")
+    assert requested["data"]["paths"] == ["app", "web", "proofs"]
+    assert finished["actor"] is None  # the worker's own doing
+    assert {k: finished["data"][k] for k in ("status", "errors", "toolRuns", "message")} == {
+        "status": "failed",
+        "errors": 3,
+        "toolRuns": 4,
+        "message": None,
+    }
+
+
+def check_events(stack: Stack, rid: str) -> list[dict[str, Any]]:
+    listed = stack.get(f"/repositories/{rid}/events?limit=100").json_body["events"]
+    return [e for e in listed if e["type"].startswith("Check")]
 
 
 def test_a_second_check_of_the_same_content_is_answered_from_stored_results(
@@ -169,6 +186,20 @@ def test_a_poisoned_check_message_ends_the_check_in_error(stack: Stack, rid: str
     assert stack.pump.poll("check-dlq") == 2
     done = stack.get(f"/repositories/{rid}/checks/{accepted.json_body['checkId']}").json_body
     assert (done["status"], done["message"]) == ("error", RETRIES_EXHAUSTED)
+    ended = [e["data"] for e in check_events(stack, rid) if e["type"] == "CheckFinished"]
+    assert ended == [  # one ending, though the dead letter came twice
+        {
+            "checkId": done["checkId"],
+            "sha": done["sha"],
+            "level": "syntax",
+            "status": "error",
+            "message": RETRIES_EXHAUSTED,
+            "errors": 0,
+            "warnings": 0,
+            "toolRuns": 0,
+            "reused": 0,
+        }
+    ]
     assert stack.queue_depth(names.queues["check"]) == 0
     assert stack.queue_depth(names.dead_letter_queues["check"]) == 0
 

@@ -222,3 +222,58 @@ def test_the_key_flag_beats_the_environment_and_a_refusal_is_a_tool_error(
     assert refused.is_error and "(HTTP 401)" in refused.content[0].text
     allowed = _session(stack, script, key=wrong, flags=["--api-key", ADMIN_KEY])
     assert not allowed.is_error and allowed.structured_content["status"] == "idle"
+
+
+SHOP = {
+    "shop/cart.py": "def total(items):\n    return sum(items)\n",
+    "shop/broken.py": "def tax(rate:\n    return rate\n",
+}
+
+
+def test_an_mcp_client_checks_a_commit_and_commits_changes_under_compare_and_swap(
+    stack: LocalStack,
+) -> None:
+    remote = stack.options.state_dir.parent / "shop.git"  # inside the stack's local roots
+    init_repo(remote, SHOP, bare=True)
+    base = str(pygit2.Repository(str(remote)).references["refs/heads/main"].target)
+    author = {"author_name": "Ada Lovelace", "author_email": "ada@example.com"}
+
+    async def script(session: ClientSession) -> dict[str, Any]:
+        listed = {t.name for t in (await session.list_tools()).tools}
+        assert {"check_code", "commit_changes"} <= listed
+        rid = (await _call(session, "index_repository", target=str(remote)))["repositoryId"]
+        common = {"repository_id": rid, "branch": "main", "message": "add tax", **author}
+        good = [{"path": "shop/tax.py", "content": "RATE = 0.2\n"}]
+        bad = [{"path": "shop/more.py", "content": "def f(:\n"}]
+        return {
+            "check": await _call(session, "check_code", repository_id=rid, level="syntax"),
+            "rejected": await _call(
+                session, "commit_changes", base_sha=base, changes=bad, check="syntax", **common
+            ),
+            "committed": await _call(
+                session, "commit_changes", base_sha=base, changes=good, **common
+            ),
+            "conflict": await _call(
+                session, "commit_changes", base_sha=base, changes=good, **common
+            ),
+        }
+
+    got = _session(stack, script, timeout=120)
+    check = got["check"]
+    assert check["status"] == "failed" and check["level"] == "syntax", check
+    assert {d["path"] for d in check["diagnostics"]} == {"shop/broken.py"}
+    first = check["diagnostics"][0]
+    assert first["line"] == 1 and first["severity"] == "error" and first["location"]
+
+    assert got["rejected"]["outcome"] == "rejected" and got["rejected"]["sha"] is None
+    assert {d["path"] for d in got["rejected"]["diagnostics"]} == {"shop/more.py"}
+
+    committed = got["committed"]
+    head = pygit2.Repository(str(remote)).references["refs/heads/main"].target
+    assert committed["outcome"] == "committed" and committed["sha"] == str(head)
+    shop = pygit2.Repository(str(remote)).revparse_single("main:shop")
+    assert isinstance(shop, pygit2.Tree)
+    assert "tax.py" in shop and "more.py" not in shop
+
+    conflict = got["conflict"]
+    assert conflict["outcome"] == "conflict" and conflict["currentSha"] == str(head)
