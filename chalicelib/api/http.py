@@ -78,6 +78,9 @@ STATUS_BY_ERROR: tuple[tuple[type[StrataError], int], ...] = (
 )
 
 JSON: dict[str, str | list[str]] = {"Content-Type": "application/json"}
+# Retry-After of a 503 whose error names no time of its own (a busy branch, a remote or a
+# store that did not answer): long enough for a commit lease or a throttle to clear.
+UNAVAILABLE_RETRY_SECONDS = 2
 MAX_PATH_PARAM = 500
 JSON_TYPES = ["application/json"]
 
@@ -256,6 +259,8 @@ def _error(exc: StrataError, *, challenge: bool = False) -> Response:
         headers["Retry-After"] = str(exc.retry_after)
     for cls, status in STATUS_BY_ERROR:
         if isinstance(exc, cls):
+            if status == 503:  # every 503 says when to come back
+                headers.setdefault("Retry-After", str(UNAVAILABLE_RETRY_SECONDS))
             return error_response(status, exc.code, exc.message, headers)
     log.error("request failed: %s", exc.code, exc_info=exc)
     return error_response(500, exc.code, "internal error")

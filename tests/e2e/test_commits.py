@@ -15,7 +15,9 @@ from typing import Any
 import pygit2
 import pytest
 
-from tests.e2e.conftest import Stack, bearer
+from chalicelib import bootstrap
+from chalicelib.services.commits import BUSY, commit_lock_id
+from tests.e2e.conftest import Stack, bearer, with_settings
 from tests.e2e.test_api_keys import make_key
 from tests.e2e.test_tenants import (  # noqa: F401 - fixtures
     SERVER_TOKEN,
@@ -314,3 +316,17 @@ def test_a_private_remote_takes_the_tenants_own_token_and_the_server_token_for_a
 
 
 NEXT = {"path": "shop/next.py", "content": "NEXT = 1\n"}
+
+
+def test_a_branch_another_commit_holds_answers_503_with_retry_after_and_commits_nothing(
+    stack: Stack, rid: str, remote: Path
+) -> None:
+    with_settings(stack, commit_lease_wait_seconds=0.2)
+    ports = bootstrap.container().ports
+    ports.locks.acquire(commit_lock_id(rid, "main"), "another-commit", 60, ports.clock.now())
+    base = head(remote)
+    busy = commit(stack, rid, body(base), key="busy-1")
+    assert busy.status_code == 503, busy.body
+    assert json.loads(busy.body)["error"]["message"] == BUSY
+    assert busy.headers["Retry-After"] == "2"  # the client knows when to come back
+    assert head(remote) == base
