@@ -38,6 +38,8 @@ _WORD = re.compile(r"\w{2,}")
 # on underscores and ASCII case changes.
 _LOWER = r"[^\W\dA-Z_]"
 _SUBWORD = re.compile(rf"[A-Z]+\d*(?=[A-Z]{_LOWER})|[A-Z]?{_LOWER}+\d*|[A-Z]+\d*|\d+")
+# The same on ASCII bytes, where `_LOWER` is [a-z].
+_ASCII_SUBWORD = re.compile(rb"[A-Z]+\d*(?=[A-Z][a-z])|[A-Z]?[a-z]+\d*|[A-Z]+\d*|\d+")
 
 STOPWORDS = frozenset(
     (
@@ -54,24 +56,33 @@ STOPWORDS = frozenset(
 def _analyze(word: str) -> tuple[str, ...]:
     """Terms of one word: the whole word, then its subwords, all lowercase."""
     whole = word.lower()
-    terms: list[str] = []
-    if len(whole) <= MAX_TERM_LENGTH and whole.strip("_"):
-        terms.append(whole)
-    parts = [p.lower() for p in _SUBWORD.findall(word)]
-    if len(parts) == 1 and parts[0] == whole:
-        return tuple(terms)
-    terms.extend(p for p in parts if 1 < len(p) <= MAX_TERM_LENGTH)
+    terms = [whole] if len(whole) <= MAX_TERM_LENGTH and whole.strip("_") else []
+    parts = list(map(str.lower, _SUBWORD.findall(word)))
+    if parts != [whole]:
+        terms += [p for p in parts if 1 < len(p) <= MAX_TERM_LENGTH]
     return tuple(terms)
 
 
 def _analyze_ascii(word: bytes) -> tuple[str, ...]:
-    """`_analyze` of an ASCII word (none for one character). Letters all in one case, or
-    Capitalized, are one term: the shortcut skips the subword regex for most words."""
+    """`_analyze` of an ASCII word (none for one character). A word of letters and
+    underscores whose letters are all in one case, or Capitalized, has the parts between
+    its underscores as subwords: the shortcut skips the subword regex for most words."""
     if len(word) < 2:
         return ()
-    if word.isalpha() and (word.islower() or word.isupper() or word[1:].islower()):
+    letters = word.replace(b"_", b"")
+    one_case = letters.isalpha() and (word.islower() or word.isupper() or word[1:].islower())
+    if one_case and len(letters) == len(word):
         return (word.lower().decode("ascii"),) if len(word) <= MAX_TERM_LENGTH else ()
-    return _analyze(word.decode("ascii"))
+    whole = word.lower().decode("ascii")
+    terms = [whole] if len(whole) <= MAX_TERM_LENGTH and whole.strip("_") else []
+    if one_case:
+        parts = whole.split("_")
+    else:  # the subwords, lowercased and decoded in one go
+        parts = b" ".join(_ASCII_SUBWORD.findall(word)).lower().decode("ascii").split()
+        if parts == [whole]:
+            return tuple(terms)
+    terms += [p for p in parts if 1 < len(p) <= MAX_TERM_LENGTH]
+    return tuple(terms)
 
 
 # On ASCII text `\w` is [A-Za-z0-9_]: every other byte becomes a space, so `bytes.split` yields

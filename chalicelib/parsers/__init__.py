@@ -24,7 +24,7 @@ from chalicelib.parsers.classify import classify
 from chalicelib.parsers.config_files import parse_json, parse_toml, parse_yaml
 from chalicelib.parsers.lean import chunk_lean
 from chalicelib.parsers.markdown import parse_markdown
-from chalicelib.parsers.text import split_lines, window_spans
+from chalicelib.parsers.text import count_lines, split_lines, window_spans
 from chalicelib.parsers.treesitter import LANGUAGES as TREE_SITTER_LANGUAGES
 from chalicelib.parsers.treesitter import chunker as tree_sitter_chunker
 
@@ -76,7 +76,7 @@ def parse_blob(oid: str, path: str, data: bytes) -> BlobArtifact:
         text, line_count, chunks = "", 0, ()
     else:
         text = data.decode("utf-8")
-        line_count = len(split_lines(text))
+        line_count = count_lines(text)
         chunks, symbols, references = _CHUNKERS.get(language, parse_windows)(text)
     return BlobArtifact(
         oid=oid,

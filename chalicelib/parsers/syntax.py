@@ -19,7 +19,6 @@ returned, the rest summed up in a final one. Positions: see `chalicelib.domain.d
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 import warnings
@@ -36,7 +35,7 @@ from chalicelib.domain.diagnostics import (
 )
 from chalicelib.domain.languages import language_for
 from chalicelib.parsers.lean_structure import lean_diagnostics
-from chalicelib.parsers.ts_languages import SPECS
+from chalicelib.parsers.ts_languages import SPECS, source_for
 
 # Larger files are not parsed (as for indexing): one warning says so.
 MAX_CHECK_BYTES = 4_000_000
@@ -102,23 +101,11 @@ def _parser(language: str) -> Parser:
     return parser
 
 
-def _blank(match: re.Match[bytes]) -> bytes:
-    """The `body` group as spaces, newlines kept (so offsets and lines stay put)."""
-    start, end = match.start("body") - match.start(), match.end("body") - match.start()
-    whole = match.group(0)
-    return whole[:start] + re.sub(rb"[^\n]", b" ", whole[start:end]) + whole[end:]
-
-
 def parse_tree(language: str, data: bytes, budget_seconds: float | None = None) -> Tree | None:
     """The tree of `data`, switching to the language's dialect and blanking concealed parts
     as the indexer does (`ts_languages.LanguageSpec`); None if the parse outran
     `budget_seconds` (no budget: a plain parse)."""
-    dialect = SPECS[language].dialect
-    if dialect is not None and dialect[1].search(data):
-        language = dialect[0]
-    conceal = SPECS[language].conceal
-    if conceal is not None and conceal.search(data):
-        data = conceal.sub(_blank, data)
+    language, data = source_for(language, data)
     parser = _parser(language)
     if budget_seconds is None:
         return parser.parse(data)

@@ -24,6 +24,11 @@ def split_lines(text: str) -> list[str]:
     return lines
 
 
+def count_lines(text: str) -> int:
+    """`len(split_lines(text))`, without building the list."""
+    return text.count("\n") + (not text.endswith("\n")) if text else 0
+
+
 def _window_end(blank: Sequence[bool], start: int) -> int:
     """0-based inclusive end of the window starting at 0-based `start`.
 

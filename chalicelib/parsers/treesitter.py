@@ -1,7 +1,9 @@
 """Tree-sitter parsers: source text in, chunks, symbols and references out. Pure.
 
-One parse and one query run per file (`ts_languages.SPECS` holds each language's query and
-naming rules); everything after that is a few passes over the captured nodes in Python:
+One parse and one query walk of the tree per file (`ts_languages.SPECS` holds each
+language's query and naming rules; patterns anchored at the root node are matched from the
+root only, which costs no walk); everything after that is a few passes over the captured
+nodes in Python:
 
 1. Definitions: captures named after a kind, deduplicated per node (`KIND_PRIORITY`), sorted,
    nested by byte range. A definition's qualified name joins the names of the scopes around
@@ -30,7 +32,6 @@ Parser objects once per language and thread.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -48,6 +49,7 @@ from chalicelib.parsers.ts_languages import (
     SCOPE_KINDS,
     SPECS,
     LanguageSpec,
+    source_for,
     split_name,
     text_of,
 )
@@ -70,6 +72,7 @@ class _Definition:
     parts: list[str]
     start_byte: int
     end_byte: int
+    end_line: int
     qualified: str = ""
     container: str | None = None
     parent: _Definition | None = None
@@ -87,6 +90,37 @@ def _query(language: str) -> Query:
     return Query(_language(language), SPECS[language].query + "(ERROR) @error\n")
 
 
+@cache
+def _top_query(language: str) -> Query | None:
+    """The language's patterns anchored at the root node, if any."""
+    source = SPECS[language].top_query
+    if not source:
+        return None
+    query = Query(_language(language), source)
+    main = _query(language)
+    shared = _capture_names(query) & _capture_names(main)
+    if shared:  # `_captures` merges the two by name
+        raise ValueError(f"{language}: top-level captures also in the main query: {shared}")
+    return query
+
+
+def _capture_names(query: Query) -> set[str]:
+    return {query.capture_name(i) for i in range(query.capture_count)}
+
+
+def _captures(language: str, root: Node) -> dict[str, list[Node]]:
+    """The nodes captured by the language's queries, by capture name. The top-level patterns
+    only start at the root (a max start depth of 0 lets tree-sitter skip the rest of the
+    tree), so they add no second walk."""
+    captures = QueryCursor(_query(language)).captures(root)
+    top = _top_query(language)
+    if top is not None:
+        cursor = QueryCursor(top)
+        cursor.set_max_start_depth(0)
+        captures.update(cursor.captures(root))
+    return captures
+
+
 _THREAD = threading.local()  # a Parser is stateful: one per thread (the local stack has several)
 
 
@@ -101,7 +135,7 @@ def _parser(language: str) -> Parser:
 def prepare(language: str) -> None:
     """Load the grammar and compile the query of `language` now rather than on first use."""
     _parser(language)
-    _query(language)
+    _top_query(language)
 
 
 def parse_source(language: str, text: str) -> Parsed:
@@ -112,7 +146,7 @@ def parse_source(language: str, text: str) -> Parsed:
         parsed = _parse(language, data)
         if parsed is not None:
             grammar, tree = parsed
-            captures = QueryCursor(_query(grammar)).captures(tree.root_node)
+            captures = _captures(grammar, tree.root_node)
             if _error_bytes(captures.get("error", ())) <= MAX_ERROR_SHARE * len(data):
                 return _analyze(SPECS[grammar], captures, data, lines)
     except Exception:  # a parser bug must not fail the blob: fall back to windows, and say so
@@ -134,21 +168,8 @@ def _parse(language: str, data: bytes) -> tuple[str, Tree] | None:
     text shows one); None when the file is empty or too large."""
     if not data.strip() or len(data) > MAX_PARSE_BYTES:
         return None
-    dialect = SPECS[language].dialect
-    if dialect is not None and dialect[1].search(data):
-        language = dialect[0]
-    conceal = SPECS[language].conceal
-    if conceal is not None and conceal.search(data):
-        data = conceal.sub(_blank, data)
+    language, data = source_for(language, data)
     return language, _parser(language).parse(data)
-
-
-def _blank(match: re.Match[bytes]) -> bytes:
-    """The matched `body` group as spaces (newlines kept, so lines and offsets stay put)."""
-    start, end = match.span("body")
-    whole = match.group(0)
-    body = bytes(b if b == 10 else 32 for b in whole[start - match.start() : end - match.start()])
-    return whole[: start - match.start()] + body + whole[end - match.start() :]
 
 
 def _error_bytes(errors: Iterable[Node]) -> int:
@@ -185,7 +206,8 @@ def _definitions(spec: LanguageSpec, captures: dict[str, list[Node]]) -> list[_D
         name = node.child_by_field_name("name") if rule is None else None
         parts = rule(node) if rule is not None else split_name(text_of(name))
         if parts:
-            found.append(_Definition(node, kind, parts, node.start_byte, node.end_byte))
+            end_line = _end_line(node)
+            found.append(_Definition(node, kind, parts, node.start_byte, node.end_byte, end_line))
     found.sort(key=lambda d: (d.start_byte, -d.end_byte))
     _nest(found)
     return found
@@ -193,14 +215,15 @@ def _definitions(spec: LanguageSpec, captures: dict[str, list[Node]]) -> list[_D
 
 def _nest(definitions: Sequence[_Definition]) -> None:
     """Qualified names, containers, children and method kinds, from byte-range nesting."""
-    stack: list[_Definition] = []
+    stack: list[tuple[_Definition, _Definition | None]] = []  # with the innermost scope
     for definition in definitions:
-        while stack and stack[-1].end_byte < definition.end_byte:
+        while stack and stack[-1][0].end_byte < definition.end_byte:
             stack.pop()
+        scope = None
         if stack:
-            definition.parent = stack[-1]
-            stack[-1].children.append(definition)
-        scope = next((d for d in reversed(stack) if d.kind in SCOPE_KINDS), None)
+            parent, scope = stack[-1]
+            definition.parent = parent
+            parent.children.append(definition)
         prefix = [scope.qualified] if scope is not None else []
         parts = definition.parts
         if definition.kind == "function" and (
@@ -209,7 +232,7 @@ def _nest(definitions: Sequence[_Definition]) -> None:
             definition.kind = "method"
         definition.qualified = ".".join(prefix + parts)
         definition.container = ".".join(prefix + parts[:-1]) or None
-        stack.append(definition)
+        stack.append((definition, definition if definition.kind in SCOPE_KINDS else scope))
 
 
 def _symbols(definitions: Iterable[_Definition]) -> Iterable[Symbol]:
@@ -219,7 +242,7 @@ def _symbols(definitions: Iterable[_Definition]) -> Iterable[Symbol]:
         kind = "module" if d.kind == "package" else d.kind
         node = d.node
         start = node.start_point.row + 1
-        yield Symbol(d.parts[-1], d.qualified, kind, start, _end_line(node), d.container)
+        yield Symbol(d.parts[-1], d.qualified, kind, start, d.end_line, d.container)
 
 
 def _end_line(node: Node) -> int:
@@ -237,7 +260,7 @@ def _outline(spec: LanguageSpec, definitions: Iterable[_Definition], data: bytes
             outline.extend(children)
             continue
         start = _chunk_start(spec, d.node, data)
-        outline.append(Outline(start, _end_line(d.node), d.kind, d.qualified, tuple(children)))
+        outline.append(Outline(start, d.end_line, d.kind, d.qualified, tuple(children)))
     return outline
 
 

@@ -20,13 +20,14 @@ A definition's name is read by `names[node.type]` (default: its `name` field) as
 first named child (`decorated_definition`, `export_statement`, `template_declaration`), and
 `leading` are siblings (comments, attributes, decorators) attached to the next definition's
 chunk when they sit on the lines right above it. `dialect` switches a C file to the C++
-grammar when it holds C++, and `conceal` blanks `#ifdef __cplusplus` bodies before parsing.
+grammar when it holds C++, and `conceal` blanks `#ifdef __cplusplus` bodies before parsing
+(`source_for` applies both). `top_query` holds the patterns anchored at the root node.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import tree_sitter_bash
@@ -49,15 +50,19 @@ from tree_sitter import Node
 
 from chalicelib.parsers.ts_queries import (
     C_QUERY,
+    C_TOP_QUERY,
     CPP_QUERY,
     CSHARP_QUERY,
+    ECMASCRIPT_TOP_QUERY,
     GO_QUERY,
+    GO_TOP_QUERY,
     JAVA_QUERY,
     JAVASCRIPT_QUERY,
     KOTLIN_QUERY,
     LUA_QUERY,
     PHP_QUERY,
     PYTHON_QUERY,
+    PYTHON_TOP_QUERY,
     RUBY_QUERY,
     RUST_QUERY,
     SCALA_QUERY,
@@ -81,6 +86,7 @@ CHUNK_KINDS = SCOPE_KINDS | {"type"}
 
 _TYPE_ARGUMENTS = re.compile(r"(?:::)?<[^<>]*>")
 _TYPE_ARGUMENTS_OR_GO_PARAMETERS = re.compile(r"(?:::)?<[^<>]*>|\[[^\[\]]*\]")
+_NAME_SEPARATOR = re.compile(r"::|\.")
 
 
 def text_of(node: Node | None) -> str:
@@ -106,7 +112,7 @@ def split_name(name: str) -> list[str] | None:
     if name.isidentifier():
         return [name]
     name = "".join(strip_type_arguments(name).split()).strip("\"'`")
-    parts = [p for p in re.split(r"::|\.", name) if p]
+    parts = [p for p in _NAME_SEPARATOR.split(name) if p]
     return parts or None
 
 
@@ -195,10 +201,12 @@ class LanguageSpec:
     names: Mapping[str, NameRule] = field(default_factory=dict)
     wrappers: frozenset[str] = frozenset()
     leading: frozenset[str] = frozenset({"comment"})
-    # Another language to parse with when the text matches a pattern (C++ in a `.h` file).
-    dialect: tuple[str, re.Pattern[bytes]] | None = None
-    # Regions whose `body` group is blanked before parsing (offsets and lines unchanged).
-    conceal: re.Pattern[bytes] | None = None
+    # Another language to parse with when the text shows it (C++ in a `.h` file).
+    dialect: tuple[str, Callable[[bytes], bool]] | None = None
+    # The bytes to parse, with regions blanked (offsets and lines unchanged).
+    conceal: Callable[[bytes], bytes] | None = None
+    # Patterns anchored at the root node, matched from the root only (see `ts_queries`).
+    top_query: str = ""
 
 
 # Lines only C++ has: `.h` files are "c" by extension, but many hold C++.
@@ -215,6 +223,52 @@ _CPLUSPLUS_ONLY = re.compile(
     rb"(?P<body>(?:(?![ \t]*#[ \t]*(?:if|el|endif))[^\n]*\n){1,3})(?=[ \t]*#[ \t]*(?:el|endif))",
     re.MULTILINE,
 )
+_SPACES = bytes(10 if b == 10 else 32 for b in range(256))  # every byte but "\n" to a space
+_CPP_WORDS = (b"template", b"namespace", b"class", b"public", b"private", b"protected", b"using")
+
+
+def _lines_with(data: bytes, word: bytes) -> Iterator[int]:
+    """Start offsets of the lines of `data` on which `word` occurs, ascending."""
+    position = data.find(word)
+    while position != -1:
+        yield data.rfind(b"\n", 0, position) + 1
+        line_end = data.find(b"\n", position)
+        position = data.find(word, line_end) if line_end != -1 else -1
+
+
+# Both patterns match from the start of a line holding one of a few words, so only those lines
+# are tried: a regex search would try every position of the file.
+def _holds_cpp(data: bytes) -> bool:
+    """Whether `_CPP_MARKERS` matches somewhere in `data`."""
+    return any(
+        _CPP_MARKERS.match(data, start) for word in _CPP_WORDS for start in _lines_with(data, word)
+    )
+
+
+def _blank_cplusplus_only(data: bytes) -> bytes:
+    """`data` with the `body` of each `_CPLUSPLUS_ONLY` match as spaces (newlines kept), as
+    `_CPLUSPLUS_ONLY.sub` would."""
+    pieces: list[bytes] = []
+    done = 0
+    for start in _lines_with(data, b"__cplusplus"):
+        match = _CPLUSPLUS_ONLY.match(data, start) if start >= done else None
+        if match is not None:
+            body_start, body_end = match.span("body")
+            pieces += (data[done:body_start], data[body_start:body_end].translate(_SPACES))
+            done = body_end
+    return b"".join(pieces) + data[done:] if pieces else data
+
+
+def source_for(language: str, data: bytes) -> tuple[str, bytes]:
+    """The grammar to parse `data` with (the language's dialect when the text shows one) and
+    the bytes to give it (concealed regions blanked)."""
+    dialect = SPECS[language].dialect
+    if dialect is not None and dialect[1](data):
+        language = dialect[0]
+    conceal = SPECS[language].conceal
+    return language, data if conceal is None else conceal(data)
+
+
 _C_NAMES: dict[str, NameRule] = {
     "function_definition": _declarator,
     "type_definition": _declarator,
@@ -233,7 +287,12 @@ _TYPESCRIPT_LEADING = frozenset({"comment", "decorator"})
 
 def _typescript(grammar: Callable[[], object]) -> LanguageSpec:
     return LanguageSpec(
-        grammar, TYPESCRIPT_QUERY, _ECMASCRIPT_NAMES, _ECMASCRIPT_WRAPPERS, _TYPESCRIPT_LEADING
+        grammar,
+        TYPESCRIPT_QUERY,
+        _ECMASCRIPT_NAMES,
+        _ECMASCRIPT_WRAPPERS,
+        _TYPESCRIPT_LEADING,
+        top_query=ECMASCRIPT_TOP_QUERY,
     )
 
 
@@ -244,6 +303,7 @@ SPECS: dict[str, LanguageSpec] = {
         {"assignment": _field("left"), "type_alias_statement": _field("left")},
         frozenset({"decorated_definition"}),
         frozenset({"comment", "decorator"}),
+        top_query=PYTHON_TOP_QUERY,
     ),
     "javascript": LanguageSpec(
         tree_sitter_javascript.language,
@@ -251,6 +311,7 @@ SPECS: dict[str, LanguageSpec] = {
         _ECMASCRIPT_NAMES,
         _ECMASCRIPT_WRAPPERS,
         _TYPESCRIPT_LEADING,
+        top_query=ECMASCRIPT_TOP_QUERY,
     ),
     "typescript": _typescript(tree_sitter_typescript.language_typescript),
     "tsx": _typescript(tree_sitter_typescript.language_tsx),
@@ -259,6 +320,7 @@ SPECS: dict[str, LanguageSpec] = {
         GO_QUERY,
         {"method_declaration": _go_method, "package_clause": _whole},
         frozenset({"type_declaration", "const_declaration", "var_declaration"}),
+        top_query=GO_TOP_QUERY,
     ),
     "rust": LanguageSpec(
         tree_sitter_rust.language,
@@ -276,8 +338,9 @@ SPECS: dict[str, LanguageSpec] = {
         tree_sitter_c.language,
         C_QUERY,
         _C_NAMES,
-        dialect=("cpp", _CPP_MARKERS),
-        conceal=_CPLUSPLUS_ONLY,
+        dialect=("cpp", _holds_cpp),
+        conceal=_blank_cplusplus_only,
+        top_query=C_TOP_QUERY,
     ),
     "cpp": LanguageSpec(
         tree_sitter_cpp.language,
@@ -285,7 +348,8 @@ SPECS: dict[str, LanguageSpec] = {
         _C_NAMES,
         frozenset({"template_declaration", "linkage_specification"}),
         frozenset({"comment", "template_parameter_list"}),
-        conceal=_CPLUSPLUS_ONLY,
+        conceal=_blank_cplusplus_only,
+        top_query=C_TOP_QUERY,
     ),
     # Ruby, PHP, C#, Kotlin
     "ruby": LanguageSpec(

@@ -4,6 +4,11 @@ Capture names are explained in `ts_languages` (definition kinds, `call`, `callsi
 `import`, `import.<how>`; names starting with `_` only serve predicates). Patterns are kept
 to node types that exist in the grammar they are compiled for: a pattern naming a node type
 the grammar lacks fails at compile time, which the tests catch.
+
+A `*_TOP_QUERY` holds a language's patterns anchored at the root node (`module`, `program`,
+`translation_unit`, ...), which are matched from the root only: kept in the main query, each
+would stay in progress over the whole walk of the tree and slow every step of it. Their
+capture names are not used by the main query.
 """
 
 from __future__ import annotations
@@ -12,13 +17,16 @@ PYTHON_QUERY = """
 (class_definition name: (identifier)) @class
 (function_definition name: (identifier)) @function
 (type_alias_statement) @type
-(module (expression_statement (assignment left: (identifier) @_c
-  (#match? @_c "^_*[A-Z][A-Z0-9_]*$")) @constant))
-(module (expression_statement (assignment left: (identifier)) @variable))
 (import_statement name: (dotted_name) @import)
 (import_statement name: (aliased_import name: (dotted_name) @import))
 (import_from_statement) @import.python
 (call function: (_) @call)
+"""
+
+PYTHON_TOP_QUERY = """
+(module (expression_statement (assignment left: (identifier) @_c
+  (#match? @_c "^_*[A-Z][A-Z0-9_]*$")) @constant))
+(module (expression_statement (assignment left: (identifier)) @variable))
 """
 
 _ECMASCRIPT = """
@@ -30,13 +38,6 @@ _ECMASCRIPT = """
   value: [(arrow_function) (function_expression) (generator_function)]) @function
 (assignment_expression left: (member_expression property: (property_identifier))
   right: [(arrow_function) (function_expression)]) @function
-(program (lexical_declaration "const" (variable_declarator name: (identifier)) @constant))
-(program (lexical_declaration "let" (variable_declarator name: (identifier)) @variable))
-(program (variable_declaration (variable_declarator name: (identifier)) @variable))
-(program (export_statement declaration:
-  (lexical_declaration "const" (variable_declarator name: (identifier)) @constant)))
-(program (export_statement declaration:
-  (lexical_declaration "let" (variable_declarator name: (identifier)) @variable)))
 (import_statement source: (string (string_fragment) @import))
 (export_statement source: (string (string_fragment) @import))
 (call_expression function: (identifier) @_f arguments: (arguments . (string (string_fragment)
@@ -44,6 +45,16 @@ _ECMASCRIPT = """
 (call_expression function: (import) arguments: (arguments . (string (string_fragment) @import)))
 (call_expression function: (_) @call)
 (new_expression constructor: (_) @call)
+"""
+
+ECMASCRIPT_TOP_QUERY = """
+(program (lexical_declaration "const" (variable_declarator name: (identifier)) @constant))
+(program (lexical_declaration "let" (variable_declarator name: (identifier)) @variable))
+(program (variable_declaration (variable_declarator name: (identifier)) @variable))
+(program (export_statement declaration:
+  (lexical_declaration "const" (variable_declarator name: (identifier)) @constant)))
+(program (export_statement declaration:
+  (lexical_declaration "let" (variable_declarator name: (identifier)) @variable)))
 """
 
 JAVASCRIPT_QUERY = (
@@ -79,11 +90,14 @@ GO_QUERY = """
 (type_spec name: (_)) @type
 (type_alias name: (_)) @type
 (interface_type (method_elem name: (_)) @method)
+(import_spec path: (_) @import)
+(call_expression function: (_) @call)
+"""
+
+GO_TOP_QUERY = """
 (source_file (const_declaration (const_spec name: (_)) @constant))
 (source_file (var_declaration (var_spec name: (_)) @variable))
 (source_file (var_declaration (var_spec_list (var_spec name: (_)) @variable)))
-(import_spec path: (_) @import)
-(call_expression function: (_) @call)
 """
 
 RUST_QUERY = """
@@ -127,10 +141,13 @@ C_QUERY = """
 (type_definition declarator: (_)) @type
 (preproc_def name: (_)) @constant
 (preproc_function_def name: (_)) @function
-(translation_unit (declaration
-  declarator: [(init_declarator) (identifier) (array_declarator)]) @variable)
 (preproc_include path: (_) @import)
 (call_expression function: (_) @call)
+"""
+
+C_TOP_QUERY = """
+(translation_unit (declaration
+  declarator: [(init_declarator) (identifier) (array_declarator)]) @variable)
 """
 
 CPP_QUERY = (

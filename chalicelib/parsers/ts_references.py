@@ -35,6 +35,7 @@ MAX_CALLEE_BYTES = 200
 _IDENTIFIER = r"(?:[^\W\d]|\$)[\w$]*"
 _SIMPLE_CALLEE = re.compile(rf"{_IDENTIFIER}(?:(?:\.|::|->|\?\.)~?{_IDENTIFIER})*")
 _LAST_IDENTIFIER = re.compile(rf"{_IDENTIFIER}$")
+_NOT_NAME = re.compile(r"[^\w$]")
 _JAVA_IMPORT = re.compile(r"^import\s+(?:static\s+)?|;$")
 
 Found = tuple[int, int, str, str]  # byte offset, line, kind, name
@@ -164,7 +165,9 @@ def callee(data: bytes, start: int, end: int) -> str | None:
     text = strip_type_arguments(_compact(text), brackets=False)
     if short and _SIMPLE_CALLEE.fullmatch(text):
         return text
-    match = _LAST_IDENTIFIER.search(text)
+    # Searched in the trailing run of name characters only: searching the whole text would
+    # try every position of it, each up to the end of its run.
+    match = _LAST_IDENTIFIER.search(_NOT_NAME.split(text)[-1])
     return match.group(0) if match else None
 
 
