@@ -14,10 +14,13 @@ from typing import Any
 import boto3
 
 from chalicelib import observability
+from chalicelib.adapters.apigw_connections import ApiGatewayConnections
 from chalicelib.adapters.dynamo_checks import DynamoCheckStore
+from chalicelib.adapters.dynamo_event_feed import DynamoEventFeed
 from chalicelib.adapters.dynamo_events import DynamoDeliveryLog, DynamoEventLog
 from chalicelib.adapters.dynamo_idempotency import DynamoIdempotencyStore
 from chalicelib.adapters.dynamo_keys import DynamoKeyStore, DynamoRateLimitStore
+from chalicelib.adapters.dynamo_listeners import DynamoListenerStore
 from chalicelib.adapters.dynamo_models import bind_models
 from chalicelib.adapters.dynamo_stores import (
     DynamoConversationStore,
@@ -27,33 +30,42 @@ from chalicelib.adapters.dynamo_stores import (
 )
 from chalicelib.adapters.extractive_answerer import ExtractiveAnswerer
 from chalicelib.adapters.git_egress_proxy import EgressPolicy, EgressProxy
+from chalicelib.adapters.http_callbacks import HttpCallbackTransport
 from chalicelib.adapters.kms_token_vault import KmsTokenVault
 from chalicelib.adapters.pygit2_git_engine import Pygit2GitEngine
 from chalicelib.adapters.s3_blob_store import S3BlobStore
+from chalicelib.adapters.s3_event_archive import S3EventArchive
 from chalicelib.adapters.secretsmanager_secret_store import SecretsManagerSecretStore
 from chalicelib.adapters.sqs_work_queue import SqsWorkQueue
 from chalicelib.adapters.subprocess_toolchain import SubprocessToolchain, ToolLimits
 from chalicelib.adapters.system_clock import SystemClock
 from chalicelib.domain.answers import ModelLimits
+from chalicelib.domain.callbacks import CallbackRules
 from chalicelib.domain.commits import CommitLimits
 from chalicelib.domain.credentials import ServerToken
 from chalicelib.domain.identity import Caller
 from chalicelib.domain.rate_limits import RatePolicy
 from chalicelib.domain.tenancy import Quota
 from chalicelib.ports import (
+    CallbackTransport,
     ChatModel,
     CheckStore,
     Clock,
+    ConnectionPoster,
     ConversationStore,
     DeliveryLog,
     Embedder,
+    EventArchive,
+    EventFeed,
     GitWriter,
     IdempotencyStore,
     KeyStore,
+    ListenerStore,
     RateLimitStore,
     RepoStore,
     Toolchain,
 )
+from chalicelib.services.callbacks import CallbackConfig, CallbackRegistrar, CallbackSender
 from chalicelib.services.chat import ChatService
 from chalicelib.services.check_events import RecordedChecks
 from chalicelib.services.check_reports import CheckReports
@@ -62,11 +74,14 @@ from chalicelib.services.check_runner import CheckConfig, CheckRunner
 from chalicelib.services.commit_push import CommitPush
 from chalicelib.services.commits import CommitConfig, CommitService
 from chalicelib.services.context import IndexConfig, IndexPorts
+from chalicelib.services.event_archiver import EventArchiver
+from chalicelib.services.event_history import StatusHistory
 from chalicelib.services.events import AttributedEventLog, EventQueries
 from chalicelib.services.generations import GenerationLoader, PointerCache
 from chalicelib.services.graph_queries import GraphQueries
 from chalicelib.services.index_requests import IndexRequests
 from chalicelib.services.keys import Authenticator, CachedPepper, KeyAdmin
+from chalicelib.services.live import Broadcaster, LiveSessions, PublishingEventLog
 from chalicelib.services.pipeline import IndexPipeline
 from chalicelib.services.rate_limits import RateLimiter
 from chalicelib.services.retrieval import SignalCache
@@ -98,6 +113,14 @@ class Container:
     # Idempotency-Key records (None: a container that cannot commit).
     writer: GitWriter | None = None
     idempotency: IdempotencyStore | None = None
+    # The events archive (ADR 23): Parquet in the index bucket, and the table read by time.
+    event_archive: EventArchive | None = None
+    event_feed: EventFeed | None = None
+    # Live status and callbacks (ADR 24): WebSocket connections and callback URLs by
+    # repository, API Gateway's management API, and the HTTP client of callbacks.
+    listeners: ListenerStore | None = None
+    connections: ConnectionPoster | None = None
+    callback_transport: CallbackTransport | None = None
 
 
 def index_config(s: Settings) -> IndexConfig:
@@ -253,17 +276,24 @@ def build(s: Settings) -> Container:
     models = bind_models(names.tables, s.region, s.endpoint_url)
     blobs = S3BlobStore(client("s3"), names.bucket)
     engine = git_engine(s)
+    queue = SqsWorkQueue(client("sqs"), names.queues)
+    repos = DynamoRepoStore(models)
+    listeners = DynamoListenerStore(models)
+    connections = ApiGatewayConnections(management_clients(session))
+    feed = Broadcaster(listeners=listeners, poster=connections, queue=queue, repos=repos)
     ports = IndexPorts(
         git=engine,
         blobs=blobs,
-        queue=SqsWorkQueue(client("sqs"), names.queues),
-        repos=DynamoRepoStore(models),
+        queue=queue,
+        repos=repos,
         locks=DynamoLockManager(models),
         jobs=DynamoJobStore(models),
         vault=KmsTokenVault(client("kms"), names.token_key_alias),
         clock=SystemClock(),
-        events=DynamoEventLog(models, s.event_ttl_seconds),
+        # Every recorded event is also pushed to the repository's listeners (ADR 24).
+        events=PublishingEventLog(DynamoEventLog(models, s.event_ttl_seconds), feed),
         embedder=embedder(s, client),
+        live=feed,
     )
     loader = GenerationLoader(blobs, s.segment_cache_entries)
     signals = SignalCache(blobs, loader.segment, s.segment_cache_entries)
@@ -290,7 +320,27 @@ def build(s: Settings) -> Container:
         chat_model=chat_model(s, client),
         writer=engine,
         idempotency=DynamoIdempotencyStore(models),
+        event_archive=S3EventArchive(client("s3"), names.bucket),
+        event_feed=DynamoEventFeed(models),
+        listeners=listeners,
+        connections=connections,
+        callback_transport=HttpCallbackTransport(s.callback_timeout_seconds),
     )
+
+
+def management_clients(session: Any) -> Callable[[str], Any]:
+    """apigatewaymanagementapi clients by endpoint: short timeouts, one retry, so a slow
+    API Gateway delays a worker by seconds at most (pushing is best effort)."""
+    from botocore.config import Config
+
+    config = Config(
+        connect_timeout=2, read_timeout=5, retries={"max_attempts": 2, "mode": "standard"}
+    )
+
+    def client_for(endpoint: str) -> Any:
+        return session.client("apigatewaymanagementapi", endpoint_url=endpoint, config=config)
+
+    return client_for
 
 
 class _Root:
@@ -498,9 +548,96 @@ def event_queries(caller: Caller) -> EventQueries:
     return EventQueries(events=c.ports.events, repos=c.ports.repos, caller=caller)
 
 
+def _archive_parts(c: Container) -> tuple[EventArchive, EventFeed]:
+    if c.event_archive is None or c.event_feed is None:
+        raise RuntimeError("this container has no events archive")
+    return c.event_archive, c.event_feed
+
+
+def event_archiver() -> EventArchiver:
+    """The scheduled compactor of the events table into the Parquet archive (ADR 23)."""
+    c = container()
+    archive, feed = _archive_parts(c)
+    return EventArchiver(
+        feed=feed,
+        archive=archive,
+        locks=c.ports.locks,
+        clock=c.ports.clock,
+        settle_seconds=c.settings.archive_settle_seconds,
+    )
+
+
+def status_history(caller: Caller) -> StatusHistory:
+    """Repositories' status at a past time, as `caller` may see them today."""
+    c = container()
+    archive, feed = _archive_parts(c)
+    return StatusHistory(
+        archive=archive,
+        feed=feed,
+        repos=c.ports.repos,
+        caller=caller,
+        settle_seconds=c.settings.archive_settle_seconds,
+    )
+
+
 def authenticator() -> Authenticator:
     c = container()
     return Authenticator(keys=c.keys, pepper=c.pepper, clock=c.ports.clock)
+
+
+def _live_parts(c: Container) -> tuple[ListenerStore, ConnectionPoster, CallbackTransport]:
+    if c.listeners is None or c.connections is None or c.callback_transport is None:
+        raise RuntimeError("this container has no listeners table or live wiring")
+    return c.listeners, c.connections, c.callback_transport
+
+
+def live_sessions() -> LiveSessions:
+    """The WebSocket routes' use cases (ADR 24)."""
+    c = container()
+    listeners, connections, _ = _live_parts(c)
+    return LiveSessions(
+        authenticator=authenticator(),
+        keys=c.keys,
+        listeners=listeners,
+        poster=connections,
+        repos=c.ports.repos,
+        clock=c.ports.clock,
+        ttl_seconds=float(c.settings.websocket_ttl_seconds),
+    )
+
+
+def callback_config(s: Settings) -> CallbackConfig:
+    return CallbackConfig(
+        rules=CallbackRules(s.callback_hosts, s.callback_private),
+        ttl_seconds=float(s.callback_ttl_seconds),
+        attempts=s.callback_attempts,
+        retry_seconds=s.callback_retry_seconds,
+    )
+
+
+def callback_registrar() -> CallbackRegistrar:
+    c = container()
+    listeners, _, transport = _live_parts(c)
+    return CallbackRegistrar(
+        listeners=listeners,
+        vault=c.ports.vault,
+        transport=transport,
+        clock=c.ports.clock,
+        config=callback_config(c.settings),
+    )
+
+
+def callback_sender() -> CallbackSender:
+    c = container()
+    listeners, _, transport = _live_parts(c)
+    return CallbackSender(
+        listeners=listeners,
+        vault=c.ports.vault,
+        transport=transport,
+        queue=c.ports.queue,
+        clock=c.ports.clock,
+        config=callback_config(c.settings),
+    )
 
 
 def rate_limiter() -> RateLimiter:

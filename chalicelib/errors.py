@@ -7,6 +7,7 @@
     │   └── RemoteRefused         the remote is not allowed or cannot be reached (one generic
     │                             message for every case: no host, address or path)
     ├── NotFound                  a named thing does not exist (404)
+    │   ├── ConnectionGone        a WebSocket connection API Gateway no longer knows (410)
     │   └── RemoteNotFound        the git remote or branch does not exist
     │       ├── BranchNotFound    the branch is not on the remote
     │       └── CommitNotOnBranch the requested commit is not on the branch (carries its head)
@@ -92,6 +93,12 @@ class NotFound(StrataError):
 
 class RemoteNotFound(NotFound):
     code = "remote_not_found"
+
+
+class ConnectionGone(NotFound):
+    """A WebSocket connection that API Gateway no longer knows (410): its listener is pruned."""
+
+    code = "connection_gone"
 
 
 class Unauthenticated(StrataError):

@@ -16,13 +16,16 @@ from chalicelib.domain.answers import Completion, ModelLimits, Prompt
 # Passage and Turn are re-exported: the answerers and conversation stores meet them here.
 from chalicelib.domain.answers import Passage as Passage  # noqa: PLC0414
 from chalicelib.domain.answers import Turn as Turn  # noqa: PLC0414
+from chalicelib.domain.callbacks import CallbackTarget
 from chalicelib.domain.check_plan import BuildRun, UnitResult
 from chalicelib.domain.checks import Check, CheckStatus
 from chalicelib.domain.commits import CommitMeta, FileChange
+from chalicelib.domain.event_replay import ReadModel
 from chalicelib.domain.events import Event, EventPage
 from chalicelib.domain.history import CommitChange
 from chalicelib.domain.idempotency import IdempotencyRecord
 from chalicelib.domain.identity import ApiKey
+from chalicelib.domain.live import CallbackRegistration, Connection, Listener
 from chalicelib.domain.messages import Message
 from chalicelib.domain.models import Generation, Job, JobState, Lease, Repository, Stats, TreeEntry
 from chalicelib.domain.rate_limits import Bucket
@@ -351,6 +354,71 @@ class EventLog(Protocol):
         ...
 
 
+class EventFeed(Protocol):
+    """The recorded events (the DynamoDB table) read by time, for the archive (ADR 23)."""
+
+    def repository_ids(self) -> Iterator[str]:
+        """Every repository that may have events."""
+        ...
+
+    def between(self, repository_id: str, after_ms: int, upto_ms: int) -> list[Event]:
+        """Its events with after_ms < time <= upto_ms (epoch ms), oldest first."""
+        ...
+
+
+class EventArchive(Protocol):
+    """Events as Parquet in S3, partitioned by day and repository (ADR 23)."""
+
+    def archived_ids(self, day: str, repository_id: str) -> set[str]:
+        """The event ids already in the partition."""
+        ...
+
+    def write(self, day: str, repository_id: str, events: Sequence[Event]) -> str | None:
+        """Write one file of `events` (all of the partition, ids new to it) named by its ids;
+        the key, or None when that very file was written already."""
+        ...
+
+    def days(self, repository_id: str) -> list[str]:
+        """The days (YYYY-MM-DD) with archived events of the repository, sorted."""
+        ...
+
+    def read(self, repository_id: str, days: Iterable[str]) -> list[Event]:
+        """The repository's archived events of those days (any order, as stored)."""
+        ...
+
+    def read_all(self, until_day: str | None = None) -> Iterator[Event]:
+        """Every archived event of every day up to `until_day` (inclusive; None: all)."""
+        ...
+
+    def watermark(self) -> int:
+        """Epoch ms up to which the compactor has archived the table (0: never ran)."""
+        ...
+
+    def set_watermark(self, at_ms: int) -> None: ...
+
+    def first_day(self) -> str | None:
+        """The first archived day (None: an empty archive)."""
+        ...
+
+    def compact_day(self, day: str) -> tuple[int, int]:
+        """Merge each of the day's partitions into one file: (partitions, files removed)."""
+        ...
+
+    def compacted_through(self) -> str | None: ...
+
+    def set_compacted_through(self, day: str) -> None: ...
+
+
+class ReadModelStore(Protocol):
+    """Where a replay writes the repository read models it rebuilt (an empty table)."""
+
+    def is_empty(self) -> bool: ...
+
+    def put(self, model: ReadModel) -> None: ...
+
+    def all(self) -> Iterator[ReadModel]: ...
+
+
 class DeliveryLog(Protocol):
     """Webhook delivery ids already handled, so a redelivery does nothing twice."""
 
@@ -501,4 +569,68 @@ class Toolchain(Protocol):
     def run(self, runs: Sequence[BuildRun]) -> list[UnitResult]:
         """One result per run, in order. Never raises for what a tool does: a tool killed
         for time or memory, or one that could not start, gives an undecided result."""
+        ...
+
+
+class ListenerStore(Protocol):
+    """WebSocket connections, their subscriptions and callback URLs, by repository
+    (adapters/dynamo_listeners.py). Everything expires: a connection `ttl` after it opened
+    (API Gateway closes it within 2 hours), a callback `ttl` after its last request."""
+
+    def connect(self, connection: Connection, expires_at: float) -> None: ...
+
+    def connection(self, connection_id: str) -> Connection | None: ...
+
+    def subscribe(self, connection: Connection, repository_id: str, expires_at: float) -> None:
+        """Add the repository to the connection's and list the connection as its listener."""
+        ...
+
+    def unsubscribe(self, connection: Connection, repository_id: str) -> None: ...
+
+    def disconnect(self, connection_id: str) -> None:
+        """Forget the connection and every subscription of it (idempotent)."""
+        ...
+
+    def listeners(self, repository_id: str) -> list[Listener]: ...
+
+    def register_callback(self, registration: CallbackRegistration, expires_at: float) -> None:
+        """The tenant's callback of the repository (replacing its previous one)."""
+        ...
+
+    def callback(self, repository_id: str, tenant: str) -> CallbackRegistration | None: ...
+
+
+class ConnectionPoster(Protocol):
+    """API Gateway's management API of WebSocket connections (apigatewaymanagementapi)."""
+
+    def post(self, endpoint: str, connection_id: str, data: bytes) -> None:
+        """Raises ConnectionGone when the connection no longer exists (410)."""
+        ...
+
+    def close(self, endpoint: str, connection_id: str) -> None: ...
+
+
+class CallbackTransport(Protocol):
+    """Resolves a callback host and POSTs to the address that was checked (no redirects)."""
+
+    def resolve(self, host: str, port: int) -> list[str]:
+        """The host's addresses; [] when it does not resolve."""
+        ...
+
+    def post(
+        self, target: CallbackTarget, address: str, body: bytes, headers: Mapping[str, str]
+    ) -> int:
+        """The receiver's HTTP status. Raises TransientError when it cannot be reached."""
+        ...
+
+
+class LiveFeed(Protocol):
+    """Pushes what happens to a repository to its listeners, best effort: it never raises."""
+
+    def published(self, event: Event) -> None:
+        """An event was recorded."""
+        ...
+
+    def progressed(self, repository_id: str) -> None:
+        """A job's progress counters moved."""
         ...

@@ -23,8 +23,9 @@ TABLES = (
     "tenants",
     "checks",
     "idempotency",
+    "listeners",
 )
-QUEUES = ("index", "parse", "embed", "check")
+QUEUES = ("index", "parse", "embed", "check", "callback")
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,24 @@ class Settings:
     webhook_delivery_ttl_seconds: int = 3 * 24 * 3600
     webhook_secret_ttl_seconds: float = 300.0
     event_ttl_seconds: int = 90 * 24 * 3600
+    # The events archive (ADR 23): the compactor's period, and how late an event may be
+    # appended after its time (each run re-reads that much before its watermark).
+    archive_minutes: int = 60
+    archive_settle_seconds: float = 120.0
+    # Live status and callbacks (ADR 24). The management API of the WebSocket API
+    # (`https://{api}.execute-api.{region}.amazonaws.com/{stage}`); None: derived from each
+    # connect event, as Chalice does. Connections are forgotten after `websocket_ttl_seconds`
+    # (API Gateway's 2 h limit), callbacks `callback_ttl_seconds` after their last request.
+    websocket_endpoint: str | None = None
+    websocket_ttl_seconds: int = 2 * 3600 + 600
+    # Hosts a notifyUrl may name (entries as git_hosts; empty: any public host name), and
+    # whether loopback/private addresses and http are allowed (the local stack, tests).
+    callback_hosts: tuple[str, ...] = ()
+    callback_private: bool = False
+    callback_ttl_seconds: int = 7 * 24 * 3600
+    callback_attempts: int = 6  # then the message goes to the callback DLQ
+    callback_retry_seconds: int = 10  # the first retry's delay; x4 each time, 15 min at most
+    callback_timeout_seconds: float = 10.0
     # Embeddings: "bedrock" (Titan v2, the deployed default), "minilm" (local, offline),
     # "onnx" / "static" (local: int8 ONNX or a static model derived from MiniLM's weights into
     # embedding_cache_dir, ADR 19), "openai"
@@ -240,6 +259,27 @@ class Settings:
                 e.get("STRATA_WEBHOOK_SECRET_TTL_SECONDS") or d.webhook_secret_ttl_seconds
             ),
             event_ttl_seconds=num("STRATA_EVENT_TTL_SECONDS", d.event_ttl_seconds),
+            archive_minutes=max(1, num("STRATA_ARCHIVE_MINUTES", d.archive_minutes)),
+            archive_settle_seconds=max(
+                0.0,
+                float(e.get("STRATA_ARCHIVE_SETTLE_SECONDS") or d.archive_settle_seconds),
+            ),
+            websocket_endpoint=(e.get("STRATA_WEBSOCKET_ENDPOINT") or "").rstrip("/") or None,
+            websocket_ttl_seconds=max(
+                60, num("STRATA_WEBSOCKET_TTL_SECONDS", d.websocket_ttl_seconds)
+            ),
+            callback_hosts=_items(e.get("STRATA_CALLBACK_HOSTS"), ",", d.callback_hosts),
+            callback_private=_flag(e.get("STRATA_CALLBACK_PRIVATE"), d.callback_private),
+            callback_ttl_seconds=max(
+                60, num("STRATA_CALLBACK_TTL_SECONDS", d.callback_ttl_seconds)
+            ),
+            callback_attempts=max(1, num("STRATA_CALLBACK_ATTEMPTS", d.callback_attempts)),
+            callback_retry_seconds=max(
+                0, num("STRATA_CALLBACK_RETRY_SECONDS", d.callback_retry_seconds)
+            ),
+            callback_timeout_seconds=float(
+                e.get("STRATA_CALLBACK_TIMEOUT_SECONDS") or d.callback_timeout_seconds
+            ),
             embedder=(e.get("STRATA_EMBEDDER") or d.embedder).strip().lower(),
             embedding_model=e.get("STRATA_EMBEDDING_MODEL", d.embedding_model),
             embedding_dimensions=num("STRATA_EMBEDDING_DIMENSIONS", d.embedding_dimensions),

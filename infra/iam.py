@@ -19,6 +19,7 @@ LOG_ACTIONS = ("logs:CreateLogStream", "logs:PutLogEvents")
 TRACE_ACTIONS = ("xray:PutTraceSegments", "xray:PutTelemetryRecords")  # no resource-level ARNs
 
 Json = dict[str, Any]
+WEBSOCKET_API = "WebsocketAPI"  # Chalice's logical id of the API Gateway WebSocket API
 
 
 def sub(text: str) -> Json:
@@ -61,6 +62,10 @@ class Grants:
             return [get_att(self._logical_id(kind, name), "Arn")]
         if kind == "secret":
             return [{"Ref": self._logical_id("secret", name)}]
+        if kind == "connections" and name == "websocket":
+            # Posting to (and closing) the WebSocket API's connections, any stage (ADR 24).
+            api = "${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}"
+            return [sub(f"arn:{api}:${{{WEBSOCKET_API}}}/*/*/@connections/*")]
         if kind == "model" and name == "embedding":
             return [
                 sub(

@@ -80,6 +80,8 @@ class Arns:
     keys: Mapping[str, str]  # key id or alias -> key ARN
     secrets: Mapping[str, str]  # secret name -> secret ARN
     default_key: str  # the key a Decrypt without KeyId is taken to use (there is one)
+    websocket_api: str = "websocketapi"  # the WebSocket API's id (ADR 24)
+    websocket_stage: str = "api"
 
     def table(self, name: str) -> str:
         return f"arn:aws:dynamodb:{self.region}:{ACCOUNT}:table/{name}"
@@ -166,6 +168,14 @@ def needs(call: Call, arns: Arns) -> list[tuple[str, str]]:
     if call.service == "secretsmanager":
         secret = call.params["SecretId"]
         return [(f"secretsmanager:{call.operation}", arns.secrets.get(secret, secret))]
+    if call.service == "apigatewaymanagementapi":
+        # Posting to, closing or reading a connection: one action for all (ADR 24).
+        method = {"PostToConnection": "POST", "DeleteConnection": "DELETE"}
+        connections = (
+            f"arn:aws:execute-api:{arns.region}:{ACCOUNT}:{arns.websocket_api}/"
+            f"{arns.websocket_stage}/{method.get(call.operation, 'GET')}/@connections/"
+        )
+        return [("execute-api:ManageConnections", connections + call.params["ConnectionId"])]
     if call.service == "bedrock-runtime":
         model = call.params["modelId"]
         # Converse is authorised by InvokeModel (the streaming one by its streaming action).

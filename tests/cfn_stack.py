@@ -72,7 +72,19 @@ def resources_of_type(template: Json, *kinds: str) -> dict[str, Json]:
 
 
 # Resource types moto's CloudFormation skips, warning "not supported" (moto 5.2.5's source).
-MOTO_SKIPS = {"AWS::CloudWatch::Alarm", "AWS::SecretsManager::Secret", "AWS::SNS::Subscription"}
+MOTO_SKIPS = {
+    "AWS::CloudWatch::Alarm",
+    "AWS::SecretsManager::Secret",
+    "AWS::SNS::Subscription",
+    "AWS::Glue::Database",  # the events archive's catalogue (infra/glue.py)
+    "AWS::Glue::Table",
+    # The WebSocket API Chalice adds for live status (ADR 24).
+    "AWS::ApiGatewayV2::Api",
+    "AWS::ApiGatewayV2::Integration",
+    "AWS::ApiGatewayV2::Route",
+    "AWS::ApiGatewayV2::Deployment",
+    "AWS::ApiGatewayV2::Stage",
+}
 
 
 @dataclass

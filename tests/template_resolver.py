@@ -73,6 +73,8 @@ class TemplateResolver:
             return self._lookup("secret", p["Name"])
         if kind == "AWS::DynamoDB::Table":
             return str(p["TableName"])
+        if kind == "AWS::ApiGatewayV2::Api":  # its id, made up by AWS
+            return self._lookup("api", logical)
         raise AssertionError(f"no Ref for {kind} {logical}")
 
     def get_att(self, logical: str, attribute: str) -> str:

@@ -7,7 +7,7 @@ at import time and tests can bind fresh classes inside each `mock_aws()` context
 Key schemas and TTL attributes must match `infra/resources.json` (a test compares them).
 Attribute names in DynamoDB are the Python names. Timestamps are epoch seconds (Number);
 `expires_at` is the TTL attribute of the jobs, conversations, events, deliveries,
-rate_limits, checks and idempotency tables.
+rate_limits, checks, idempotency and listeners tables.
 """
 
 from __future__ import annotations
@@ -245,6 +245,28 @@ class IdempotencyItem(Model):
     expires_at = NumberAttribute()  # TTL
 
 
+class ListenerItem(Model):
+    """A repository's listener or an open WebSocket (adapters/dynamo_listeners.py): topic
+    `connection#<id>` holds the connection itself, topic `repository#<id>` its listeners
+    (`connection#<id>` subscriptions and `callback#<tenant>` URLs)."""
+
+    class Meta:  # placeholder; see bind()
+        table_name = _UNBOUND
+
+    topic = UnicodeAttribute(hash_key=True)
+    listener = UnicodeAttribute(range_key=True)
+    key_id = UnicodeAttribute(null=True)
+    tenant = UnicodeAttribute(null=True)
+    scope = NumberAttribute(null=True)
+    endpoint = UnicodeAttribute(null=True)
+    connected_at = NumberAttribute(null=True)
+    repositories = UnicodeSetAttribute(null=True)
+    url = UnicodeAttribute(null=True)
+    sealed_secret = UnicodeAttribute(null=True)  # the callback's signing secret, sealed (KMS)
+    registered_at = NumberAttribute(null=True)
+    expires_at = NumberAttribute(null=True)  # TTL
+
+
 def stats_dict(item: RepositoryItem) -> dict[str, Any] | None:
     """The stored stats as plain dicts (nested maps come back as raw MapAttributes)."""
     if item.stats is None:
@@ -270,6 +292,7 @@ class Models:
     tenants: type[TenantItem] = TenantItem
     checks: type[CheckItem] = CheckItem
     idempotency: type[IdempotencyItem] = IdempotencyItem
+    listeners: type[ListenerItem] = ListenerItem
 
 
 _M = TypeVar("_M", bound=Model)
@@ -299,4 +322,5 @@ def bind_models(tables: Mapping[str, str], region: str, host: str | None) -> Mod
         tenants=bind(TenantItem, tables.get("tenants", _UNBOUND), region, host),
         checks=bind(CheckItem, tables.get("checks", _UNBOUND), region, host),
         idempotency=bind(IdempotencyItem, tables.get("idempotency", _UNBOUND), region, host),
+        listeners=bind(ListenerItem, tables.get("listeners", _UNBOUND), region, host),
     )

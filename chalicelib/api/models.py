@@ -30,6 +30,7 @@ MAX_SCOPE = 50
 MAX_QUESTION = 2000
 MAX_REPOSITORY_ID = 300
 MAX_TOKEN_LENGTH = 1024
+MAX_NOTIFY_URL = 2048
 MAX_KEY_NAME = 100
 MAX_CHECK_PATHS = 200
 MAX_CHECK_PATH = 1024
@@ -150,6 +151,27 @@ class IndexRequest(RequestModel):
         description="for a private repository; stored sealed, never returned",
     )
     force: bool = Field(default=False, description="index again even at the indexed SHA")
+    notify_url: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_NOTIFY_URL,
+        description=(
+            "an https URL that receives this repository's GenerationPublished and IndexFailed"
+            " events as signed POSTs (X-Strata-Signature-256: sha256=HMAC-SHA256 of the body"
+            " under notifySecret); public hosts only; kept for the caller's tenant until a"
+            " week after its last request; give notifySecret with it"
+        ),
+        examples=["https://ci.example.com/strata-hook"],
+    )
+    notify_secret: str | None = Field(
+        default=None,
+        min_length=16,
+        max_length=256,
+        repr=False,
+        description=(
+            "the secret notifyUrl's deliveries are signed with; stored sealed, never returned"
+        ),
+    )
 
 
 class RepositoryStats(ResponseModel):

@@ -84,6 +84,19 @@ class CheckBatch:
     batch: int
 
 
+@dataclass(frozen=True)
+class DeliverCallback:
+    """POST one event to a tenant's callback URL of a repository; `event` is the event's
+    JSON (a few hundred bytes), `attempt` counts from 1 (services/callbacks.py)."""
+
+    type: ClassVar[str] = "DeliverCallback"
+    queue: ClassVar[str] = "callback"
+    repository_id: str
+    tenant: str
+    event: str
+    attempt: int = 1
+
+
 Message = (
     IndexRepository
     | StageBatches
@@ -92,6 +105,7 @@ Message = (
     | EmbedBatch
     | PlanCheck
     | CheckBatch
+    | DeliverCallback
 )
 _TYPES: dict[str, type[Any]] = {
     m.type: m
@@ -103,6 +117,7 @@ _TYPES: dict[str, type[Any]] = {
         EmbedBatch,
         PlanCheck,
         CheckBatch,
+        DeliverCallback,
     )
 }
 

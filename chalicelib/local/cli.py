@@ -1,7 +1,7 @@
 """`strata`: the command line for a Strata API (the local stack by default).
 
     strata serve [--port P] [--no-demo] [--no-durability]   run the local stack (`make run`)
-    strata index PATH|URL|OWNER/REPO|ID [--branch B] [--force]
+    strata index PATH|URL|OWNER/REPO|ID [--branch B] [--force] [--follow [--ws URL]]
     strata status ID
     strata search ID QUERY [-k N] [--mode hybrid|lexical|semantic|symbol]
     strata ask ID QUESTION [--conversation C]
@@ -11,6 +11,8 @@
                                      commit local files (at PATH in the repository) on SHA
     strata keys create --tenant T --scope read|index|admin [--name N] | list | revoke ID
     strata mcp [--api-key KEY]       an MCP server on stdio over the API (chalicelib/mcp_server)
+    strata events query SQL | replay --to TIME [--table T]   the events archive, read with
+                                     this machine's AWS access (chalicelib/local/event_commands.py)
 
 `--api URL` (or STRATA_API) points at another deployment; `--json` prints the raw response.
 Requests carry the API key of STRATA_API_KEY, else the one `strata serve` saved in
@@ -43,6 +45,7 @@ from chalicelib.client import (
     index_target,
 )
 from chalicelib.local.config import LocalConfig
+from chalicelib.local.event_commands import add_event_commands
 from chalicelib.local.key_commands import add_key_commands
 from chalicelib.local.render import (
     Progress,
@@ -114,6 +117,8 @@ def cmd_index(api: StrataClient, args: argparse.Namespace) -> int:
         _emit(args, reply, lambda b: f"{rid}: {b['status']} ({b['message']})")
         return 0
     progress = None if args.json else Progress(sys.stderr, sys.stderr.isatty())
+    if args.follow:
+        follow(args, rid, progress)
     status = wait_for_index(api, rid, progress, args.timeout, vectors=args.vectors).dump()
     if args.json:
         print(json.dumps(status, indent=2))
@@ -196,6 +201,19 @@ def _default_author(args: argparse.Namespace) -> tuple[str, str]:
     return author
 
 
+def follow(args: argparse.Namespace, rid: str, progress: Progress | None) -> None:
+    """Wait over the WebSocket API (the status is read once it ended); say so and leave the
+    waiting to polling when the socket cannot be used."""
+    from chalicelib.local.follow import LiveUnavailable, follow_index
+
+    try:
+        follow_index(args.ws, args.key_of(), rid, progress, args.timeout)
+    except LiveUnavailable as exc:
+        print(f"strata: live status unavailable ({exc}); polling instead", file=sys.stderr)
+    except TimeoutError:
+        raise ClientError(f"gave up waiting for {rid} after {args.timeout} s") from None
+
+
 def wait_for_index(
     api: StrataClient,
     rid: str,
@@ -233,6 +251,7 @@ def cmd_serve(api: StrataClient, args: argparse.Namespace) -> int:
         state_dir=Path(args.state_dir),
         port=args.port,
         aws_port=args.aws_port,
+        ws_port=args.ws_port,
         visibility_timeout=args.visibility_timeout,
         workers={**DEFAULT_WORKERS, "parse": args.workers},
         durable=not args.no_durability,
@@ -288,6 +307,9 @@ def build_parser(config: LocalConfig) -> argparse.ArgumentParser:
     serve.add_argument(
         "--aws-port", type=int, default=config.aws_port, help="embedded AWS port (0: any free)"
     )
+    serve.add_argument(
+        "--ws-port", type=int, default=config.ws_port, help="WebSocket API port (STRATA_WS_PORT)"
+    )
     serve.add_argument("--state-dir", default=config.state_dir, help="snapshot and git cache")
     serve.add_argument("--no-demo", action="store_true", help="do not index Strata on 1st start")
     serve.add_argument(
@@ -311,7 +333,13 @@ def build_parser(config: LocalConfig) -> argparse.ArgumentParser:
     index.add_argument(
         "--vectors", action="store_true", help="wait for the embeddings too, not just search"
     )
-    index.set_defaults(run=cmd_index)
+    index.add_argument(
+        "--follow",
+        action="store_true",
+        help="wait over the WebSocket API (live progress), polling only if it cannot be used",
+    )
+    index.add_argument("--ws", default=config.ws_url, help=f"WebSocket API URL ({config.ws_url})")
+    index.set_defaults(run=cmd_index, key_of=config.client_api_key)
 
     status = sub.add_parser("status", parents=[common], help="a repository's status")
     status.add_argument("id")
@@ -333,6 +361,7 @@ def build_parser(config: LocalConfig) -> argparse.ArgumentParser:
 
     add_commit_command(sub, common, config)
     add_key_commands(sub, common)
+    add_event_commands(sub, common)
 
     mcp = sub.add_parser("mcp", help="serve MCP on stdio over this API (stdout is MCP's)")
     mcp.add_argument(

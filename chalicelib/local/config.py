@@ -4,6 +4,8 @@
     STRATA_AWS_PORT    port of the embedded AWS endpoint (0: any free port)
     STRATA_STATE_DIR   where `strata serve` keeps its snapshot and git cache (.strata)
     STRATA_API         the API the CLI talks to (http://127.0.0.1:$STRATA_PORT)
+    STRATA_WS_PORT     port of the local WebSocket API, live status ($STRATA_PORT + 1; 0: any)
+    STRATA_WS          the WebSocket API `strata index --follow` uses (ws://127.0.0.1:$STRATA_WS_PORT)
     STRATA_API_KEY     the CLI's API key (else the one in $STRATA_STATE_DIR/api-key); for
                        `strata serve`, the local admin key to use instead of making one
     GIT_AUTHOR_NAME, GIT_AUTHOR_EMAIL   `strata commit`'s author unless --author says
@@ -20,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 DEFAULT_PORT = 8000
+DEFAULT_WS_PORT = 8001
 KEY_FILE = "api-key"  # in the state directory: the local admin key `strata serve` made
 
 
@@ -29,6 +32,8 @@ class LocalConfig:
     aws_port: int = 0
     state_dir: str = ".strata"
     api_url: str = f"http://127.0.0.1:{DEFAULT_PORT}"
+    ws_port: int = DEFAULT_WS_PORT
+    ws_url: str = f"ws://127.0.0.1:{DEFAULT_WS_PORT}"
     api_key: str | None = field(default=None, repr=False)
     author: tuple[str, str] | None = None  # (name, email) for `strata commit`
 
@@ -36,11 +41,14 @@ class LocalConfig:
     def from_env(cls, env: Mapping[str, str] | None = None) -> LocalConfig:
         e = os.environ if env is None else env
         port = int(e.get("STRATA_PORT") or DEFAULT_PORT)
+        ws_port = int(e.get("STRATA_WS_PORT") or (port + 1 if port else 0))
         return cls(
             port=port,
             aws_port=int(e.get("STRATA_AWS_PORT") or 0),
             state_dir=e.get("STRATA_STATE_DIR") or cls.state_dir,
             api_url=(e.get("STRATA_API") or f"http://127.0.0.1:{port}").rstrip("/"),
+            ws_port=ws_port,
+            ws_url=(e.get("STRATA_WS") or f"ws://127.0.0.1:{ws_port}").rstrip("/"),
             api_key=(e.get("STRATA_API_KEY") or "").strip() or None,
             author=_author(e.get("GIT_AUTHOR_NAME"), e.get("GIT_AUTHOR_EMAIL")),
         )

@@ -36,6 +36,7 @@ WORKERS = (
     ("embed-dlq", "embed_dlq_worker", 10, 60.0),
     ("check", "check_worker", 1, 900.0),
     ("check-dlq", "check_dlq_worker", 10, 60.0),
+    ("callback", "callback_worker", 1, 60.0),  # its DLQ has no consumer (ADR 24)
 )
 
 

@@ -65,6 +65,7 @@ def start_demo(api_url: str, api_key: str | None = None) -> str | None:
 
 def announce(stack: LocalStack, demo: bool, admin: AdminKey | None = None) -> None:
     print(f"Strata API on {stack.api_url} (embedded AWS on {stack.aws_url})", flush=True)
+    print(f"Live status (WebSocket API) on {stack.ws_url}", flush=True)
     state = stack.options.state_dir
     restored = stack.restored
     if restored is not None:

@@ -47,6 +47,7 @@ from chalicelib.local.process_pool import HandlerPool
 from chalicelib.local.pump import Route, WorkerPump
 from chalicelib.local.schedule import Scheduler, scheduled_rules
 from chalicelib.local.snapshot import Resources, SnapshotInfo
+from chalicelib.local.ws_gateway import WebsocketGateway
 from chalicelib.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,7 @@ DEFAULT_WORKERS = {
     "embed-dlq": 1,
     "check": 1,
     "check-dlq": 1,
+    "callback": 1,
 }
 
 
@@ -80,6 +82,7 @@ class StackOptions:
     host: str = "127.0.0.1"
     port: int = 8000  # 0: any free port
     aws_port: int = 0
+    ws_port: int = 0  # the WebSocket API (live status, ADR 24); 0: any free port
     visibility_timeout: int = 30
     workers: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_WORKERS))
     # Queues whose invocations run in worker processes, and how many ({}: all in threads).
@@ -102,6 +105,9 @@ def local_settings(base: Settings, options: StackOptions) -> Settings:
         # points the stack at a local or hosted model server).
         answerer="extractive" if base.answerer == "bedrock" else base.answerer,
         allow_local_paths=True,
+        # Callbacks may go to a receiver on this machine (loopback/private), as remotes may
+        # be local paths (ADR 24).
+        callback_private=True,
         local_roots=base.local_roots or (str(Path.home()), str(Path.cwd())),  # STRATA_LOCAL_ROOTS
         git_cache_dir=str(options.state_dir / "git-cache"),
         lease_seconds=lease,
@@ -118,6 +124,7 @@ class LocalStack:
         self._pools: list[HandlerPool] = []
         self._scheduler: Scheduler | None = None
         self._http: HttpServer | None = None
+        self._ws: WebsocketGateway | None = None
         self.aws: EmbeddedAws | None = None
         self.durable_state: DurableState | None = None
         self.restored: SnapshotInfo | None = None
@@ -127,6 +134,17 @@ class LocalStack:
     def api_url(self) -> str:
         assert self._http is not None, "the stack is not started"
         return self._http.url
+
+    @property
+    def ws_url(self) -> str:
+        """The WebSocket API (`ws://host:port`), as API Gateway's `wss://` URL on AWS."""
+        assert self._ws is not None, "the stack is not started"
+        return self._ws.url
+
+    @property
+    def ws_gateway(self) -> WebsocketGateway:
+        assert self._ws is not None, "the stack is not started"
+        return self._ws
 
     @property
     def aws_url(self) -> str:
@@ -165,7 +183,11 @@ class LocalStack:
         self._http = HttpServer(self._app, o.host, o.port, before_reply=self._before_reply)
         self._exit.callback(self._http.stop)
         base = o.settings or Settings.from_env()
-        settings = local_settings(base, o)
+        # The WebSocket API and its management API on loopback: the handlers post to it
+        # through boto3, as they post to API Gateway (chalicelib/local/ws_gateway.py).
+        self._ws = WebsocketGateway(self._app, o.host, o.ws_port).start()
+        self._exit.callback(self._ws.stop)
+        settings = replace(local_settings(base, o), websocket_endpoint=self._ws.management_url)
         gate = WriteGate() if o.durable else None
         wrap = None if gate is None else gate.wrap
         aws = self._exit.enter_context(
@@ -235,6 +257,8 @@ class LocalStack:
         try:
             if self._http is not None:
                 self._http.stop()
+            if self._ws is not None:
+                self._ws.stop()  # its $disconnect handlers still reach the embedded AWS
             self._join_workers()
             for pool in self._pools:
                 pool.close()  # its handlers' writes land before the last commit

@@ -83,6 +83,7 @@ class BatchEmbedder:
         if outstanding is not None:  # not a redelivery: count the progress once
             files = len(plan.batches[msg.batch])
             self._p.repos.add_progress(job.repository_id, job.job_id, embedded=files)
+            self._p.live.progressed(job.repository_id)
         finalize_if_last(self._p, job.job_id, outstanding, parse=False)
 
     def _base_oids(self, job: Job) -> Mapping[str, str]:

@@ -63,6 +63,7 @@ class BatchParser:
         )
         if outstanding is not None:  # not a redelivery: count the progress once
             self._p.repos.add_progress(job.repository_id, job.job_id, parsed=len(staged))
+            self._p.live.progressed(job.repository_id)
         if self._p.embedder is not None:  # also on a redelivery: a duplicate is harmless
             self._p.queue.send(EmbedBatch(job_id=job.job_id, batch=msg.batch))
         finalize_if_last(self._p, job.job_id, outstanding)

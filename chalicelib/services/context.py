@@ -20,6 +20,7 @@ from chalicelib.ports import (
     EventLog,
     GitEngine,
     JobStore,
+    LiveFeed,
     LockManager,
     RepoStore,
     TokenVault,
@@ -44,6 +45,16 @@ class NullEventLog:
 
     def list(self, repository_id: str, limit: int, after: str | None = None) -> EventPage:
         return EventPage((), None)
+
+
+class NullLiveFeed:
+    """Pushes nothing: wiring without live listeners (some tests, tools)."""
+
+    def published(self, event: Event) -> None:
+        return None
+
+    def progressed(self, repository_id: str) -> None:
+        return None
 
 
 @dataclass(frozen=True)
@@ -84,6 +95,9 @@ class IndexPorts:
     clock: Clock
     events: EventLog = field(default_factory=NullEventLog)
     embedder: Embedder | None = None  # None: no vectors, semantic search unavailable
+    # Progress pushed to WebSocket subscribers (services/live.py); events reach them
+    # through the event log (PublishingEventLog).
+    live: LiveFeed = field(default_factory=NullLiveFeed)
 
 
 def out_of_time(remaining: RemainingMillis | None, margin_ms: int) -> bool:

@@ -27,6 +27,7 @@ from chalicelib.domain.codecs import (
     decode_plan,
     encode_manifest,
 )
+from chalicelib.domain.event_replay import published_fields
 from chalicelib.domain.events import EventType, generation_published
 from chalicelib.domain.freshness import push_received_at
 from chalicelib.domain.models import (
@@ -224,21 +225,21 @@ class GenerationPublisher:
         generation = Generation(key=key, sha=job.sha, fence=job.fence)
         # Building a large generation can take a while: renew before the fenced publish.
         lease = self._p.locks.heartbeat(lease, self._c.lease_seconds, self._p.clock.now())
+        now = self._p.clock.now()
         try:
             self._p.repos.publish(
-                job.repository_id,
-                generation,
-                manifest.stats,
-                lease,
-                self._p.clock.now(),
-                same_fence=same_fence,
+                job.repository_id, generation, manifest.stats, lease, now, same_fence=same_fence
             )
         except LeaseLost:
             if same_fence or not self._published_already(job):
                 raise
             log.info("generation %d was published already (a duplicate)", job.fence)
             return generation
-        published = generation_published(generation, manifest.stats)
+        # the whole stats and the publish time: what the item holds, for replays (ADR 23)
+        published = {
+            **generation_published(generation, manifest.stats),
+            **published_fields(manifest.stats, now),
+        }
         record(self._p, job.repository_id, EventType.GENERATION_PUBLISHED, published)
         if count:
             self._count_bytes(job.repository_id, previous, manifest.stats.total_size)

@@ -14,6 +14,7 @@ from dataclasses import replace
 
 from chalicelib.domain import layout
 from chalicelib.domain.codecs import decode_manifest, decode_plan, encode_batch, encode_plan
+from chalicelib.domain.event_replay import INDEX_UP_TO_DATE, started_fields
 from chalicelib.domain.events import EventType, index_started
 from chalicelib.domain.history import CommitChange, decode_history, encode_history, merge_history
 from chalicelib.domain.messages import FinalizeGeneration, IndexRepository, ParseBatch, StageBatches
@@ -90,6 +91,7 @@ class IndexPlanner:
         if current and not (force or repo.force_requested):
             self._p.repos.mark_up_to_date(repo.id, lease, self._p.clock.now())
             finish_lease(self._p, repo.id, lease, sha)
+            record(self._p, repo.id, INDEX_UP_TO_DATE, {"sha": sha})  # for replays (ADR 23)
             return None
         job = Job(
             job_id=lease.owner,
@@ -127,7 +129,8 @@ class IndexPlanner:
         self._p.repos.start_job(
             repo.id, started, lease, self._p.clock.now(), embedding=self._p.embedder is not None
         )
-        record(self._p, repo.id, EventType.INDEX_STARTED, index_started(job))
+        progress = started_fields(started.num_files, started.files_processed)
+        record(self._p, repo.id, EventType.INDEX_STARTED, {**index_started(job), **progress})
         if not plan.batches:
             self._p.queue.send(FinalizeGeneration(job.job_id))
         else:

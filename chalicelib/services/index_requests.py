@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from chalicelib import observability
 from chalicelib.domain.credentials import request_credentials
+from chalicelib.domain.event_replay import requested_fields
 from chalicelib.domain.events import EventType
 from chalicelib.domain.identity import Caller
 from chalicelib.domain.ids import (
@@ -132,9 +133,17 @@ class IndexRequests:
     def config(self) -> IndexConfig:
         return self._c
 
-    def request(self, target: IndexTarget, caller: Caller) -> IndexOutcome:
+    def request(
+        self,
+        target: IndexTarget,
+        caller: Caller,
+        *,
+        registered: Callable[[str], None] | None = None,
+    ) -> IndexOutcome:
         """The caller's tenant is registered (and counted against its quota) once the remote
-        accepted the caller's own credentials, or, for an admin, the server token."""
+        accepted the caller's own credentials, or, for an admin, the server token.
+        `registered(repository_id)` runs then, before any work is queued (a callback URL is
+        stored there, so it cannot miss the end of this run)."""
         known = _KnownRepositories(self._p.repos, caller)
         ref, branch, token, force = parse_index_request(
             target,
@@ -155,6 +164,8 @@ class IndexRequests:
             sealed_token=self._p.vault.seal(token) if token and not via_server else None,
             server_token=via_server,
         )
+        if registered is not None:
+            registered(ref.id)
         if existing and not force:
             done = self._already_done(existing, sha)
             if done:
@@ -163,7 +174,7 @@ class IndexRequests:
             base, sha=sha, branch=branch_name, force=force, now=self._p.clock.now()
         )
         self._p.queue.send(IndexRepository(repository_id=ref.id, force=force))
-        self._requested(ref.id, sha, "api", force)
+        self._requested(repo, sha, "api", force)
         return IndexOutcome(repo, Status.INDEXING, f"indexing {branch_name} at {sha[:12]}")
 
     def _resolve(
@@ -211,14 +222,15 @@ class IndexRequests:
             now=self._p.clock.now(),
         )
         self._p.queue.send(IndexRepository(repository_id=repo.id))
-        self._requested(repo.id, sha, source, False)
+        self._requested(updated, sha, source, False)
         return IndexOutcome(updated, Status.INDEXING, f"indexing at {sha[:12]}")
 
-    def _requested(self, repository_id: str, sha: str, source: str, force: bool) -> None:
-        data = {"sha": sha, "source": source, "force": force}
+    def _requested(self, repo: Repository, sha: str, source: str, force: bool) -> None:
+        # branch and requestedAt: what the item now says, so a replay rebuilds it (ADR 23)
+        data = {"sha": sha, "source": source, "force": force, **requested_fields(repo)}
         observability.count(Metric.INDEX_REQUESTS)
         log.info("index requested at %s (%s)", sha[:12], source)
-        record(self._p, repository_id, EventType.INDEX_REQUESTED, data)
+        record(self._p, repo.id, EventType.INDEX_REQUESTED, data)
 
     def _already_done(self, existing: Repository, sha: str) -> IndexOutcome | None:
         """READY when the item shows `sha` indexed and ready (an item in `error`, or one whose

@@ -94,12 +94,16 @@ def fail_job(
     observability.append_keys(repositoryId=repository_id, jobId=job_id)
     observability.count(Metric.INDEX_FAILURES)
     log.warning("index of %s at %s failed: %s", repository_id, sha, why)
-    _mark_failed(ports, repository_id, lease, why, sha=sha, head_sha=head_sha)
+    marked = _mark_failed(ports, repository_id, lease, why, sha=sha, head_sha=head_sha)
     ports.locks.release(lease)
     _enqueue_newer(ports, repository_id, sha, retry_force=False)
     if job_id is not None:
         ports.jobs.transition(job_id, JobState.FAILED, allowed=RUNNING)
-    record(ports, repository_id, EventType.INDEX_FAILED, index_failed(sha, why))
+    # for replays (ADR 23): a failure the item does not show, or the head SHA it took
+    extra: dict[str, object] = {"marked": False} if not marked else {}
+    if marked and head_sha:
+        extra["headSha"] = head_sha
+    record(ports, repository_id, EventType.INDEX_FAILED, {**index_failed(sha, why), **extra})
 
 
 def fail_job_by_id(ports: IndexPorts, job_id: str, why: str) -> bool:
@@ -179,15 +183,18 @@ def _mark_failed(
     *,
     sha: str | None,
     head_sha: str | None,
-) -> None:
+) -> bool:
+    """Whether the item now says `error`."""
     repo = ports.repos.get(repository_id)
     if repo is None or (sha is not None and repo.requested_sha not in (None, sha)):
         log.info("%s has moved on to %s: failure recorded only", repository_id, sha)
-        return
+        return False
     try:
         ports.repos.mark_failed(repository_id, why, lease, ports.clock.now(), head_sha=head_sha)
     except LeaseLost:  # a newer job owns the repository now
         log.info("%s has a newer job: failure of %s recorded only", repository_id, sha)
+        return False
+    return True
 
 
 def _enqueue_newer(

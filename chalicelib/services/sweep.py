@@ -15,6 +15,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from chalicelib import observability
+from chalicelib.domain.event_replay import requested_fields
 from chalicelib.domain.events import EventType, index_failed
 from chalicelib.domain.messages import IndexRepository
 from chalicelib.domain.models import Repository, Status
@@ -98,6 +99,11 @@ class Sweeper:
             self._requests.request_at(repo, head, source="sweep", branch=branch)
         elif decision.action is SweepAction.REENQUEUE:
             self._p.queue.send(IndexRepository(repository_id=repo.id, force=repo.force_requested))
-            data = {"sha": repo.requested_sha, "source": "sweep", "force": repo.force_requested}
+            data = {
+                "sha": repo.requested_sha,
+                "source": "sweep",
+                "force": repo.force_requested,
+                **requested_fields(repo),  # unchanged: a replay keeps them (ADR 23)
+            }
             record(self._p, repo.id, EventType.INDEX_REQUESTED, {**data, "reason": decision.reason})
         return decision.action

@@ -80,6 +80,7 @@ def make_pump(app: Any, settings: Settings, sqs: Any) -> WorkerPump:
         ("embed-dlq", "embed_dlq_worker", 10),
         ("check", "check_worker", 1),
         ("check-dlq", "check_dlq_worker", 10),
+        ("callback", "callback_worker", 1),  # its DLQ has no consumer (ADR 24)
     )
     names = settings.names
     queues = {**names.queues, **{f"{q}-dlq": n for q, n in names.dead_letter_queues.items()}}

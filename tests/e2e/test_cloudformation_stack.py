@@ -5,7 +5,7 @@ The template is the one `make package` builds (infra/sam.py, without the layer's
 packaged and SAM-transformed as `make deploy` would (tests/cfn_stack.py). What moto
 creates is asserted on moto's own APIs; what moto's CloudFormation does not model is
 asserted on the transformed template, each place saying so. moto 5.2.5 (read in its source):
-- skips AWS::CloudWatch::Alarm, AWS::SecretsManager::Secret and AWS::SNS::Subscription
+- skips AWS::CloudWatch::Alarm, AWS::SecretsManager::Secret, AWS::SNS::Subscription and Glue
   ("No Moto CloudFormation support"), and cannot create an API Gateway Deployment or Stage
   (MOTO_GAPS);
 - creates a table from KeySchema, AttributeDefinitions, GSIs and BillingMode, not its
@@ -148,7 +148,7 @@ def test_every_queue_consumer_reports_batch_item_failures(deployed: Deployed) ->
     mappings = lam.list_event_source_mappings()["EventSourceMappings"]
     by_function = {m["FunctionArn"].rsplit(":", 1)[-1]: m for m in mappings}
     consumers = [f for f in deployed.plan.functions if f.consumes]
-    assert len(mappings) == len(consumers) == 8
+    assert len(mappings) == len(consumers) == 9
     for function in consumers:
         mapping = by_function[deployed.physical[function.logical_id]]
         queue = queue_attributes(deployed, str(function.consumes))
@@ -232,12 +232,12 @@ def test_alarms_watch_every_dlq_and_every_worker_and_notify_the_topic(deployed: 
         if a["MetricName"] == "ApproximateNumberOfMessagesVisible"
     }  # fmt: skip
     assert depth == {logical_id("queue", q) for q in dead_letter_queues(RESOURCES)}
-    assert len(depth) == 4
+    assert len(depth) == 5
     for queue in depth:  # each names a queue the stack created
         assert deployed.physical[queue].endswith(f"strata-{deployed.stage}-" + queue_name(queue))
     errors = {a["Dimensions"][0]["Value"]["Ref"] for a in alarms if a["MetricName"] == "Errors"}
     workers = {f.logical_id for f in deployed.plan.functions if f.is_worker}
-    assert errors == workers and len(workers) == 9
+    assert errors == workers and len(workers) == 11  # with the archiver and callback_worker
     assert all(w in deployed.physical for w in workers)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -25,12 +26,20 @@ import pytest
 from chalicelib import bootstrap
 from chalicelib.domain.webhook_signatures import sign
 from chalicelib.local.pump import WorkerPump
+from chalicelib.local.ws_gateway import WebsocketGateway
 from chalicelib.settings import Settings
 from infra.iam import statement_id
 from infra.plan import StagePlan, plan_stage
 from infra.template import merge_template
 from tests.aws_calls import ACCOUNT, Arns, CallRecorder, allowed, needs, statement_allows
 from tests.e2e.conftest import settings_for
+from tests.e2e.live_scenario import (
+    CALLBACK_SECRET,
+    callback_receiver,
+    follow,
+    leave,
+    live_gateway,
+)
 from tests.e2e.test_tenants import TENANT_TOKEN, Private, keys, private, tls  # noqa: F401
 from tests.fakes.models import FakeEmbedder
 from tests.gitrepo import commit_files
@@ -45,7 +54,24 @@ _DEAD_NOT_SUPERSEDED = (
     "a dead job message with no newer request marks the repository failed under the lease "
     "(the scenario supersedes them; index_dlq_worker shows the same calls)"
 )
+_PRUNED = "a connection API Gateway no longer knows (410) is pruned (tests/e2e/test_live_status.py)"
 UNEXERCISED: dict[tuple[str, str, str], str] = {
+    **{
+        (function, "table:listeners", action): _PRUNED
+        for function in (
+            "api_handler",
+            "index_worker",
+            "parse_worker",
+            "embed_worker",
+            "index_dlq_worker",
+            "parse_dlq_worker",
+            "embed_dlq_worker",
+            "refresh_sweep",
+            "check_worker",
+            "check_dlq_worker",
+        )
+        for action in ("dynamodb:GetItem", "dynamodb:DeleteItem")
+    },
     ("api_handler", "model:embedding", "bedrock:InvokeModel"): _BEDROCK,
     ("embed_worker", "model:embedding", "bedrock:InvokeModel"): _BEDROCK,
     ("api_handler", "model:answer", "bedrock:InvokeModel"): (
@@ -72,6 +98,12 @@ UNEXERCISED: dict[tuple[str, str, str], str] = {
     ),
     ("refresh_sweep", "table:jobs", "dynamodb:GetItem"): (
         "a sweep that finds a lease left by a job that has ended (lease_is_stale)"
+    ),
+    ("events_archiver", "objects:index/events/*", "s3:GetObject"): (
+        "a run that finds files in a partition already (the scenario archives once)"
+    ),
+    ("events_archiver", "objects:index/events/*", "s3:DeleteObject"): (
+        "merging a closed day's files into one (the scenario archives within one day)"
     ),
 }
 
@@ -106,6 +138,8 @@ class Scenario:
         self.recorder = recorder
         self.embedder: FakeEmbedder | None = FakeEmbedder()
         self._containers: dict[str, bootstrap.Container] = {}
+        self.live: WebsocketGateway | None = None  # set by the fixture (ADR 24)
+        self.callback_url = ""
         routes = {
             name: replace(route, handler=self._as(route.function_name, route.handler))
             for name, route in self.stack.pump.routes.items()
@@ -201,7 +235,17 @@ class Scenario:
 
 @pytest.fixture
 def scenario(private: Private, recorder: CallRecorder) -> Iterator[Scenario]:  # noqa: F811
-    yield Scenario(private, recorder)
+    s = Scenario(private, recorder)
+    # Live status and callbacks (ADR 24): the loopback WebSocket gateway and a receiver.
+    with live_gateway(s) as gateway, callback_receiver() as url:
+        private.configure(
+            websocket_endpoint=gateway.management_url,
+            callback_private=True,
+            callback_retry_seconds=0,
+        )
+        s.live = gateway
+        s.callback_url = url
+        yield s
 
 
 def run_every_function(s: Scenario) -> None:
@@ -215,9 +259,13 @@ def run_every_function(s: Scenario) -> None:
     assert s.api("DELETE", f"/keys/{spare}").status_code == 200
     url = s.private.url(s.private.tenant_server)
     body = {"url": url, "accessToken": TENANT_TOKEN}
-    first = s.api("POST", "/repositories/index", body, key=acme)
+    callback = {"notifyUrl": s.callback_url, "notifySecret": CALLBACK_SECRET}
+    first = s.api("POST", "/repositories/index", {**body, **callback}, key=acme)
     assert first.status_code == 200, first.body
     rid = first.json_body["repositoryId"]
+    watcher = s.api("POST", "/keys", {"tenant": "acme", "scope": "read"}).json_body["key"]
+    assert s.live is not None
+    live = follow(s.live, watcher, rid)  # events and progress of everything below
     assert s.duplicate("index") == 1
     assert s.stack.pump.poll("index") == 1  # plans under the lease; the copy finds it held
     assert s.stack.pump.poll("index") == 1
@@ -242,6 +290,22 @@ def run_every_function(s: Scenario) -> None:
         _dead_job(s, acme, rid, n, queue)
     _check_every_way(s, acme, rid)  # late: the sweeps above run on a clock (chalice.test's)
     _commit_every_way(s, acme, rid)
+    _archive_and_read_back(s, acme, rid)
+    leave(live, s.live)
+
+
+def _archive_and_read_back(s: Scenario, key: str, rid: str) -> None:
+    """The events archiver (scheduled), then a status at a time, which reads its files."""
+    s.stack.settings = replace(s.stack.settings, archive_settle_seconds=0.0)
+    s.set_embedder(s.embedder)  # new containers, with these settings
+    event = s.stack.client.events.generate_cw_event(
+        source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]
+    )
+    with s.acting_as("events_archiver"):
+        report = s.stack.client.lambda_.invoke("events_archiver", event).payload
+    assert report["written"] > 0, report
+    then = s.api("GET", f"/repositories/{rid}/status?at={time.time() + 60:.0f}", key=key)
+    assert then.status_code == 200 and then.json_body["status"] == "ready", then.body
 
 
 def _read_every_way(s: Scenario, key: str, rid: str) -> None:
@@ -334,6 +398,8 @@ def _dead_job(s: Scenario, key: str, rid: str, n: int, queue: str) -> None:
 
 
 def _lookup(kind: str, name: str) -> str:
+    if kind == "api":
+        return "websocketapi"  # aws_calls.Arns.websocket_api
     if kind == "secret":
         secrets = boto3.client("secretsmanager", region_name=REGION)
         arn: str = secrets.describe_secret(SecretId=name)["ARN"]
@@ -346,6 +412,8 @@ def _lookup(kind: str, name: str) -> str:
 def _policies(plan: StagePlan) -> dict[str, dict[str, Any]]:
     """Each function's generated policy, resolved to this moto account's ARNs."""
     template = merge_template(plan)
+    # Chalice's packager adds the WebSocket API the policies name (ADR 24).
+    template["Resources"]["WebsocketAPI"] = {"Type": "AWS::ApiGatewayV2::Api"}
     resolver = TemplateResolver(template, _lookup, region=REGION, stack_name="strata-dev")
     return {
         f.name: resolver.resolve(

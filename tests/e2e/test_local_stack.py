@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from chalicelib.local.provision import load_resources
 from chalicelib.local.pump import LambdaContext
 from chalicelib.local.stack import LocalStack
 from chalicelib.services.job_endings import RETRIES_EXHAUSTED
@@ -159,11 +160,13 @@ def test_queues_take_the_local_visibility_timeout_and_keep_their_redrive(
     stack: LocalStack,
 ) -> None:
     client = sqs(stack)
-    for name in stack.settings.names.queues.values():
+    queues = load_resources()["queues"]
+    for logical, name in stack.settings.names.queues.items():
         url = client.get_queue_url(QueueName=name)["QueueUrl"]
         attrs = client.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
         assert attrs["VisibilityTimeout"] == str(VISIBILITY_SECONDS)
-        assert json.loads(attrs["RedrivePolicy"])["maxReceiveCount"] == 5
+        redrive = queues[logical]["RedrivePolicy"]["maxReceiveCount"]  # 5; callbacks retry
+        assert json.loads(attrs["RedrivePolicy"])["maxReceiveCount"] == redrive  # themselves
     assert stack.settings.lease_seconds < VISIBILITY_SECONDS  # a retry finds the lease free
 
 

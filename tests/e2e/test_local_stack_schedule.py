@@ -68,10 +68,13 @@ def test_discovers_scheduled_handlers_and_skips_cron(caplog: pytest.LogCaptureFi
 def test_strata_app_schedules_are_all_understood_and_fire(stack: Stack, tmp_path: Path) -> None:
     from app import app
 
-    rules = scheduled_rules(app)
+    every = scheduled_rules(app)
     declared = {s.name for s in app.event_sources if isinstance(s, ScheduledEventConfig)}
-    assert [rule.name for rule in rules] == ["refresh_sweep"]
-    assert declared == {"refresh_sweep"}  # none skipped as not understood
+    assert [rule.name for rule in every] == ["refresh_sweep", "events_archiver"]
+    assert declared == {"refresh_sweep", "events_archiver"}  # none skipped as not understood
+    archiver = next(r for r in every if r.name == "events_archiver")
+    assert archiver.period_seconds == Settings.from_env().archive_minutes * 60
+    rules = [r for r in every if r.name == "refresh_sweep"]  # the archiver: test_event_replay.py
     period = Settings.from_env().sweep_minutes * 60  # what the deployed rule is built with
     assert rules[0].period_seconds == period
 

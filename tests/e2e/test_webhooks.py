@@ -155,7 +155,8 @@ def test_a_signed_push_is_indexed_and_its_events_listed(stack: Stack, repo_path:
         "ref": "refs/heads/main",
         "after": sha,
     }
-    assert requested["data"] == {"sha": sha, "source": "webhook", "force": False}
+    kept = {k: v for k, v in requested["data"].items() if k != "requestedAt"}  # ADR 23 adds it
+    assert kept == {"sha": sha, "source": "webhook", "force": False, "branch": "main"}
     assert started["data"]["sha"] == published["data"]["sha"] == sha
     assert published["data"]["stats"]["totalFiles"] == 3
     assert published["at"].endswith("Z") and published["at"] >= received["at"]

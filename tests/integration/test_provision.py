@@ -85,7 +85,8 @@ def test_creates_the_token_key_under_its_alias(provisioned: Settings) -> None:
 def test_queue_urls_names_every_queue_and_dead_letter_queue(provisioned: Settings) -> None:
     urls = queue_urls(provisioned, client(provisioned, "sqs"))
     assert sorted(urls) == [
-        "check", "check-dlq", "embed", "embed-dlq", "index", "index-dlq", "parse", "parse-dlq"
+        "callback", "callback-dlq", "check", "check-dlq", "embed", "embed-dlq", "index",
+        "index-dlq", "parse", "parse-dlq",
     ]  # fmt: skip
     assert urls["index"].endswith("/" + provisioned.names.queues["index"])
     assert urls["parse-dlq"].endswith("/" + provisioned.names.dead_letter_queues["parse"])

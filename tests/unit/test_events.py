@@ -116,7 +116,10 @@ def test_an_index_appends_requested_started_and_published() -> None:
     ]
     newest = h.events.list(REPO_ID, 3).events
     published, started, requested = newest
-    assert requested.data == {"sha": sha, "source": "api", "force": False}
+    assert requested.data == {
+        **{"sha": sha, "source": "api", "force": False},
+        **{"branch": "main", "requestedAt": requested.at},  # for replays (ADR 23)
+    }
     assert started.data["sha"] == sha and started.data["fence"] == 1
     assert published.data["sha"] == sha and published.data["fence"] == 1
     assert published.data["stats"] == {
@@ -126,7 +129,14 @@ def test_an_index_appends_requested_started_and_published() -> None:
         "blobsParsed": 1,
         "blobsReused": 0,
         "chunksEmbedded": 0,
+        # the rest of the item's stats, for replays (ADR 23)
+        "languages": {"markdown": 1},
+        "extensions": {".md": 1},
+        "skipped": {},
+        "vectorsReused": 0,
+        "embeddingModel": None,
     }
+    assert published.data["indexedAt"] == published.at
 
 
 def test_a_failed_index_appends_index_failed_with_its_sha() -> None:
@@ -139,4 +149,8 @@ def test_a_failed_index_appends_index_failed_with_its_sha() -> None:
     assert h.repo().status is Status.ERROR
     failed = h.events.list(REPO_ID, 1).events[0]
     assert failed.type == EventType.INDEX_FAILED
-    assert failed.data == {"sha": sha, "error": f"commit {sha[:12]} is not on branch 'main'"}
+    assert failed.data == {
+        "sha": sha,
+        "error": f"commit {sha[:12]} is not on branch 'main'",
+        "headSha": sha,  # the head SHA the item took (ADR 23)
+    }

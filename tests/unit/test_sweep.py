@@ -128,7 +128,10 @@ def test_sweep_requests_a_moved_head_and_the_index_follows(h: FreshnessHarness) 
     assert h.repo().requested_sha == moved
     requested = h.events.list(REPO_ID, 1).events[0]
     assert requested.type == EventType.INDEX_REQUESTED
-    assert requested.data == {"sha": moved, "source": "sweep", "force": False}
+    assert requested.data == {
+        **{"sha": moved, "source": "sweep", "force": False},
+        **{"branch": "main", "requestedAt": requested.at},  # for replays (ADR 23)
+    }
     h.run()
     assert (h.repo().status, h.repo().indexed_sha) == (Status.READY, moved)
 
