@@ -27,12 +27,22 @@ from chalicelib.services.context import IndexPorts
 log = logging.getLogger(__name__)
 
 
-class AttributedEventLog:
+class EventLogWrapper:
+    """An event log around another: lists what it lists; a subclass adds to `append`."""
+
+    def __init__(self, inner: EventLog) -> None:
+        self._inner = inner
+
+    def list(self, repository_id: str, limit: int, after: str | None = None) -> EventPage:
+        return self._inner.list(repository_id, limit, after)
+
+
+class AttributedEventLog(EventLogWrapper):
     """An event log whose appends all name one actor: the composition root wraps the log a
     use case gets, so the audit trail needs no actor argument threaded through it."""
 
     def __init__(self, inner: EventLog, actor: str) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self.actor = actor
 
     def append(
@@ -44,9 +54,6 @@ class AttributedEventLog:
         actor: str | None = None,
     ) -> Event:
         return self._inner.append(repository_id, type, data, at, actor or self.actor)
-
-    def list(self, repository_id: str, limit: int, after: str | None = None) -> EventPage:
-        return self._inner.list(repository_id, limit, after)
 
 
 def append_event(

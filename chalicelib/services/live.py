@@ -15,7 +15,7 @@ import logging
 from collections.abc import Mapping
 
 from chalicelib.domain.callbacks import DELIVERED_EVENTS, event_json
-from chalicelib.domain.events import Event, EventPage
+from chalicelib.domain.events import Event
 from chalicelib.domain.live import (
     MAX_SUBSCRIPTIONS,
     ClientMessage,
@@ -44,18 +44,19 @@ from chalicelib.ports import (
     RepoStore,
     WorkQueue,
 )
+from chalicelib.services.events import EventLogWrapper
 from chalicelib.services.keys import Authenticator
 
 log = logging.getLogger(__name__)
 NOT_VISIBLE = "no repository with this id is visible to this key"
 
 
-class PublishingEventLog:
+class PublishingEventLog(EventLogWrapper):
     """An event log that hands every event it recorded to the live feed: the composition
     root wraps the log the use cases append to, so each `record` is also a push."""
 
     def __init__(self, inner: EventLog, feed: LiveFeed) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._feed = feed
 
     def append(
@@ -69,9 +70,6 @@ class PublishingEventLog:
         event = self._inner.append(repository_id, type, data, at, actor)
         self._feed.published(event)
         return event
-
-    def list(self, repository_id: str, limit: int, after: str | None = None) -> EventPage:
-        return self._inner.list(repository_id, limit, after)
 
 
 class Broadcaster:
