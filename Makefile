@@ -22,7 +22,7 @@ run: $(STAMP)
 serve: run
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q -n 2 tests
 
 check: $(STAMP) template
 	$(BIN)/ruff check .
