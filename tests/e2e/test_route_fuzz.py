@@ -222,7 +222,7 @@ def bodies(fields: list[str], rid: str) -> st.SearchStrategy[bytes]:
 
 
 READ_ROUTES = [
-    ("/repositories/{id}/status", []),
+    ("/repositories/{id}/status", ["at"]),
     ("/repositories/{id}/events", ["limit", "cursor"]),
     ("/repositories/{id}/symbols", ["q", "kind", "limit"]),
     ("/repositories/{id}/graph/nodes/{name}", ["direction", "depth"]),
