@@ -201,6 +201,7 @@ def test_strata_serve_runs_the_stack_and_stops_cleanly_on_sigterm(
     env = {
         **{k: v for k, v in os.environ.items() if k != "STRATA_API_KEY"},
         "STRATA_PORT": str(_free_port()),
+        "STRATA_WS_PORT": "0",  # not STRATA_PORT + 1, which another server may hold
         "PYTHONUNBUFFERED": "1",
         "STRATA_EMBEDDER": "minilm",
         "STRATA_LOCAL_ROOTS": str(repo.parent),  # the default roots are home and the cwd

@@ -54,6 +54,7 @@ class Serve:
             "STRATA_LOCAL_ROOTS": str(state.parent),  # the tests' repositories
             "STRATA_PORT": str(_free_port()),
             "STRATA_AWS_PORT": "0",
+            "STRATA_WS_PORT": "0",  # not STRATA_PORT + 1, which another server may hold
         }
         self.process = subprocess.Popen(
             [sys.executable, "-m", "chalicelib.local.cli", "serve", "--no-demo", *VISIBILITY],
