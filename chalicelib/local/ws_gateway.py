@@ -257,8 +257,8 @@ class WebsocketGateway:
                 context = {"messageId": uuid.uuid4().hex[:16]}
                 event = self._event("$default", connection_id, body=text, context=context)
                 await asyncio.to_thread(self._invoke, "$default", event)
-        except ConnectionClosed:
-            pass
+        except ConnectionClosed as exc:  # the client went without a close frame: normal
+            log.debug("connection %s closed: %s", connection_id, exc)
         finally:
             code = socket.close_code or 1006
             reason = socket.close_reason or ""
