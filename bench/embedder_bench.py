@@ -65,6 +65,8 @@ BASELINE = "minilm"
 SPECS: dict[str, dict[str, Any]] = {
     "minilm": {"embedder": "minilm"},
     "minilm-128": {"embedder": "minilm", "embedding_max_tokens": 128},
+    "onnx-128": {"embedder": "onnx", "embedding_max_tokens": 128},
+    "onnx-192": {"embedder": "onnx", "embedding_max_tokens": 192},
     "static": {"embedder": "static"},
     "onnx": {"embedder": "onnx"},
 }

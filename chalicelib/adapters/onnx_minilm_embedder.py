@@ -10,7 +10,10 @@ Later processes need only onnxruntime and tokenizers. Texts are truncated at `ma
 tokens like MiniLMEmbedder's and run ONE PER CALL: dynamic quantization scales activations
 per input tensor, so in a batch a text's vector would depend on its neighbours and on the
 padding (up to 0.027 per component, measured); alone it is deterministic, pads nothing, and
-measured faster than batches of 8 or 32 on this machine (bench/embedder_bench.py).
+measured faster than batches of 8 or 32 on this machine (bench/embedder_bench.py). With
+`threads` > 1 that many texts run at once, each on one core, through one session (ONNX
+Runtime's run is thread-safe and releases the GIL): short single-text runs gain little from
+intra-op threads, and a text's vector is the same whichever thread embeds it.
 
 Its vectors are close to float MiniLM's but not equal, so it is its own model id: vectors of
 the two never mix in one index.
@@ -22,6 +25,7 @@ import os
 import threading
 import warnings
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -48,7 +52,7 @@ MARKER = "model.onnx"
 _SOURCE_FILES = ("model.safetensors", "config.json")
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 _LOCK = threading.Lock()
-_SESSIONS: dict[tuple[str, int], InferenceSession] = {}
+_SESSIONS: dict[str, InferenceSession] = {}
 
 
 def onnx_model_id(max_seq_length: int = MAX_SEQ_LENGTH) -> str:
@@ -82,10 +86,19 @@ class OnnxMiniLMEmbedder:
         if not texts:
             return out
         session = self._session()
-        for row, encoding in enumerate(self._tokens().encode_batch(list(texts))):
-            ids = np.asarray([encoding.ids], dtype=np.int64)
+        encodings = self._tokens().encode_batch(list(texts))
+
+        def run(row: int) -> None:
+            ids = np.asarray([encodings[row].ids], dtype=np.int64)
             feed = dict(zip(_INPUTS, (ids, np.ones_like(ids), np.zeros_like(ids)), strict=True))
             out[row] = session.run(None, feed)[0][0]
+
+        if self._threads == 1 or len(texts) == 1:
+            for row in range(len(texts)):
+                run(row)
+        else:
+            with ThreadPoolExecutor(self._threads, thread_name_prefix="onnx-embed") as pool:
+                list(pool.map(run, range(len(texts))))
         return out
 
     def model_dir(self) -> Path:
@@ -107,15 +120,15 @@ class OnnxMiniLMEmbedder:
     def _session(self) -> InferenceSession:
         target = self.model_dir()
         with _LOCK:
-            session = _SESSIONS.get((str(target), self._threads))
+            session = _SESSIONS.get(str(target))
             if session is None:
                 build_once(target, MARKER, lambda folder: export(self._source(), folder))
-                session = _open(target / MARKER, self._threads)
-                _SESSIONS[(str(target), self._threads)] = session
+                session = _open(target / MARKER)
+                _SESSIONS[str(target)] = session
         return session
 
 
-def _open(path: Path, threads: int) -> InferenceSession:
+def _open(path: Path) -> InferenceSession:
     try:
         import onnxruntime
     except ImportError as exc:
@@ -123,7 +136,7 @@ def _open(path: Path, threads: int) -> InferenceSession:
             "the ONNX embedder needs onnxruntime: pip install -r requirements-dev.txt"
         ) from exc
     options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads
+    options.intra_op_num_threads = 1  # parallel across texts instead (see embed)
     options.inter_op_num_threads = 1
     return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 

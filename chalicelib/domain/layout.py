@@ -8,6 +8,16 @@ from collections.abc import Iterable
 from chalicelib.domain.ids import storage_key
 
 
+def tree_prefix(parser_version: str, files: Iterable[tuple[str, str, str, int]]) -> str:
+    """Where a repository's first generation keeps its segments, named by the (path, blob oid,
+    language, size) of every file it indexes: another repository with the same files (a
+    fork, a mirror) has the same segments, so they are built once (ADR 25)."""
+    listing = "\n".join(
+        sorted(f"{path}\0{oid}\0{language}\0{size}" for path, oid, language, size in files)
+    )
+    return f"trees/{parser_version}/{hashlib.sha256(listing.encode()).hexdigest()}"
+
+
 def blob_artifact_key(parser_version: str, oid: str, language: str) -> str:
     return f"blobs/{parser_version}/{oid}/{language}"
 

@@ -31,6 +31,7 @@ import zipfile
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -425,11 +426,23 @@ def _line_scores(lines: Sequence[str], weights: Mapping[str, float]) -> list[flo
     of the lowercased line, so a line containing no weighted term is not tokenized."""
     if not weights:
         return [0.0] * len(lines)
-    present = re.compile("|".join(re.escape(t) for t in weights)).search
+    present = _any_of(tuple(weights)).search
     return [
-        sum(weights.get(t, 0.0) for t in set(tokenize(line))) if present(line.lower()) else 0.0
+        sum(w for t, w in weights.items() if t in _line_terms(line))
+        if present(line.lower())
+        else 0.0
         for line in lines
     ]
+
+
+@lru_cache(maxsize=1 << 16)  # a warm reader meets the same lines in query after query
+def _line_terms(line: str) -> frozenset[str]:
+    return frozenset(tokenize(line))
+
+
+@lru_cache(maxsize=256)  # one search asks for one query's pattern once per hit
+def _any_of(terms: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile("|".join(re.escape(t) for t in terms))
 
 
 def top_k(scores: Array, k: int, ranks: Array | None = None) -> Array:

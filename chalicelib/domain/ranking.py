@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from functools import lru_cache
 
 from chalicelib.domain.graph import Node
 from chalicelib.domain.lexical import Hit
@@ -14,20 +15,26 @@ EXACT_DEFINITION_BOOST = 2.0
 PARTIAL_DEFINITION_BOOST = 1.5
 
 
+@lru_cache(maxsize=1 << 14)
 def _compact(text: str) -> str:
     return "".join(ch for ch in text.lower() if ch.isalnum())
 
 
+@lru_cache(maxsize=1 << 14)
+def _name_parts(name: str) -> frozenset[str]:
+    return frozenset(tokenize(name))
+
+
 def definition_boost(query: str, defined: Sequence[Node]) -> float:
     """How much to multiply a chunk's score by, given the symbols it defines."""
-    terms = set(query_terms(query))
+    terms = frozenset(query_terms(query))
     compact = _compact(query)
     best = 1.0
     for node in defined:
         name = node.name.rsplit(".", 1)[-1]
         if _compact(name) == compact:
             return EXACT_DEFINITION_BOOST
-        parts = set(tokenize(name))
+        parts = _name_parts(name)
         if parts and terms and (parts <= terms or terms <= parts):
             best = PARTIAL_DEFINITION_BOOST
     return best

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from functools import lru_cache
 from itertools import chain
 
 MAX_TERM_LENGTH = 64
@@ -134,9 +135,14 @@ def term_counts(text: str) -> dict[str, int]:
 
 def query_terms(text: str) -> list[str]:
     """The distinct terms of a query, in order, without English stopwords if others remain."""
+    return list(_query_terms(text))
+
+
+@lru_cache(maxsize=1024)  # one search asks for the same query's terms once per hit
+def _query_terms(text: str) -> tuple[str, ...]:
     terms = list(dict.fromkeys(tokenize(text)))
     content = [t for t in terms if t not in STOPWORDS]
-    return content or terms
+    return tuple(content or terms)
 
 
 # Inflection suffixes `stem` strips (one per word), longest first, with what replaces them.

@@ -43,6 +43,7 @@ from chalicelib.errors import LeaseLost, is_permanent
 from chalicelib.observability import Metric
 from chalicelib.parsers import PARSER_VERSION
 from chalicelib.services.batches import parsing_done
+from chalicelib.services.blob_reads import stored
 from chalicelib.services.context import IndexConfig, IndexPorts, log_job
 from chalicelib.services.events import record
 from chalicelib.services.generation_builder import GenerationBuilder, compute_stats
@@ -176,7 +177,12 @@ class GenerationPublisher:
         plan = decode_plan(self._p.blobs.get(layout.job_plan_key(job.job_id)))
         prefix = layout.generation_prefix(job.repository_id, job.fence, job.sha)
         previous = self._previous(job)
-        manifest = self._reuse_base(job, plan, previous) or self._build(job, plan, previous, prefix)
+        if previous is None:
+            manifest = self._first(job, plan)
+        else:
+            manifest = self._reuse_base(job, plan, previous) or self._build(
+                job, plan, previous, prefix
+            )
         manifest = replace(manifest, segments={**manifest.segments, **_history(plan)})
         if self._lexical_first(job):
             segments = {k: v for k, v in manifest.segments.items() if k not in _VECTOR_SEGMENTS}
@@ -281,6 +287,33 @@ class GenerationPublisher:
         return replace(
             previous, sha=job.sha, fence=job.fence, created_at=self._p.clock.now(), stats=stats
         )
+
+    def _first(self, job: Job, plan: Plan) -> Manifest:
+        """A repository's first generation. Its segments live under a prefix named by the
+        files they index (ADR 25), with a manifest there: a repository whose files are all
+        the same (a fork, a mirror, a second registration) shares them instead of building."""
+        files = [(f.path, f.oid, f.language, f.size) for f in plan.files]
+        shared = layout.tree_prefix(PARSER_VERSION, files)
+        built = stored(self._p.blobs, layout.manifest_key(shared))
+        if built is not None:
+            try:
+                first = decode_manifest(built)
+            except ValueError:
+                log.warning("the shared manifest at %s is corrupt: building", shared)
+            else:
+                stats = replace(first.stats, blobs_parsed=0, blobs_reused=len(plan.files))
+                now = self._p.clock.now()
+                return replace(
+                    first,
+                    repository_id=job.repository_id,
+                    sha=job.sha,
+                    fence=job.fence,
+                    created_at=now,
+                    stats=stats,
+                )
+        manifest = self._build(job, plan, None, shared)
+        self._p.blobs.put(layout.manifest_key(shared), encode_manifest(manifest), if_absent=True)
+        return manifest
 
     def _build(self, job: Job, plan: Plan, previous: Manifest | None, prefix: str) -> Manifest:
         built = GenerationBuilder(self._p.blobs, self._c.compact_at).build(plan, previous, prefix)

@@ -1,7 +1,9 @@
 """Use case: an index worker plans a job under the repository lease and stages its batches.
 
 Plan = fetch, walk the tree at the SHA, diff it by blob oid against the last generation,
-then stage each batch of new blobs to S3 and enqueue a ParseBatch for it. Memory is bounded
+then stage each batch of new blobs to S3 and enqueue a ParseBatch for it. A batch whose
+bundle exists (the same blobs batched alike before: a fork, a mirror) is not staged: its
+ParseBatch says how many files it holds, and no blob is read. Memory is bounded
 by one batch; a deadline stop re-enqueues the rest as StageBatches.
 """
 
@@ -10,6 +12,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 from chalicelib.domain import layout
@@ -27,6 +30,7 @@ from chalicelib.errors import (
     PermanentError,
     is_permanent,
 )
+from chalicelib.parsers import PARSER_VERSION
 from chalicelib.services.context import (
     IndexConfig,
     IndexPorts,
@@ -44,6 +48,8 @@ from chalicelib.services.job_endings import (
 )
 
 log = logging.getLogger(__name__)
+
+_PROBE_THREADS = 8  # bundle HEADs in flight while planning
 
 
 class IndexPlanner:
@@ -197,8 +203,15 @@ class IndexPlanner:
     def _stage(
         self, repo: Repository, job: Job, plan: Plan, start: int, remaining: RemainingMillis | None
     ) -> None:
+        known = self._known_batches(plan, start)
+        if start == 0:  # a resumed staging sent these with the first part
+            self._p.queue.send_many(
+                [ParseBatch(job.job_id, n, known_files=len(plan.batches[n])) for n in known]
+            )
         lease = job.lease
         for n in range(start, len(plan.batches)):
+            if n in known:
+                continue
             if n > start and out_of_time(remaining, self._c.deadline_margin_ms):
                 self._p.queue.send(StageBatches(job_id=job.job_id, start=n))
                 return
@@ -207,6 +220,20 @@ class IndexPlanner:
             contents = {f.oid: self._p.git.read_blob(repo.remote, f.oid) for f in batch}
             self._p.blobs.put(layout.job_batch_key(job.job_id, n), encode_batch(batch, contents))
             self._p.queue.send(ParseBatch(job_id=job.job_id, batch=n))
+
+    def _known_batches(self, plan: Plan, start: int) -> list[int]:
+        """The batches from `start` whose bundle exists: the same blobs, batched alike, were
+        parsed before (a fork, a mirror, a re-registration), so none of them is staged."""
+        numbers = range(start, len(plan.batches))
+        if not numbers:
+            return []
+
+        def bundled(n: int) -> bool:
+            members = [(f.oid, f.language) for f in plan.batches[n]]
+            return self._p.blobs.exists(layout.blob_bundle_key(PARSER_VERSION, members))
+
+        with ThreadPoolExecutor(min(_PROBE_THREADS, len(numbers))) as pool:
+            return [n for n, hit in zip(numbers, pool.map(bundled, numbers), strict=True) if hit]
 
     def _credentials(self, repo: Repository) -> list[str | None]:
         return repository_credentials(self._p, self._c, repo)

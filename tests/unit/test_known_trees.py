@@ -1,0 +1,111 @@
+"""A repository whose files are all known (a fork, a mirror): its cost follows what is new.
+
+The planner stages no batch whose bundle exists, so no blob is read from git or written to
+S3 for it; a first generation whose files match another's shares its segments (ADR 25)."""
+
+from __future__ import annotations
+
+from chalicelib.domain import layout
+from chalicelib.domain.codecs import decode_manifest
+from chalicelib.domain.messages import ParseBatch, decode, encode
+from chalicelib.domain.models import Status
+from chalicelib.errors import MalformedMessage
+from chalicelib.parsers import PARSER_VERSION
+from chalicelib.services.search import SearchQuery
+from tests.harness import REMOTE, REPO_ID, SAMPLE_FILES, Harness
+
+FORK_ID = "github:acme:gadgets"
+FORK_REMOTE = "https://github.com/acme/gadgets.git"
+BUNDLES = f"blobs/{PARSER_VERSION}/bundles/"
+
+
+def _index(h: Harness, repository_id: str = REPO_ID) -> None:
+    h.request(repository_id=repository_id)
+    h.run()
+    assert h.repo(repository_id).status is Status.READY
+
+
+def _manifest(h: Harness, repository_id: str) -> dict[str, str]:
+    generation = h.repo(repository_id).generation
+    assert generation is not None
+    segments = decode_manifest(h.blobs.get(layout.manifest_key(generation.key))).segments
+    return {name: key for name, key in segments.items() if name != "history"}
+
+
+def _hits(h: Harness, repository_id: str) -> list[tuple[str, int]]:
+    found = h.searcher().search(
+        SearchQuery("widget configuration", (repository_id,), mode="lexical")
+    )
+    return [(hit.passage.path, hit.passage.start_line) for hit in found.hits]
+
+
+def test_a_fork_reads_no_blob_and_stages_no_batch() -> None:
+    h = Harness()
+    h.git.commit(REMOTE, SAMPLE_FILES)
+    h.git.commit(FORK_REMOTE, SAMPLE_FILES)
+    _index(h)
+    reads, puts = h.git.blob_reads, h.blobs.puts
+    _index(h, FORK_ID)
+    fork = h.repo(FORK_ID)
+    assert h.git.blob_reads == reads  # not one blob read from git
+    staged = [m for m in h.queue.sent if isinstance(m, ParseBatch) and m.job_id == fork.job_id]
+    assert staged and all(m.known_files > 0 for m in staged)
+    assert sum(m.known_files for m in staged) == fork.num_files
+    assert (fork.files_processed, fork.stats.blobs_parsed) == (fork.num_files, 0)
+    assert fork.stats.chunks == h.repo().stats.chunks > 0
+    # The fork wrote its manifest, history and repository objects only: no staged batch.
+    assert h.blobs.puts - puts <= 3
+
+
+def test_a_fork_shares_the_first_generation_and_reads_no_artifact() -> None:
+    h = Harness()
+    h.git.commit(REMOTE, SAMPLE_FILES)
+    h.git.commit(FORK_REMOTE, SAMPLE_FILES)
+    _index(h)
+    read: list[str] = []
+    get = h.blobs.get
+
+    def counted(key: str) -> bytes:
+        read.append(key)
+        return get(key)
+
+    h.blobs.get = counted  # type: ignore[method-assign]
+    _index(h, FORK_ID)
+    assert not [k for k in read if k.startswith("blobs/")]  # no bundle, no artifact
+    shared = _manifest(h, FORK_ID)
+    assert shared == _manifest(h, REPO_ID)
+    assert all(key.startswith(f"trees/{PARSER_VERSION}/") for key in shared.values())
+    assert _hits(h, FORK_ID) == _hits(h, REPO_ID) != []
+
+
+def test_other_files_build_their_own_segments() -> None:
+    h = Harness()
+    h.git.commit(REMOTE, SAMPLE_FILES)
+    h.git.commit(FORK_REMOTE, {**SAMPLE_FILES, "extra.py": "def extra():\n    return 1\n"})
+    _index(h)
+    _index(h, FORK_ID)
+    ours, theirs = _manifest(h, REPO_ID), _manifest(h, FORK_ID)
+    assert ours.keys() == theirs.keys() and set(ours.values()).isdisjoint(theirs.values())
+    assert h.repo(FORK_ID).stats.total_files == h.repo().stats.total_files + 1
+
+
+def test_a_corrupt_shared_manifest_is_built_anew() -> None:
+    h = Harness()
+    h.git.commit(REMOTE, SAMPLE_FILES)
+    h.git.commit(FORK_REMOTE, SAMPLE_FILES)
+    _index(h)
+    for key in h.blobs.keys("trees/"):
+        if key.endswith("manifest.json.gz"):
+            h.blobs.objects[key] = b"not a manifest"
+    _index(h, FORK_ID)
+    assert h.repo(FORK_ID).stats.chunks == h.repo().stats.chunks > 0
+
+
+def test_a_parse_batch_with_a_negative_file_count_is_malformed() -> None:
+    body = encode(ParseBatch("job", 0, known_files=3))
+    assert decode(body) == ParseBatch("job", 0, known_files=3)
+    try:
+        decode(body.replace('"known_files":3', '"known_files":-1').replace(": 3", ": -1"))
+    except MalformedMessage:
+        return
+    raise AssertionError("a negative known_files was accepted")
