@@ -243,7 +243,7 @@ def table(report: dict[str, Any], mode: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--names", default="", help="a comma-separated subset of repositories")
-    parser.add_argument("--embedder", default="minilm")
+    parser.add_argument("--embedder", default="onnx", help="the local default; minilm, static")
     parser.add_argument("--mirror", default="/work/.mirror")
     parser.add_argument("--state-dir", default="", help="keep the stack's state (reuse vectors)")
     parser.add_argument("--out", default=str(RESULTS))

@@ -196,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=0)
     parser.add_argument("--out", default=str(RESULTS))
     parser.add_argument("--dump-signals", default="", help="write every query's file signals")
-    parser.add_argument("--embedder", default="minilm", help="minilm (the default), onnx, static")
+    parser.add_argument("--embedder", default="onnx", help="onnx (local default), minilm, static")
     parser.add_argument(
         "--state-dir", default="", help="keep the stack's state here (a rerun reuses vectors)"
     )

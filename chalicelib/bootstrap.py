@@ -6,6 +6,7 @@ every handler of a warm function. `reset()` lets tests and the local stack rebui
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -175,6 +176,7 @@ def local_embedder(s: Settings) -> Embedder:
     tokens: dict[str, Any] = (
         {"max_seq_length": s.embedding_max_tokens} if s.embedding_max_tokens else {}
     )
+    threads = s.embedding_threads or os.cpu_count() or 1
     if s.embedder == "static":
         from chalicelib.adapters.static_embedder import StaticEmbedder
 
@@ -187,10 +189,10 @@ def local_embedder(s: Settings) -> Embedder:
     if s.embedder == "onnx":
         from chalicelib.adapters.onnx_minilm_embedder import OnnxMiniLMEmbedder
 
-        return OnnxMiniLMEmbedder(s.embedding_cache_dir, threads=s.embedding_threads, **tokens)
+        return OnnxMiniLMEmbedder(s.embedding_cache_dir, threads=threads, **tokens)
     from chalicelib.adapters.minilm_embedder import MiniLMEmbedder
 
-    return MiniLMEmbedder(threads=s.embedding_threads, **tokens)
+    return MiniLMEmbedder(threads=threads, **tokens)
 
 
 ANSWERERS = ("bedrock", "openai", "extractive")

@@ -4,7 +4,7 @@ tests use in-memory fakes (tests/fakes/) that the contract tests hold to the sam
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -248,9 +248,19 @@ class JobStore(Protocol):
 
     def get(self, job_id: str) -> Job | None: ...
 
-    def set_plan(self, job_id: str, *, total_batches: int, num_files: int) -> None:
+    def set_plan(
+        self,
+        job_id: str,
+        *,
+        total_batches: int,
+        num_files: int,
+        known_batches: Collection[int] = (),
+        known_files: int = 0,
+    ) -> None:
         """Record the fan-out size: outstanding = total_batches; num_files = the files the
-        job parses (its parse batches' files), so parsing is done when as many are counted."""
+        job parses (its parse batches' files), so parsing is done when as many are counted.
+        `known_batches` (holding `known_files` files, every blob parsed already) are counted
+        done at once, their files processed and reused."""
         ...
 
     def complete_batch(

@@ -138,17 +138,18 @@ class Settings:
     callback_attempts: int = 6  # then the message goes to the callback DLQ
     callback_retry_seconds: int = 10  # the first retry's delay; x4 each time, 15 min at most
     callback_timeout_seconds: float = 10.0
-    # Embeddings: "bedrock" (Titan v2, the deployed default), "minilm" (local, offline),
-    # "onnx" / "static" (local: int8 ONNX or a static model derived from MiniLM's weights into
-    # embedding_cache_dir, ADR 19), "openai"
+    # Embeddings: "bedrock" (Titan v2, the deployed default), "onnx" (the local stack's
+    # default), "minilm" / "static" (local: MiniLM in torch, or the int8 ONNX / static model
+    # derived from its weights into embedding_cache_dir, ADR 19), "openai"
     # (any /v1/embeddings endpoint at embedding_url) or "none" (no vectors).
     embedder: str = "bedrock"
     embedding_model: str = ""  # "" = the adapter's default model
     embedding_dimensions: int = 0  # 0 = the model's default
     embedding_url: str | None = None
     embedding_api_key: str | None = field(default=None, repr=False)
-    embedding_threads: int = 1
-    embedding_max_tokens: int = 0  # 0 = the local model's default (MiniLM reads 256 tokens)
+    embedding_threads: int = 0  # local embedders' threads; 0 = one per core
+    # 0 = the local model's default (minilm reads 256 tokens, onnx 128: ADR 19)
+    embedding_max_tokens: int = 0
     # Where local embedders keep what they derive from the shipped weights once (the static
     # model distilled from MiniLM): $STRATA_EMBEDDING_CACHE_DIR, else the user's cache.
     embedding_cache_dir: str = field(default_factory=lambda: _user_cache(os.environ))
@@ -285,7 +286,7 @@ class Settings:
             embedding_dimensions=num("STRATA_EMBEDDING_DIMENSIONS", d.embedding_dimensions),
             embedding_url=e.get("STRATA_EMBEDDING_URL") or None,
             embedding_api_key=e.get("STRATA_EMBEDDING_API_KEY") or None,
-            embedding_threads=max(1, num("STRATA_EMBEDDING_THREADS", d.embedding_threads)),
+            embedding_threads=max(0, num("STRATA_EMBEDDING_THREADS", d.embedding_threads)),
             embedding_max_tokens=max(0, num("STRATA_EMBEDDING_MAX_TOKENS", 0)),
             embedding_cache_dir=e.get("STRATA_EMBEDDING_CACHE_DIR") or _user_cache(e),
             answerer=(e.get("STRATA_ANSWERER") or d.answerer).strip().lower(),

@@ -9,7 +9,7 @@ the counters move only if the set did not hold it yet, so a redelivered batch co
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
@@ -94,14 +94,29 @@ class DynamoJobStore:
             except self._model.DoesNotExist:
                 return None
 
-    def set_plan(self, job_id: str, *, total_batches: int, num_files: int) -> None:
+    def set_plan(
+        self,
+        job_id: str,
+        *,
+        total_batches: int,
+        num_files: int,
+        known_batches: Collection[int] = (),
+        known_files: int = 0,
+    ) -> None:
         m = self._model
+        known = set(known_batches)
         actions: list[Action] = [
             m.total_batches.set(total_batches),
-            m.outstanding.set(total_batches),
+            m.outstanding.set(total_batches - len(known)),
             m.num_files.set(num_files),
             m.state.set(JobState.PARSING.value),
         ]
+        if known:
+            actions += [
+                m.done_batches.add(known),
+                m.files_processed.add(known_files),
+                m.blobs_reused.add(known_files),
+            ]
         if self._update(job_id, actions, m.job_id.exists()) is None:
             raise NotFound(f"job {job_id} does not exist")
 

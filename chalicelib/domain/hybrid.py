@@ -15,12 +15,20 @@ code, and the code files are standardised among themselves, so a repository with
 of test inputs does not flatten the differences between its code files. Weights were tuned
 on ../shared/eval with bench/retrieval_bench.py, which prints each signal's contribution (a
 signal stays only if removing it costs MRR@10).
+
+Two kinds of query meet different weights. A query that names code (an identifier with an
+underscore, camelCase, a dotted name, backticks or a call: most commit messages) gets the
+weights as given; a query in prose (a question, a description: "which class parses the
+config file?") weighs the semantic signal `prose_semantic` times and the symbol signal
+`prose_symbol` times, since its words match symbol names by accident. Tuned on the
+descriptive set's tuning part and ../shared/eval (bench/weights_compare.py).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
@@ -39,10 +47,29 @@ class Weights:
     symbol: float = 0.5
     name: float = 0.35
     demote: bool = True
+    prose_semantic: float = 1.5
+    prose_symbol: float = 0.0
 
     def of(self, signal: str) -> float:
-        value = getattr(self, signal, 0.0)
+        value = getattr(self, signal, 0.0) if signal in _SIGNALS else 0.0
         return float(value) if isinstance(value, int | float) else 0.0
+
+    def for_query(self, query: str) -> Weights:
+        """These weights for a query that names code, else their prose variant."""
+        if names_code(query):
+            return self
+        semantic, symbol = self.semantic * self.prose_semantic, self.symbol * self.prose_symbol
+        return replace(self, semantic=semantic, symbol=symbol)
+
+
+_SIGNALS = frozenset(("lexical", "history", "semantic", "symbol", "name"))
+# snake_case, camelCase, a dotted name, `code`, a call: what prose does not write.
+_CODE = re.compile(r"[A-Za-z0-9]_[A-Za-z0-9]|[a-z][A-Z]|[A-Za-z]\.[A-Za-z]|`|\w\(")
+
+
+def names_code(query: str) -> bool:
+    """Whether the query names an identifier (see the module docstring)."""
+    return _CODE.search(query) is not None
 
 
 DEFAULT_WEIGHTS = Weights()
@@ -86,6 +113,7 @@ def fuse(signals: Mapping[str, Array], demoted: Sequence[bool], weights: Weights
     for name, values in signals.items():
         w = weights.of(name)
         if w == 0.0:
+            parts[name] = np.zeros(n, dtype=np.float64)  # weighs nothing for this query
             continue
         v = np.asarray(values, dtype=np.float64)
         known = ~np.isnan(v)

@@ -35,19 +35,12 @@ class StageBatches:
 
 @dataclass(frozen=True)
 class ParseBatch:
-    """Parse the blobs staged for batch number `batch` of a job. `known_files` > 0: the
-    planner found the batch's bundle (each of its that many blobs parsed before, by any
-    repository), so nothing was staged and there is nothing to parse."""
+    """Parse the blobs staged for batch number `batch` of a job."""
 
     type: ClassVar[str] = "ParseBatch"
     queue: ClassVar[str] = "parse"
     job_id: str
     batch: int
-    known_files: int = 0
-
-    def __post_init__(self) -> None:
-        if self.known_files < 0:
-            raise MalformedMessage("ParseBatch.known_files must not be negative")
 
 
 @dataclass(frozen=True)

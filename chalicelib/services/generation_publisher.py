@@ -177,7 +177,9 @@ class GenerationPublisher:
         plan = decode_plan(self._p.blobs.get(layout.job_plan_key(job.job_id)))
         prefix = layout.generation_prefix(job.repository_id, job.fence, job.sha)
         previous = self._previous(job)
-        if previous is None:
+        if previous is None or not self._has_our_vectors(previous):
+            # A generation without our vectors (published lexically, its embedding then
+            # superseded) may hold rows no vector was made for: start a new base instead.
             manifest = self._first(job, plan)
         else:
             manifest = self._reuse_base(job, plan, previous) or self._build(
@@ -288,10 +290,15 @@ class GenerationPublisher:
             previous, sha=job.sha, fence=job.fence, created_at=self._p.clock.now(), stats=stats
         )
 
+    def _has_our_vectors(self, manifest: Manifest) -> bool:
+        embedder = self._p.embedder
+        return embedder is None or manifest.embedding_model == embedder.model_id
+
     def _first(self, job: Job, plan: Plan) -> Manifest:
-        """A repository's first generation. Its segments live under a prefix named by the
-        files they index (ADR 25), with a manifest there: a repository whose files are all
-        the same (a fork, a mirror, a second registration) shares them instead of building."""
+        """A generation built from nothing: a repository's first, or one after a generation
+        without our vectors. Its segments live under a prefix named by the files they index
+        (ADR 25), with a manifest there: a repository whose files are all the same (a fork,
+        a mirror, a second registration) shares them instead of building."""
         files = [(f.path, f.oid, f.language, f.size) for f in plan.files]
         shared = layout.tree_prefix(PARSER_VERSION, files)
         built = stored(self._p.blobs, layout.manifest_key(shared))

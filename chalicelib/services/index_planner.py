@@ -2,8 +2,8 @@
 
 Plan = fetch, walk the tree at the SHA, diff it by blob oid against the last generation,
 then stage each batch of new blobs to S3 and enqueue a ParseBatch for it. A batch whose
-bundle exists (the same blobs batched alike before: a fork, a mirror) is not staged: its
-ParseBatch says how many files it holds, and no blob is read. Memory is bounded
+bundle exists (the same blobs batched alike before: a fork, a mirror) is counted parsed in
+the job's plan instead: no blob of it is read, staged or sent (ADR 25). Memory is bounded
 by one batch; a deadline stop re-enqueues the rest as StageBatches.
 """
 
@@ -20,7 +20,13 @@ from chalicelib.domain.codecs import decode_manifest, decode_plan, encode_batch,
 from chalicelib.domain.event_replay import INDEX_UP_TO_DATE, started_fields
 from chalicelib.domain.events import EventType, index_started
 from chalicelib.domain.history import CommitChange, decode_history, encode_history, merge_history
-from chalicelib.domain.messages import FinalizeGeneration, IndexRepository, ParseBatch, StageBatches
+from chalicelib.domain.messages import (
+    EmbedBatch,
+    FinalizeGeneration,
+    IndexRepository,
+    ParseBatch,
+    StageBatches,
+)
 from chalicelib.domain.models import Job, JobState, Lease, Manifest, Repository
 from chalicelib.domain.planning import Plan, plan_tree
 from chalicelib.errors import (
@@ -31,6 +37,7 @@ from chalicelib.errors import (
     is_permanent,
 )
 from chalicelib.parsers import PARSER_VERSION
+from chalicelib.services.batches import finalize_if_last
 from chalicelib.services.context import (
     IndexConfig,
     IndexPorts,
@@ -126,12 +133,20 @@ class IndexPlanner:
         )
         # With embeddings, parse batch n is followed by embed batch n: both are counted. The
         # job's num_files are the files it parses: parsing is done when they are processed.
+        # Batches whose bundle exists are counted parsed now: nothing is staged for them.
         rounds = 1 if self._p.embedder is None else 2
         staged = sum(len(b) for b in plan.batches)
+        known = self._known_batches(plan)
+        known_files = sum(len(plan.batches[n]) for n in known)
+        total = rounds * len(plan.batches)
         self._p.jobs.set_plan(
-            job.job_id, total_batches=rounds * len(plan.batches), num_files=staged
+            job.job_id,
+            total_batches=total,
+            num_files=staged,
+            known_batches=known,
+            known_files=known_files,
         )
-        started = replace(job, num_files=len(plan.files), files_processed=plan.reused)
+        started = replace(job, num_files=len(plan.files), files_processed=plan.reused + known_files)
         self._p.repos.start_job(
             repo.id, started, lease, self._p.clock.now(), embedding=self._p.embedder is not None
         )
@@ -139,8 +154,13 @@ class IndexPlanner:
         record(self._p, repo.id, EventType.INDEX_STARTED, {**index_started(job), **progress})
         if not plan.batches:
             self._p.queue.send(FinalizeGeneration(job.job_id))
+            return job.job_id
+        if self._p.embedder is not None:  # known blobs may lack vectors of this model
+            self._p.queue.send_many([EmbedBatch(job.job_id, n) for n in known])
+        if len(known) == len(plan.batches):  # parsed already: publish (lexically first)
+            finalize_if_last(self._p, job.job_id, total - len(known))
         else:
-            self._stage(repo, job, plan, 0, remaining)
+            self._stage(repo, job, plan, 0, remaining, skip=frozenset(known))
         return job.job_id
 
     def _has_vectors(self, repo: Repository) -> bool:
@@ -201,16 +221,20 @@ class IndexPlanner:
             self._p.jobs.transition(job.job_id, JobState.SUPERSEDED, allowed=list(JobState))
 
     def _stage(
-        self, repo: Repository, job: Job, plan: Plan, start: int, remaining: RemainingMillis | None
+        self,
+        repo: Repository,
+        job: Job,
+        plan: Plan,
+        start: int,
+        remaining: RemainingMillis | None,
+        *,
+        skip: frozenset[int] = frozenset(),
     ) -> None:
-        known = self._known_batches(plan, start)
-        if start == 0:  # a resumed staging sent these with the first part
-            self._p.queue.send_many(
-                [ParseBatch(job.job_id, n, known_files=len(plan.batches[n])) for n in known]
-            )
+        """Stage batches from `start` but `skip` (counted at planning). A resumed staging
+        skips none: a batch counted already is counted once (complete_batch)."""
         lease = job.lease
         for n in range(start, len(plan.batches)):
-            if n in known:
+            if n in skip:
                 continue
             if n > start and out_of_time(remaining, self._c.deadline_margin_ms):
                 self._p.queue.send(StageBatches(job_id=job.job_id, start=n))
@@ -221,10 +245,10 @@ class IndexPlanner:
             self._p.blobs.put(layout.job_batch_key(job.job_id, n), encode_batch(batch, contents))
             self._p.queue.send(ParseBatch(job_id=job.job_id, batch=n))
 
-    def _known_batches(self, plan: Plan, start: int) -> list[int]:
-        """The batches from `start` whose bundle exists: the same blobs, batched alike, were
-        parsed before (a fork, a mirror, a re-registration), so none of them is staged."""
-        numbers = range(start, len(plan.batches))
+    def _known_batches(self, plan: Plan) -> list[int]:
+        """The batches whose bundle exists: the same blobs, batched alike, were parsed
+        before (a fork, a mirror, a re-registration), so none of them is staged."""
+        numbers = range(len(plan.batches))
         if not numbers:
             return []
 

@@ -143,7 +143,8 @@ class Retriever:
         signals, raw, sims = self.file_signals(loaded, query)
         joined = join_signals(raw)
         asked = asked_roles(query)
-        fused = fuse(joined, [d for s in signals for d in demoted(s.roles, asked)], self.weights)
+        down = [d for s in signals for d in demoted(s.roles, asked)]
+        fused = fuse(joined, down, self.weights.for_query(query))
         owners = [(g, i) for g, s in enumerate(signals) for i in range(len(s.paths))]
         out = []
         best: dict[int, dict[str, tuple[int, int]]] = {}

@@ -357,6 +357,18 @@ def test_set_plan_records_the_fan_out(stores: StoreSet) -> None:
     )
 
 
+def test_set_plan_counts_known_batches_done_once(stores: StoreSet) -> None:
+    lease = stores.locks.acquire(REPO_ID, "a", TTL, T0)
+    stores.jobs.create(make_job(lease))
+    stores.jobs.set_plan("job-1", total_batches=6, num_files=7, known_batches=[0, 2], known_files=4)
+    job = stores.jobs.get("job-1")
+    assert job is not None
+    assert (job.outstanding, job.files_processed, job.blobs_reused) == (4, 4, 4)
+    # A resumed staging's parse batch of a known batch is a redelivery: not counted again.
+    assert stores.jobs.complete_batch("job-1", 2, files=2, parsed=0, reused=2) is None
+    assert stores.jobs.complete_batch("job-1", 1, files=3, parsed=3, reused=0) == 3
+
+
 def test_set_plan_of_an_unknown_job_raises_not_found(stores: StoreSet) -> None:
     with pytest.raises(NotFound, match="no-such-job"):
         stores.jobs.set_plan("no-such-job", total_batches=1, num_files=1)

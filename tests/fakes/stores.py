@@ -10,7 +10,7 @@ from __future__ import annotations
 import builtins
 import json
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import replace
 from typing import NamedTuple
 
@@ -296,14 +296,26 @@ class FakeJobStore:
     def get(self, job_id: str) -> Job | None:
         return self.jobs.get(job_id)
 
-    def set_plan(self, job_id: str, *, total_batches: int, num_files: int) -> None:
+    def set_plan(
+        self,
+        job_id: str,
+        *,
+        total_batches: int,
+        num_files: int,
+        known_batches: Collection[int] = (),
+        known_files: int = 0,
+    ) -> None:
         job = self._job(job_id)
+        known = set(known_batches)
+        self.done_batches.setdefault(job_id, set()).update(known)
         self.jobs[job_id] = replace(
             job,
             total_batches=total_batches,
-            outstanding=total_batches,
+            outstanding=total_batches - len(known),
             num_files=num_files,
             state=JobState.PARSING,
+            files_processed=job.files_processed + (known_files if known else 0),
+            blobs_reused=job.blobs_reused + (known_files if known else 0),
         )
 
     def complete_batch(

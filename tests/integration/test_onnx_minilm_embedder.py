@@ -22,7 +22,7 @@ TEXTS = [
     "def parse_url(s):\n    return urlsplit(s)",
     "class Flask(App):\n    def route(self, rule, **options):\n        ...",
     "Knead the dough and bake the bread.",
-    "x = 1\n" * 400,  # longer than the 256 tokens read
+    "x = 1\n" * 400,  # longer than the 128 tokens read
 ]
 
 
@@ -35,7 +35,7 @@ def embedder(
 
 def test_vectors_stay_close_to_float_minilm(embedder: OnnxMiniLMEmbedder) -> None:
     quantized = embedder.embed(TEXTS)
-    float32 = MiniLMEmbedder().embed(TEXTS)
+    float32 = MiniLMEmbedder(max_seq_length=128).embed(TEXTS)  # the same network, as much text
 
     assert quantized.shape == (len(TEXTS), 384) and quantized.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(quantized, axis=1), 1.0, atol=1e-5)
@@ -47,6 +47,17 @@ def test_a_text_has_one_vector_whatever_its_batch(embedder: OnnxMiniLMEmbedder) 
     in_batch = embedder.embed(TEXTS)
 
     np.testing.assert_array_equal(alone[0], in_batch[0])
+
+
+def test_texts_embedded_in_parallel_threads_get_the_same_vectors(
+    embedder: OnnxMiniLMEmbedder,
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    parallel = OnnxMiniLMEmbedder(model_cache(request, tmp_path_factory), threads=3)
+    texts = TEXTS * 3
+
+    np.testing.assert_array_equal(parallel.embed(texts), embedder.embed(texts))
 
 
 def test_the_export_is_made_once_and_is_its_own_model(
@@ -63,17 +74,17 @@ def test_the_export_is_made_once_and_is_its_own_model(
 
     assert exported.stat().st_mtime_ns == written
     assert not (exported.parent / "float.onnx").exists()
-    assert embedder.model_id == "all-minilm-l6-v2-onnx17-int8pc-r1"
+    assert embedder.model_id == "all-minilm-l6-v2-onnx17-int8pc-r1-128"
     assert embedder.model_id != MiniLMEmbedder().model_id  # close vectors, still never mixed
 
 
 def test_settings_select_it_with_threads_and_sequence_length() -> None:
     made = bootstrap.embedder(
-        Settings(embedder="onnx", embedding_threads=2, embedding_max_tokens=128), print
+        Settings(embedder="onnx", embedding_threads=2, embedding_max_tokens=256), print
     )
 
     assert isinstance(made, OnnxMiniLMEmbedder)
-    assert made.model_id == "all-minilm-l6-v2-onnx17-int8pc-r1-128"
+    assert made.model_id == "all-minilm-l6-v2-onnx17-int8pc-r1"
 
 
 def test_a_missing_model_folder_is_a_permanent_error(tmp_path: Path) -> None:

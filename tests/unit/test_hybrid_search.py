@@ -15,8 +15,17 @@ from chalicelib.api.models import SearchRequest
 from chalicelib.api.queries import search_query
 from chalicelib.api.wire import parse_body
 from chalicelib.domain.history import CommitChange, HistoryIndex, decode_history, encode_history
-from chalicelib.domain.hybrid import Weights, fuse, standardise
-from chalicelib.domain.path_roles import DOCS, EXAMPLE, SOURCE, TEST, asked_roles, path_role
+from chalicelib.domain.hybrid import DEFAULT_WEIGHTS, Weights, fuse, names_code, standardise
+from chalicelib.domain.path_roles import (
+    DECLARATIONS,
+    DOCS,
+    EXAMPLE,
+    SOURCE,
+    TEST,
+    asked_roles,
+    demoted,
+    path_role,
+)
 from chalicelib.errors import Conflict, InvalidRequest, NotReady
 from chalicelib.services.chat import Question
 from chalicelib.services.retrieval import Signals
@@ -218,6 +227,21 @@ def test_path_roles() -> None:
     assert asked_roles("Fix the parser") == frozenset()
 
 
+def test_declaration_files_and_type_test_folders_rank_after_the_code() -> None:
+    # vite: src/types/*.d.ts re-declare dependencies' types, __tests_dts__/ test them.
+    assert path_role("packages/vite/src/types/chokidar.d.ts") == DECLARATIONS
+    assert path_role("index.d.mts") == DECLARATIONS
+    assert path_role("packages/vite/src/node/__tests_dts__/plugin.ts") == TEST
+    assert path_role("src/__tests__/app.ts") == TEST
+    assert path_role("packages/vite/src/node/watch.ts") == SOURCE
+    assert path_role("src/__init__.py") == SOURCE
+    assert asked_roles("which types does the watcher options declare?") == {DECLARATIONS}
+    assert demoted([DECLARATIONS, SOURCE], asked_roles("what does the watcher ignore?")) == [
+        True,
+        False,
+    ]
+
+
 def test_fusion_standardises_and_demotes() -> None:
     signals = {"lexical": np.array([10.0, 1.0, 5.0]), "semantic": np.array([0.1, 0.9, 0.5])}
     fused = fuse(signals, [False, False, True], Weights(lexical=1.0, semantic=1.0))
@@ -254,3 +278,42 @@ def test_a_file_scores_its_best_matching_commit_not_the_sum_of_its_commits() -> 
     core, eviction, unrelated = index.scores("cache eviction evicts the newest entry")
     assert core == pytest.approx(eviction) and eviction > 0 and unrelated == 0
     assert index.commit_scores("eviction").argmax() == len(commits) - 1
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "Fix nested blueprint url_prefix",
+        "Rename variable inside parseConfig",
+        "Prove the last case of Nat.Prime.two_le",
+        "Change `retry` option default",
+        "Add support for request.stream()",
+    ],
+)
+def test_a_query_that_names_code_keeps_the_weights(query: str) -> None:
+    assert names_code(query)
+    assert DEFAULT_WEIGHTS.for_query(query) == DEFAULT_WEIGHTS
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "which class parses the config file?",
+        "middleware that answers a health check ping on a fixed endpoint",
+        "how are IPv4 and IPv6 connection attempts raced against each other?",
+        "Restored 2.5 compatibility and actual fix for the json problem",
+    ],
+)
+def test_a_query_in_prose_weighs_meaning_over_symbol_names(query: str) -> None:
+    prose = DEFAULT_WEIGHTS.for_query(query)
+    assert not names_code(query)
+    assert prose.semantic == DEFAULT_WEIGHTS.semantic * DEFAULT_WEIGHTS.prose_semantic
+    assert prose.symbol == DEFAULT_WEIGHTS.symbol * DEFAULT_WEIGHTS.prose_symbol
+    assert (prose.lexical, prose.history, prose.name) == (1.0, 1.0, DEFAULT_WEIGHTS.name)
+
+
+def test_the_retriever_fuses_with_the_weights_of_the_query_kind(h: Harness) -> None:
+    prose = h.searcher().search(SearchQuery("how does the factory build widgets", (REPO_ID,)))
+    code = h.searcher().search(SearchQuery("how does WidgetFactory.build work", (REPO_ID,)))
+    assert all(hit.passage.extra["signals"]["symbol"] == 0.0 for hit in prose.hits)  # type: ignore[index]
+    assert any(hit.passage.extra["signals"]["symbol"] != 0.0 for hit in code.hits)  # type: ignore[index]

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from chalicelib.domain import layout
 from chalicelib.domain.codecs import decode_manifest
-from chalicelib.domain.messages import ParseBatch, decode, encode
-from chalicelib.domain.models import Status
-from chalicelib.errors import MalformedMessage
+from chalicelib.domain.messages import FinalizeGeneration, ParseBatch
+from chalicelib.domain.models import Status, VectorState
 from chalicelib.parsers import PARSER_VERSION
 from chalicelib.services.search import SearchQuery
+from tests.fakes.models import FakeEmbedder
 from tests.harness import REMOTE, REPO_ID, SAMPLE_FILES, Harness
 
 FORK_ID = "github:acme:gadgets"
@@ -48,10 +48,11 @@ def test_a_fork_reads_no_blob_and_stages_no_batch() -> None:
     _index(h, FORK_ID)
     fork = h.repo(FORK_ID)
     assert h.git.blob_reads == reads  # not one blob read from git
-    staged = [m for m in h.queue.sent if isinstance(m, ParseBatch) and m.job_id == fork.job_id]
-    assert staged and all(m.known_files > 0 for m in staged)
-    assert sum(m.known_files for m in staged) == fork.num_files
+    sent = [m for m in h.queue.sent if getattr(m, "job_id", None) == fork.job_id]
+    assert not [m for m in sent if isinstance(m, ParseBatch)]  # nothing to parse
+    assert [type(m) for m in sent] == [FinalizeGeneration]
     assert (fork.files_processed, fork.stats.blobs_parsed) == (fork.num_files, 0)
+    assert fork.stats.blobs_reused == h.repo().stats.blobs_parsed > 0
     assert fork.stats.chunks == h.repo().stats.chunks > 0
     # The fork wrote its manifest, history and repository objects only: no staged batch.
     assert h.blobs.puts - puts <= 3
@@ -101,11 +102,29 @@ def test_a_corrupt_shared_manifest_is_built_anew() -> None:
     assert h.repo(FORK_ID).stats.chunks == h.repo().stats.chunks > 0
 
 
-def test_a_parse_batch_with_a_negative_file_count_is_malformed() -> None:
-    body = encode(ParseBatch("job", 0, known_files=3))
-    assert decode(body) == ParseBatch("job", 0, known_files=3)
-    try:
-        decode(body.replace('"known_files":3', '"known_files":-1').replace(": 3", ": -1"))
-    except MalformedMessage:
-        return
-    raise AssertionError("a negative known_files was accepted")
+def test_a_fork_with_an_embedder_gets_its_vectors_and_publishes_them() -> None:
+    h = Harness(embedder=FakeEmbedder())
+    h.git.commit(REMOTE, SAMPLE_FILES)
+    h.git.commit(FORK_REMOTE, SAMPLE_FILES)
+    _index(h)
+    _index(h, FORK_ID)
+    fork = h.repo(FORK_ID)
+    assert fork.vectors is VectorState.COMPLETE
+    assert fork.stats.embedding_model == h.repo().stats.embedding_model is not None
+    assert fork.stats.chunks_embedded == 0 < h.repo().stats.chunks_embedded  # vectors by blob
+    query = SearchQuery("widget configuration", (FORK_ID,), mode="semantic")
+    assert h.searcher().search(query).hits
+
+
+def test_a_fork_with_one_new_file_parses_only_that_file() -> None:
+    h = Harness()
+    h.git.commit(REMOTE, SAMPLE_FILES)
+    h.git.commit(FORK_REMOTE, {**SAMPLE_FILES, "widgets/zz_new.py": "def zz():\n    return 2\n"})
+    _index(h)
+    reads = h.git.blob_reads
+    _index(h, FORK_ID)
+    fork = h.repo(FORK_ID)
+    assert fork.stats.blobs_parsed == 1
+    assert h.git.blob_reads - reads <= h.config.batch_files  # the new file's batch only
+    assert fork.files_processed == fork.num_files
+    assert fork.stats.total_files == h.repo().stats.total_files + 1

@@ -165,6 +165,28 @@ def test_a_newer_job_supersedes_the_embedding_one_and_its_vectors_never_publish(
     assert all(j.state in ENDED for j in h.jobs.jobs.values())
 
 
+def test_a_newer_job_that_deletes_and_changes_files_of_an_unembedded_one_gets_every_vector(
+    h: FreshnessHarness,
+) -> None:
+    # A push while the last generation was still embedding: its files were never embedded,
+    # and the newer tree deletes one and changes another (the eval bench hit this: the
+    # vector publish found rows of the deleted files without vectors and failed the index).
+    h.request()
+    parse_only(h)  # the first job publishes lexically; its embed batches never run
+    changed = {**FILES, "pkg/module_1.py": "def function_1(x):\n    return x * 2\n"}
+    del changed["pkg/module_0.py"]
+    newer = h.git.commit(REMOTE, changed)
+    h.request()
+    h.run()
+    repo = h.repo()
+    assert (repo.indexed_sha, repo.status, repo.vectors) == (
+        newer,
+        Status.READY,
+        VectorState.COMPLETE,
+    )
+    assert search(h, "semantic").hits
+
+
 def test_a_request_for_the_same_sha_does_not_supersede_the_embedding_job(
     h: FreshnessHarness,
 ) -> None:
