@@ -4,7 +4,7 @@ the local stack's POST /search, for every mode and for the scorer's own BM25, in
     .venv/bin/python bench/retrieval_bench.py [--repos-root /work/eval-repos] [--names flask,ky]
                                               [--limit N] [--out bench/results/retrieval_bench.json]
 
-How: the local stack runs on moto with the local embedding model (all-MiniLM-L6-v2). For each
+How: the local stack runs on moto with the local default embedder (MiniLM as int8 ONNX). For each
 snapshot the scorer makes (the parent commit and its ancestors, nothing later), the bench
 points one repository per eval repository (`github:eval:<name>`, registered with
 `IndexRequests.request_at` as the freshness bench does, since the API refuses github ids
