@@ -189,7 +189,9 @@ def local_embedder(s: Settings) -> Embedder:
     if s.embedder == "onnx":
         from chalicelib.adapters.onnx_minilm_embedder import OnnxMiniLMEmbedder
 
-        return OnnxMiniLMEmbedder(s.embedding_cache_dir, threads=threads, **tokens)
+        return OnnxMiniLMEmbedder(
+            s.embedding_cache_dir, threads=threads, nice=s.embedding_nice, **tokens
+        )
     from chalicelib.adapters.minilm_embedder import MiniLMEmbedder
 
     return MiniLMEmbedder(threads=threads, **tokens)

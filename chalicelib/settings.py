@@ -148,6 +148,9 @@ class Settings:
     embedding_url: str | None = None
     embedding_api_key: str | None = field(default=None, repr=False)
     embedding_threads: int = 0  # local embedders' threads; 0 = one per core
+    # How much the local ONNX embedder's threads lower their CPU priority (Linux nice): the
+    # local stack's 10 lets parsing, and so the lexical publish, go first (ADR 19).
+    embedding_nice: int = 0
     # 0 = the local model's default (minilm reads 256 tokens, onnx 128: ADR 19)
     embedding_max_tokens: int = 0
     # Where local embedders keep what they derive from the shipped weights once (the static
@@ -287,6 +290,7 @@ class Settings:
             embedding_url=e.get("STRATA_EMBEDDING_URL") or None,
             embedding_api_key=e.get("STRATA_EMBEDDING_API_KEY") or None,
             embedding_threads=max(0, num("STRATA_EMBEDDING_THREADS", d.embedding_threads)),
+            embedding_nice=min(19, max(0, num("STRATA_EMBEDDING_NICE", d.embedding_nice))),
             embedding_max_tokens=max(0, num("STRATA_EMBEDDING_MAX_TOKENS", 0)),
             embedding_cache_dir=e.get("STRATA_EMBEDDING_CACHE_DIR") or _user_cache(e),
             answerer=(e.get("STRATA_ANSWERER") or d.answerer).strip().lower(),

@@ -22,6 +22,7 @@ the two never mix in one index.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import warnings
@@ -47,6 +48,8 @@ from chalicelib.observability import traced
 if TYPE_CHECKING:
     from onnxruntime import InferenceSession
     from tokenizers import Tokenizer
+
+log = logging.getLogger(__name__)
 
 RECIPE = "onnx17-int8pc-r1"
 # Tokens read of each text. Measured on ../shared/eval (125 queries, hybrid): MRR@10 0.763
@@ -75,9 +78,11 @@ class OnnxMiniLMEmbedder:
         model_path: str | None = None,
         threads: int = 1,
         max_seq_length: int = DEFAULT_MAX_TOKENS,
+        nice: int = 0,
     ) -> None:
-        if threads < 1 or max_seq_length < 1:
-            raise ValueError("threads and max_seq_length must be positive")
+        if threads < 1 or max_seq_length < 1 or not 0 <= nice <= 19:
+            raise ValueError("threads and max_seq_length must be positive, nice in 0..19")
+        self._nice = nice
         self.model_id = onnx_model_id(max_seq_length)
         self._cache_dir = cache_dir
         self._model_path = model_path
@@ -98,12 +103,17 @@ class OnnxMiniLMEmbedder:
             feed = dict(zip(_INPUTS, (ids, np.ones_like(ids), np.zeros_like(ids)), strict=True))
             out[row] = session.run(None, feed)[0][0]
 
-        if self._threads == 1 or len(texts) == 1:
+        if self._nice == 0 and (self._threads == 1 or len(texts) == 1):
             for row in range(len(texts)):
                 run(row)
-        else:
-            with ThreadPoolExecutor(self._threads, thread_name_prefix="onnx-embed") as pool:
-                list(pool.map(run, range(len(texts))))
+            return out
+        with ThreadPoolExecutor(
+            self._threads,
+            thread_name_prefix="onnx-embed",
+            initializer=_yield_cpu,
+            initargs=(self._nice,),
+        ) as pool:
+            list(pool.map(run, range(len(texts))))
         return out
 
     def model_dir(self) -> Path:
@@ -131,6 +141,16 @@ class OnnxMiniLMEmbedder:
                 session = _open(target / MARKER)
                 _SESSIONS[str(target)] = session
         return session
+
+
+def _yield_cpu(nice: int) -> None:
+    """Lower this thread's CPU priority by `nice` (Linux schedules threads one by one)."""
+    if nice == 0:
+        return
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+    except (AttributeError, OSError) as exc:  # not Linux, or not permitted
+        log.debug("embedding threads keep their priority: %s", exc)
 
 
 def _open(path: Path) -> InferenceSession:

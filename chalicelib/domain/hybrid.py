@@ -47,8 +47,8 @@ class Weights:
     symbol: float = 0.5
     name: float = 0.35
     demote: bool = True
-    prose_semantic: float = 1.5
-    prose_symbol: float = 0.0
+    prose_semantic: float = 2.0
+    prose_symbol: float = 0.25
 
     def of(self, signal: str) -> float:
         value = getattr(self, signal, 0.0) if signal in _SIGNALS else 0.0

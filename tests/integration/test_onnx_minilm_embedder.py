@@ -3,6 +3,8 @@ shipped weights. The export (about 25 s) is kept in pytest's cache like the stat
 
 from __future__ import annotations
 
+import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -58,6 +60,28 @@ def test_texts_embedded_in_parallel_threads_get_the_same_vectors(
     texts = TEXTS * 3
 
     np.testing.assert_array_equal(parallel.embed(texts), embedder.embed(texts))
+
+
+def test_niced_threads_get_the_same_vectors_at_a_lower_priority(
+    embedder: OnnxMiniLMEmbedder,
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    background = OnnxMiniLMEmbedder(model_cache(request, tmp_path_factory), threads=2, nice=5)
+    np.testing.assert_array_equal(background.embed(TEXTS), embedder.embed(TEXTS))
+
+    seen: list[int] = []
+
+    def probe() -> None:
+        onnx_minilm_embedder._yield_cpu(5)
+        seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+
+    worker = threading.Thread(target=probe)
+    worker.start()
+    worker.join()
+    assert seen == [min(19, os.getpriority(os.PRIO_PROCESS, 0) + 5)]
+    with pytest.raises(ValueError, match="nice"):
+        OnnxMiniLMEmbedder("unused", nice=20)
 
 
 def test_the_export_is_made_once_and_is_its_own_model(

@@ -29,7 +29,8 @@ from chalicelib.domain.path_roles import (
 from chalicelib.errors import Conflict, InvalidRequest, NotReady
 from chalicelib.services.chat import Question
 from chalicelib.services.retrieval import Signals
-from chalicelib.services.search import SearchQuery, Unavailable
+from chalicelib.services.retriever import Retriever
+from chalicelib.services.search import Searcher, SearchQuery, Unavailable
 from tests.fakes.models import FakeEmbedder
 from tests.harness import REMOTE, REPO_ID, SAMPLE_FILES, Harness
 
@@ -114,8 +115,11 @@ class GatedEmbedder(FakeEmbedder):
         super().__init__()
         self.text_scored = threading.Event()
         self.threads: list[str] = []
+        self.armed = False  # set once indexing (which embeds in worker threads too) is done
 
     def embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        if not self.armed:
+            return super().embed(texts)
         self.threads.append(threading.current_thread().name)
         if threading.current_thread() is not threading.main_thread():
             assert self.text_scored.wait(timeout=30), "text signals were not scored meanwhile"
@@ -130,6 +134,7 @@ def test_the_query_is_embedded_while_the_text_signals_are_scored(
     gated.git.commit(REMOTE, FILES)
     gated.request()
     gated.run()
+    embedder.armed = True
     original = Signals.text_signals
 
     def scored_then_released(self: Signals, query: str) -> dict[str, NDArray[np.float64]]:
@@ -313,7 +318,24 @@ def test_a_query_in_prose_weighs_meaning_over_symbol_names(query: str) -> None:
 
 
 def test_the_retriever_fuses_with_the_weights_of_the_query_kind(h: Harness) -> None:
-    prose = h.searcher().search(SearchQuery("how does the factory build widgets", (REPO_ID,)))
-    code = h.searcher().search(SearchQuery("how does WidgetFactory.build work", (REPO_ID,)))
-    assert all(hit.passage.extra["signals"]["symbol"] == 0.0 for hit in prose.hits)  # type: ignore[index]
-    assert any(hit.passage.extra["signals"]["symbol"] != 0.0 for hit in code.hits)  # type: ignore[index]
+    def symbol_parts(query: str, weights: Weights) -> dict[str, float]:
+        retriever = Retriever(h.retriever.signals, h.retriever.queries, weights)
+        searcher = Searcher(
+            pointers=h.pointers,
+            loader=h.loader,
+            retriever=retriever,
+            repos=h.repos,
+            caller=h.caller,
+        )
+        hits = searcher.search(SearchQuery(query, (REPO_ID,))).hits
+        return {hit.passage.path: hit.passage.extra["signals"]["symbol"] for hit in hits}  # type: ignore[index]
+
+    ungated = Weights(prose_semantic=1.0, prose_symbol=1.0)
+    prose = "how does the factory build widgets"  # `build` is a method's name, by chance
+    gated, plain = symbol_parts(prose, DEFAULT_WEIGHTS), symbol_parts(prose, ungated)
+    assert any(plain.values())
+    assert gated.keys() == plain.keys()
+    for path, part in plain.items():  # parts are rounded to 3 places
+        assert gated[path] == pytest.approx(part * DEFAULT_WEIGHTS.prose_symbol, abs=1e-3)
+    code = "how does WidgetFactory.build work"
+    assert symbol_parts(code, DEFAULT_WEIGHTS) == symbol_parts(code, ungated)
