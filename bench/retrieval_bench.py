@@ -8,7 +8,8 @@ How: the local stack runs on moto with the local default embedder (MiniLM as int
 snapshot the scorer makes (the parent commit and its ancestors, nothing later), the bench
 points one repository per eval repository (`github:eval:<name>`, registered with
 `IndexRequests.request_at` as the freshness bench does, since the API refuses github ids
-with local remotes) at the snapshot and waits until it is indexed at the parent: successive
+with local remotes) at the snapshot and waits until it is indexed at the parent with every
+vector (not only lexically searchable, ADR 11): successive
 snapshots are incremental generations of that repository (unchanged blobs are neither parsed
 nor embedded again). Every query then goes through POST /search once per mode; the hybrid
 mode's ablations (one signal or the test demotion removed) run in-process through the same
@@ -108,9 +109,17 @@ class StrataSystem:
             code, status = exchange(
                 self.stack.api_url, "GET", repository_path(self.rid, "/status"), api_key=self.key
             )
-            if code == 200 and status["status"] == "error":
+            if code == 200 and (status["status"] == "error" or status.get("vectors") == "failed"):
                 raise RuntimeError(f"indexing {sha[:12]} failed: {status.get('error')}")
-            if code == 200 and status["status"] == "ready" and status["indexedSha"] == sha:
+            # Ready at `sha` with every vector: a generation is searchable lexically first
+            # (ADR 11), and a query asked then would rank without the semantic signal.
+            embedded = status.get("vectors") in (None, "none", "complete") if code == 200 else False
+            if (
+                code == 200
+                and status["status"] == "ready"
+                and status["indexedSha"] == sha
+                and embedded
+            ):
                 self.index_s.append(time.perf_counter() - started)
                 return
             time.sleep(0.05)

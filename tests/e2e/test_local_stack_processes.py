@@ -86,7 +86,7 @@ def test_the_stack_parses_in_worker_processes_and_stops_them(tmp_path: Path) -> 
     files = {f"pkg/module_{n}.py": f"def handler_{n}(event):\n    return {n}\n" for n in range(7)}
     init_repo(tmp_path / "repo", files)
     with running_stack(tmp_path / "state") as stack:
-        assert stack.options.processes == {"parse": os.cpu_count()}
+        assert stack.options.processes == {"parse": os.cpu_count(), "embed": 1}
         url = str(tmp_path / "repo")
         code, body = http(stack.api_url, "POST", "/repositories/index", {"url": url})
         assert code == 200, body

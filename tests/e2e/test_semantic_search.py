@@ -77,8 +77,9 @@ def test_embed_failures_are_retried_then_land_in_the_dlq(stack: Stack, rid: str)
     flaky = _inject(lambda inner: FlakyBlobStore(inner, "vectors/"))
     pump_main_queues(stack)
     names = stack.settings.names
-    # 3 files in one batch of 3 -> one embed message, tried maxReceiveCount (5) times.
-    assert flaky.failures == 5
+    # 3 files in one batch of 3 -> one embed message, tried maxReceiveCount (5) times; each
+    # try embeds the batch's 3 blobs at once, and each fails to write its vectors.
+    assert flaky.failures == 5 * 3
     assert stack.queue_depth(names.dead_letter_queues["embed"]) == 1
     status = stack.get(f"/repositories/{rid}/status").json_body
     assert status["status"] == "indexing" and status["indexedSha"] is None
