@@ -25,7 +25,7 @@ from chalicelib.domain.planning import PlannedFile
 from chalicelib.errors import NotFound
 from chalicelib.observability import Metric
 from chalicelib.parsers import PARSER_VERSION, parse_blob
-from chalicelib.services.batches import finalize_if_last, live_job
+from chalicelib.services.batches import bundle_key, finalize_if_last, live_job
 from chalicelib.services.blob_reads import stored
 from chalicelib.services.context import IndexConfig, IndexPorts
 from chalicelib.services.job_endings import fail_job
@@ -72,8 +72,7 @@ class BatchParser:
         """Make the batch's artifacts and its bundle; (blobs parsed, blobs reused)."""
         if not staged:
             return 0, 0
-        members = [(f.oid, f.language) for f, _ in staged]
-        bundle = layout.blob_bundle_key(PARSER_VERSION, members)
+        bundle = bundle_key(f for f, _ in staged)
         if self._p.blobs.exists(bundle):
             return 0, len(staged)
         unique = list({(f.oid, f.language): (f, data) for f, data in staged}.values())

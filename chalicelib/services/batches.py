@@ -12,11 +12,14 @@ large enough to publish lexically first; a trigger it does not need is dropped t
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 
+from chalicelib.domain import layout
 from chalicelib.domain.messages import FinalizeGeneration
 from chalicelib.domain.models import Job, JobState
+from chalicelib.domain.planning import PlannedFile
 from chalicelib.errors import LeaseLost
+from chalicelib.parsers import PARSER_VERSION
 from chalicelib.services.context import IndexConfig, IndexPorts, log_job
 
 log = logging.getLogger(__name__)
@@ -39,6 +42,11 @@ def live_job(
         ports.jobs.transition(job.job_id, JobState.SUPERSEDED, allowed=list(states))
         return None
     return job
+
+
+def bundle_key(batch: Iterable[PlannedFile]) -> str:
+    """Where a parse batch's artifacts are bundled (named by its blobs, this parser)."""
+    return layout.blob_bundle_key(PARSER_VERSION, [(f.oid, f.language) for f in batch])
 
 
 def parsing_done(job: Job) -> bool:

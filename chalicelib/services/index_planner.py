@@ -36,8 +36,7 @@ from chalicelib.errors import (
     PermanentError,
     is_permanent,
 )
-from chalicelib.parsers import PARSER_VERSION
-from chalicelib.services.batches import finalize_if_last
+from chalicelib.services.batches import bundle_key, finalize_if_last
 from chalicelib.services.context import (
     IndexConfig,
     IndexPorts,
@@ -253,8 +252,7 @@ class IndexPlanner:
             return []
 
         def bundled(n: int) -> bool:
-            members = [(f.oid, f.language) for f in plan.batches[n]]
-            return self._p.blobs.exists(layout.blob_bundle_key(PARSER_VERSION, members))
+            return self._p.blobs.exists(bundle_key(plan.batches[n]))
 
         with ThreadPoolExecutor(min(_PROBE_THREADS, len(numbers))) as pool:
             return [n for n, hit in zip(numbers, pool.map(bundled, numbers), strict=True) if hit]
