@@ -3,7 +3,7 @@ index request to lexically searchable, and to fully embedded.
 
     python bench/searchable_first_bench.py                 # pytest's mirror if fetched
     python bench/searchable_first_bench.py --repo PATH     # any local git repository's HEAD
-    python bench/searchable_first_bench.py --embedder minilm --queries 20
+    python bench/searchable_first_bench.py --embedder minilm --queries 20   # default: onnx
     python bench/searchable_first_bench.py --max-embed-seconds 600   # stop waiting then
 
 One fresh `LocalStack` in this process (its worker processes as `strata serve` has them), the
@@ -182,7 +182,7 @@ def measure(call: Any, tree: Path, queries: int, max_embed_seconds: float) -> di
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repo", help="a local git repository (default: pytest's mirror)")
-    parser.add_argument("--embedder", default="minilm")
+    parser.add_argument("--embedder", default="onnx", help="the local default; minilm, static")
     parser.add_argument("--queries", type=int, default=20)
     parser.add_argument(
         "--max-embed-seconds", type=float, default=3600, help="stop waiting for the vectors"

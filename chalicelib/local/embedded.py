@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import boto3
+from moto import backends as moto_backends
 from moto.server import ThreadedMotoServer
 
 from chalicelib import bootstrap
@@ -60,6 +61,23 @@ def reset_moto(endpoint_url: str) -> None:
         pass
 
 
+def _list_moto_modules_once() -> None:
+    """moto's server resolves each request's backend under one lock, and lists moto's package
+    directory (an `isdir` per service, about 150) to do it: about a tenth of the embedded AWS's
+    CPU during an index, and every request waits for it. The directory does not change while
+    the process runs, so the list is taken once. Idempotent."""
+    listing = moto_backends.list_of_moto_modules
+    if getattr(listing, "strata_once", False):
+        return
+    modules = tuple(listing())
+
+    def list_of_moto_modules() -> Iterator[str]:
+        return iter(modules)
+
+    list_of_moto_modules.strata_once = True  # type: ignore[attr-defined]
+    moto_backends.list_of_moto_modules = list_of_moto_modules
+
+
 class _WrappedMotoServer(ThreadedMotoServer):
     """moto's threaded server with its WSGI app wrapped (e.g. behind the write gate)."""
 
@@ -90,6 +108,7 @@ def embedded_aws(
         os.environ.setdefault(key, value)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per AWS call otherwise
     _require_free_port(port)
+    _list_moto_modules_once()
     server = (
         ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         if wrap is None
