@@ -14,6 +14,12 @@ The durable local stack hands the pump two more things (durability.py, gate.py):
 returns once the handler's effects are on disk (if it raises, nothing is deleted and SQS
 redelivers); and `sends`, a signal of messages sent, on which an idle pump sleeps between
 polls that do not wait (a long poll would hold the write gate for its whole wait).
+
+A route may yield to another queue (`Route.yields_to`): while that queue holds messages,
+visible or in flight, its pump receives nothing, for at most `MAX_YIELD_SECONDS` at a time
+(then it takes one batch, so it is never starved). Lambda gives each function its own
+concurrency; a laptop has a few cores for all of them, and the local stack spends them on
+parsing first, so a repository is searchable sooner and its vectors follow (issue 16).
 """
 
 from __future__ import annotations
@@ -27,6 +33,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
+
+MAX_YIELD_SECONDS = 20.0
+YIELD_CHECK_SECONDS = 0.2
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -74,6 +83,7 @@ class Route:
     batch_size: int = 1
     retry_delay_seconds: int | None = None
     timeout_seconds: float = 900.0
+    yields_to: str | None = None  # a queue whose messages go first (see the module doc)
 
 
 def sqs_event(messages: list[dict[str, Any]], route: Route, region: str) -> dict[str, Any]:
@@ -170,6 +180,16 @@ class WorkerPump:
             return False
         return True
 
+    def _busy(self, queue: str | None) -> bool:
+        """Whether `queue` (a route's name) holds messages, visible or in flight."""
+        if queue is None:
+            return False
+        counts = self._sqs.get_queue_attributes(
+            QueueUrl=self._routes[queue].queue_url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return any(int(n) for n in counts.values())
+
     def drain(self, max_rounds: int = 10_000) -> int:
         """Poll every queue until all are empty (for tests and one-shot runs)."""
         total = 0
@@ -181,8 +201,16 @@ class WorkerPump:
         raise RuntimeError("queues did not drain")
 
     def run_forever(self, stop: threading.Event, name: str, wait_seconds: int = 1) -> None:
+        yielding_since: float | None = None
         while not stop.is_set():
             try:
+                if self._busy(self._routes[name].yields_to):
+                    now = time.monotonic()
+                    yielding_since = now if yielding_since is None else yielding_since
+                    if now - yielding_since < MAX_YIELD_SECONDS:
+                        stop.wait(YIELD_CHECK_SECONDS)
+                        continue
+                yielding_since = None
                 if self._sends is None:
                     self.poll(name, wait_seconds, stop)
                     continue

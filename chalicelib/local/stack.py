@@ -71,6 +71,9 @@ DEFAULT_WORKERS = {
 
 
 LOCAL_EMBEDDING_NICE = 10  # embedding yields the cores to parsing (searchable first)
+# Queues whose pumps wait while another queue holds messages (pump.py, `Route.yields_to`):
+# embedding starts once parsing is done, so the cores go to what makes a repository searchable.
+DEFAULT_YIELDS = {"embed": "parse"}
 
 
 def default_processes() -> dict[str, int]:
@@ -93,6 +96,7 @@ class StackOptions:
     # Queues whose invocations run in worker processes, and how many ({}: all in threads).
     processes: dict[str, int] = field(default_factory=default_processes)
     prewarm: bool = True  # spawn the worker processes when the stack starts, not when needed
+    yields: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_YIELDS))
     poll_wait_seconds: int = 1
     settings: Settings | None = None  # base settings; None reads the environment
     save_on_stop: bool = True  # a last commit on stop (the only one when not durable)
@@ -208,7 +212,10 @@ class LocalStack:
         self.durable_state = state
         self.restored = state.restore()
         state.start()
-        routes = worker_pump(self._app, aws).routes
+        routes = {
+            name: replace(route, yields_to=o.yields.get(name))
+            for name, route in worker_pump(self._app, aws).routes.items()
+        }
         if own_app:
             routes = self._in_processes(routes, settings=aws.settings)
         self._start_workers(
