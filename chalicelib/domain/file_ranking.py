@@ -10,7 +10,9 @@ their chunks' term counts, path terms included, so no second index is stored.
 
 from __future__ import annotations
 
-from collections.abc import Sequence, Set
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence, Set
 
 import numpy as np
 
@@ -113,6 +115,52 @@ class FileNames:
             if files:
                 scores[files] += np.log(1.0 + n / len(files))
         return scores
+
+
+class FileSymbols:
+    """Files defining a name the query uses, weighted by how rare the name is (idf over files).
+
+    A declared name is found under its last part and under its last two parts, lowercased,
+    without Lean's guillemets and the primes, `!` and `?` its names may end with:
+    `Nat.Prime.two_le'` under `two_le` and `prime.two_le`. The query's terms look up last parts
+    (`WeakPNT_character'` meets `weakpnt_character`), its dotted names their last two parts
+    (`Phi_star.poles` meets the `poles` declared in namespace `Phi_star`, and is rarer than
+    any `poles`)."""
+
+    def __init__(self, definitions: Mapping[int, Iterable[str]], files: int) -> None:
+        self._n = files
+        found: dict[str, set[int]] = {}
+        for i, names in definitions.items():
+            for name in names:
+                for key in name_keys(name):
+                    found.setdefault(key, set()).add(i)
+        self._files = {key: sorted(files) for key, files in found.items()}
+
+    def scores(self, query: str) -> Array:
+        scores = np.zeros(self._n, dtype=np.float64)
+        for key in dict.fromkeys(query_terms(query) + dotted_keys(query)):
+            files = self._files.get(key)
+            if files:
+                scores[files] += math.log(1.0 + self._n / len(files))
+        return scores
+
+
+_DOTTED = re.compile(r"\w+(?:\.\w+)+")
+_NAME_END = "'!?"
+
+
+def name_keys(name: str) -> tuple[str, ...]:
+    """The keys `FileSymbols` finds a declared name under (see there)."""
+    parts = [p.rstrip(_NAME_END) for p in name.replace("«", "").replace("»", "").lower().split(".")]
+    last = parts[-1]
+    if not last:
+        return ()
+    return (last, f"{parts[-2]}.{last}") if len(parts) > 1 and parts[-2] else (last,)
+
+
+def dotted_keys(query: str) -> list[str]:
+    """The last two parts of each dotted name in the query, lowercased."""
+    return [".".join(m.group().lower().split(".")[-2:]) for m in _DOTTED.finditer(query)]
 
 
 def _base_name(path: str) -> str:

@@ -34,6 +34,16 @@ _DIRECTORY_ROLES = {
     BENCH: {"bench", "benches", "benchmark", "benchmarks", "perf"},
     SCRIPT: {"script", "scripts", "tools", "tool", "ci", ".github", "hack", "contrib"},
 }
+# Words of a directory's name (split as the tokenizer splits: on `-`, `.`, `_` and case changes)
+# that give it a role: Gradle/Kotlin source sets (`jvmTest`, `androidTest`), .NET projects
+# (`Polly.Core.Tests`), modules (`okhttp-testing-support`, `maven-tests`), `_examples`.
+# Fewer words than `_DIRECTORY_ROLES`: "spec" or "site" inside a name (`openapi-spec`) is
+# no sign of a role.
+_DIRECTORY_WORDS = {
+    TEST: {"test", "tests", "testing"},
+    EXAMPLE: {"example", "examples", "sample", "samples"},
+    BENCH: {"benchmark", "benchmarks", "benchsuite"},
+}
 _TEST_FILE = re.compile(
     r"^(test_.*|.*_test\.\w+|.*_tests\.\w+|.*\.(test|spec)\.[cm]?[jt]sx?|conftest\.py|"
     r"tests?\.\w+|.*Tests?\.(java|kt|cs|swift))$"
@@ -63,6 +73,10 @@ def path_role(path: str) -> str:
         return vendored
     for role, names in _DIRECTORY_ROLES.items():
         if any(d in names for d in lowered):
+            return role
+    words = [set(tokenize(d)) for d in parts[:-1]]
+    for role, names in _DIRECTORY_WORDS.items():
+        if any(w & names for w in words):
             return role
     if _TEST_FILE.match(name) or any(_TEST_DIRECTORY.match(d) for d in lowered):
         return TEST

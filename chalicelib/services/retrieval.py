@@ -8,19 +8,17 @@ files-index shards, without building the code graph).
 
 from __future__ import annotations
 
-import math
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from chalicelib.domain.file_ranking import FileBM25, FileNames, LiveFiles
+from chalicelib.domain.file_ranking import FileBM25, FileNames, FileSymbols, LiveFiles
 from chalicelib.domain.history import HistoryIndex, decode_history
 from chalicelib.domain.lexical import Array, LexicalSegment
 from chalicelib.domain.path_roles import path_role
-from chalicelib.domain.tokens import query_terms
 from chalicelib.domain.vectors import VectorBlock, decode_vectors
 from chalicelib.errors import PermanentError
 from chalicelib.ports import BlobStore
@@ -38,20 +36,11 @@ class Signals:
     vectors: tuple[Array, Array] | None  # float32 rows of base, delta chunks
     model: str | None
     roles: tuple[str, ...]
-    definitions: Mapping[str, tuple[int, ...]]  # short name, lowercased -> defining files
+    symbols: FileSymbols
 
     @property
     def paths(self) -> tuple[str, ...]:
         return self.live.paths
-
-    def symbol_scores(self, query: str) -> Array:
-        """Files defining a name the query uses, weighted by how rare the name is."""
-        scores = np.zeros(len(self.paths), dtype=np.float64)
-        for term in query_terms(query):
-            files = self.definitions.get(term)
-            if files:
-                scores[list(files)] += math.log(1.0 + len(self.paths) / len(files))
-        return scores
 
     def chunk_similarities(self, query_vector: Array) -> tuple[Array, Array] | None:
         if self.vectors is None:
@@ -63,7 +52,7 @@ class Signals:
         """Every file's signals that need no query vector, by name."""
         signals = {
             "lexical": self.bm25.scores(query),
-            "symbol": self.symbol_scores(query),
+            "symbol": self.symbols.scores(query),
             "name": self.names.scores(query),
         }
         if self.history is not None:
@@ -116,7 +105,7 @@ class SignalCache:
             vectors=self._matrices(loaded, live),
             model=m.embedding_model,
             roles=tuple(path_role(p) for p in live.paths),
-            definitions=_definitions(loaded, live.paths),
+            symbols=FileSymbols(_definitions(loaded, live.paths), len(live.paths)),
         )
 
     def _matrices(self, loaded: LoadedGeneration, live: LiveFiles) -> tuple[Array, Array] | None:
@@ -148,16 +137,14 @@ class SignalCache:
         return block
 
 
-def _definitions(loaded: LoadedGeneration, paths: tuple[str, ...]) -> dict[str, tuple[int, ...]]:
+def _definitions(loaded: LoadedGeneration, paths: tuple[str, ...]) -> dict[int, list[str]]:
+    """The names each live file (by index) defines."""
     definitions = loaded.definitions
     if definitions is None:
         return {}
     index = {p: i for i, p in enumerate(paths)}
-    names: dict[str, set[int]] = {}
-    for path, nodes in definitions.items():
-        i = index.get(path)
-        if i is None:
-            continue
-        for node in nodes:
-            names.setdefault(node.name.rsplit(".", 1)[-1].lower(), set()).add(i)
-    return {name: tuple(sorted(files)) for name, files in names.items()}
+    return {
+        index[path]: [node.name for node in nodes]
+        for path, nodes in definitions.items()
+        if path in index
+    }

@@ -17,6 +17,7 @@ from chalicelib.api.wire import parse_body
 from chalicelib.domain.history import CommitChange, HistoryIndex, decode_history, encode_history
 from chalicelib.domain.hybrid import DEFAULT_WEIGHTS, Weights, fuse, names_code, standardise
 from chalicelib.domain.path_roles import (
+    BENCH,
     DECLARATIONS,
     DOCS,
     EXAMPLE,
@@ -245,6 +246,23 @@ def test_declaration_files_and_type_test_folders_rank_after_the_code() -> None:
         True,
         False,
     ]
+
+
+def test_directories_named_by_words_of_a_role() -> None:
+    # Source sets, .NET test projects and test modules name their role inside a longer name.
+    assert path_role("okhttp/src/jvmTest/kotlin/okhttp3/CallTest.kt") == TEST
+    assert path_role("okhttp/src/androidTest/kotlin/Smoke.kt") == TEST
+    assert path_role("src/Polly.Core.Tests/Retry/RetryTests.cs") == TEST
+    assert path_role("okhttp-testing-support/src/main/kotlin/Rule.kt") == TEST
+    assert path_role("regression-test/src/main/java/App.java") == TEST
+    assert path_role("_examples/rest/main.go") == EXAMPLE
+    assert path_role("benchsuite/benchsuite") == BENCH
+    # Words that only look like one, or that are no sign of a role inside a name.
+    assert path_role("okhttp/src/commonJvmAndroid/kotlin/okhttp3/Call.kt") == SOURCE
+    assert path_role("src/_pytest/python.py") == SOURCE
+    assert path_role("contest/latest/attestation.go") == SOURCE
+    assert path_role("openapi-spec/schema.py") == SOURCE
+    assert path_role("website-builder/build.py") == SOURCE
 
 
 def test_fusion_standardises_and_demotes() -> None:

@@ -95,3 +95,29 @@ def test_file_names_score_the_stems_a_question_shares_with_a_file_name() -> None
     assert scores[0] > scores[2] > 0 and scores[1] == scores[3] == 0  # two stems beat one
     assert names.scores("the logger that prints warnings")[3] > 0
     assert not names.scores("src php").any()  # directories and extensions are not the name
+
+
+def test_file_symbols_find_lean_names_by_their_last_parts_and_dotted_names() -> None:
+    from chalicelib.domain.file_ranking import FileSymbols, dotted_keys, name_keys
+
+    assert name_keys("Nat.Prime.two_le'") == ("two_le", "prime.two_le")
+    assert name_keys("«weird name»") == ("weird name",)
+    assert name_keys("isOpen!") == ("isopen",)
+    assert dotted_keys("correct `Buthe2.theorem_2a` and Phi_star.poles") == [
+        "buthe2.theorem_2a",
+        "phi_star.poles",
+    ]
+    definitions = {
+        0: ["WeakPNT_character'", "Phi_star.poles"],
+        1: ["Other.poles"],
+        2: ["Third.poles"],
+        3: ["WeakPNT"],
+    }
+    symbols = FileSymbols(definitions, files=5)
+    # A Lean name ending in a prime is found by the query's word, which cannot hold the prime.
+    scores = symbols.scores("Prove WeakPNT_character' using WeakPNT")
+    assert scores[0] > 0 and scores[3] > 0 and scores[4] == 0
+    # The dotted name picks the `poles` of its namespace out of three.
+    poles = symbols.scores("prove Phi_star.poles")
+    assert poles[0] > poles[1] == poles[2] > 0
+    assert not symbols.scores("nothing declared here").any()
