@@ -25,7 +25,7 @@ from pydantic.alias_generators import to_camel
 
 # Bounds shared with the services (tests check that they agree).
 MAX_K = 100
-MAX_QUERY = 1000
+MAX_QUERY = 4000  # a pasted change request with its body (commit messages run to ~3,000)
 MAX_SCOPE = 50
 MAX_QUESTION = 2000
 MAX_REPOSITORY_ID = 300

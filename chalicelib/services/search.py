@@ -31,7 +31,7 @@ from chalicelib.services.generations import (
 from chalicelib.services.retriever import Passage, Retriever
 
 MAX_K = 100
-MAX_QUERY = 1000
+MAX_QUERY = 4000  # a pasted change request with its body (commit messages run to ~3,000)
 MAX_SCOPE = 50  # repositories per request
 MODES = ("hybrid", "lexical", "semantic", "symbol")
 _OWNER_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
