@@ -15,7 +15,7 @@ from chalicelib.errors import InvalidRequest, NotReady
 from chalicelib.ports import Passage
 from chalicelib.services.answering import verified_sources
 from chalicelib.services.chat import Question
-from chalicelib.services.search import SearchQuery
+from chalicelib.services.search import MAX_QUERY, SearchQuery
 from tests.harness import REMOTE, REPO_ID, SAMPLE_FILES, Harness
 
 
@@ -77,6 +77,7 @@ def test_bad_search_requests_are_refused(
         (lambda: SearchQuery("x"), "exactly one scope"),
         (lambda: SearchQuery("x", (REPO_ID,), owner="acme"), "exactly one scope"),
         (lambda: SearchQuery(" ", (REPO_ID,)), "query must"),
+        (lambda: SearchQuery("x" * (MAX_QUERY + 1), (REPO_ID,)), "query must"),
         (lambda: SearchQuery("x", (REPO_ID,), k=101), "k must"),
         (lambda: SearchQuery("x", ("github:../etc",)), "repositoryId"),
         (lambda: SearchQuery("x", (REPO_ID,), mode="fuzzy"), "mode must"),
@@ -89,6 +90,10 @@ def test_a_query_built_in_python_holds_the_same_rules(
 ) -> None:
     with pytest.raises(InvalidRequest, match=message):
         query()
+
+
+def test_a_pasted_change_request_of_max_query_characters_is_a_query() -> None:
+    assert len(SearchQuery("x" * MAX_QUERY, (REPO_ID,)).query) == MAX_QUERY == 4000
 
 
 def test_chat_while_first_index_runs_is_not_ready_indexing() -> None:
