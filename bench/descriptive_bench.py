@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import statistics
 import subprocess
 import sys
@@ -166,7 +167,11 @@ def snapshot(mirror: Path, sha: str, into: Path) -> Path:
     git = ["git", "-C", str(into), "-c", "user.name=bench", "-c", "user.email=bench@example.com"]
     subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
     subprocess.run([*git, "add", "-A"], check=True)
-    subprocess.run([*git, "commit", "-q", "-m", f"snapshot of {sha}"], check=True)
+    # A fixed date gives the same snapshot commit every run: with --state-dir a rerun finds
+    # each repository indexed at it and only asks the queries.
+    dated = {**os.environ, "GIT_AUTHOR_DATE": "2026-01-01T00:00:00Z"}
+    dated["GIT_COMMITTER_DATE"] = dated["GIT_AUTHOR_DATE"]
+    subprocess.run([*git, "commit", "-q", "-m", f"snapshot of {sha}"], check=True, env=dated)
     return into
 
 
