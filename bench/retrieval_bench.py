@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import numpy as np
 from _env import ROOT
 
 from chalicelib import bootstrap
@@ -55,8 +56,11 @@ ABLATIONS = {
     "hybrid -history": replace(DEFAULT_WEIGHTS, history=0.0),
     "hybrid -semantic": replace(DEFAULT_WEIGHTS, semantic=0.0),
     "hybrid -symbol": replace(DEFAULT_WEIGHTS, symbol=0.0),
+    "hybrid -described": replace(DEFAULT_WEIGHTS, described=0.0),
     "hybrid -demotion": replace(DEFAULT_WEIGHTS, demote=False),
-    "file bm25 +demotion": Weights(lexical=1.0, history=0.0, semantic=0.0, symbol=0.0),
+    "file bm25 +demotion": Weights(
+        lexical=1.0, history=0.0, semantic=0.0, symbol=0.0, described=0.0
+    ),
 }
 INDEX_TIMEOUT = 1800.0
 METRICS = ("R@1", "R@5", "R@10", "MRR@10")
@@ -155,13 +159,51 @@ class StrataSystem:
 
 def signals_of(retriever: Retriever, loaded: Any, query: str, key: str) -> dict[str, Any]:
     """Every file's raw signals for one query (for tuning weights offline)."""
-    (s,), (raw,), _ = retriever.file_signals([loaded], query)
+    (s,), (raw,), (sims,) = retriever.file_signals([loaded], query)
     return {
         "key": key,
         "paths": list(s.paths),
         "demoted": demoted(s.roles, asked_roles(query)),
         "signals": {n: [round(float(x), 5) for x in v] for n, v in raw.items()},
+        "candidates": {
+            n: [round(float(x), 5) for x in v]
+            for n, v in candidate_signals(s, sims, loaded, query).items()
+        },
     }
+
+
+def candidate_signals(s: Any, sims: Any, loaded: Any, query: str) -> dict[str, Any]:
+    """File signals not (yet) in the fusion, dumped to measure them offline: its number of
+    chunks, its best chunk's BM25 (0 outside the 500 best chunks), the mean of its three most
+    similar chunks and a soft maximum of its chunk similarities."""
+    files = np.concatenate(s.live.chunk_files)
+    n = len(s.paths)
+    count = np.bincount(files[files >= 0], minlength=n).astype(np.float64)
+    index = {p: i for i, p in enumerate(s.paths)}
+    chunk_max = np.zeros(n)
+    for hit in loaded.lexical.search(query, 500):
+        i = index.get(hit.path)
+        if i is not None:
+            chunk_max[i] = max(chunk_max[i], hit.score)
+    out: dict[str, Any] = {"chunks": count, "lexical_chunk_max": chunk_max}
+    if sims is None:
+        return out
+    values = np.concatenate(sims).astype(np.float64)
+    live = files >= 0
+    files, values = files[live], values[live]
+    order = np.lexsort((-values, files))  # by file, best chunk first
+    files, values = files[order], values[order]
+    first = np.searchsorted(files, np.arange(n))
+    rank = np.arange(len(files)) - first[files]
+    top = rank < 3
+    top3 = np.bincount(files[top], weights=values[top], minlength=n)
+    out["semantic_top3"] = np.where(count > 0, top3 / np.maximum(np.minimum(count, 3), 1), np.nan)
+    tau = 0.05
+    peak = np.full(n, -np.inf)
+    np.maximum.at(peak, files, values)
+    mass = np.bincount(files, weights=np.exp((values - peak[files]) / tau), minlength=n)
+    out["semantic_lse"] = np.where(count > 0, peak + tau * np.log(np.maximum(mass, 1e-300)), np.nan)
+    return out
 
 
 def _throughput(samples: int = 256) -> float:

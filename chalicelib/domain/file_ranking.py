@@ -145,6 +145,55 @@ class FileSymbols:
         return scores
 
 
+class DescribedDefinitions:
+    """Files defining something the question describes in words: "a number that keeps its
+    string form and is parsed lazily" describes `LazilyParsedNumber`, whose name the question
+    never writes. A definition whose name has two or more subword stems scores when the
+    question has at least two of them: the idf-weighted share of its stems the question has,
+    times the idf of those it has (so a name described whole outranks one half described, and
+    rare words count more); a file takes its best definition. Idf is over the files defining
+    a name with that stem. Where `FileSymbols` needs the name as written and `FileNames`
+    looks at the file's name only, this reads every definition's name as words."""
+
+    def __init__(self, definitions: Mapping[int, Iterable[str]], files: int) -> None:
+        self._n = files
+        named: set[tuple[int, frozenset[str]]] = set()
+        for i, names in definitions.items():
+            for name in names:
+                last = name.rsplit(".", 1)[-1]
+                whole = last.lower()
+                stems = frozenset(stem(t) for t in tokenize(last) if t != whole)
+                if len(stems) >= 2:
+                    named.add((i, stems))
+        ordered = sorted(named, key=lambda d: (d[0], sorted(d[1])))
+        files_with: dict[str, set[int]] = {}
+        for i, stems in ordered:
+            for s in stems:
+                files_with.setdefault(s, set()).add(i)
+        self._idf = {s: math.log(1.0 + files / len(f)) for s, f in files_with.items()}
+        self._file = np.array([i for i, _ in ordered], dtype=np.int64)
+        self._total = np.array([sum(self._idf[s] for s in stems) for _, stems in ordered])
+        postings: dict[str, list[int]] = {}
+        for d, (_, stems) in enumerate(ordered):
+            for s in stems:
+                postings.setdefault(s, []).append(d)
+        self._postings = {s: np.array(ds, dtype=np.int64) for s, ds in postings.items()}
+
+    def scores(self, query: str) -> Array:
+        scores = np.zeros(self._n, dtype=np.float64)
+        matched = np.zeros(len(self._file), dtype=np.float64)
+        count = np.zeros(len(self._file), dtype=np.int64)
+        for s in dict.fromkeys(map(stem, query_terms(query))):
+            definitions = self._postings.get(s)
+            if definitions is not None:
+                matched[definitions] += self._idf[s]
+                count[definitions] += 1
+        hit = count >= 2
+        if hit.any():
+            np.maximum.at(scores, self._file[hit], matched[hit] ** 2 / self._total[hit])
+        return scores
+
+
 _DOTTED = re.compile(r"\w+(?:\.\w+)+")
 _NAME_END = "'!?"
 

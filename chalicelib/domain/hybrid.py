@@ -6,7 +6,9 @@ Signals (one value per live file, higher is better):
   (history.py);
 - `semantic`: the best cosine similarity of the file's chunks to the query's embedding;
 - `symbol`: how strongly the file *defines* what the query names (definitions over mentions);
-- `name`: the stems the file's name shares with the query (file_ranking.FileNames).
+- `name`: the stems the file's name shares with the query (file_ranking.FileNames);
+- `described`: how well the query describes, in words, a name the file defines
+  (file_ranking.DescribedDefinitions: "a number ... parsed lazily" for `LazilyParsedNumber`).
 
 Each signal is standardised (z-score: the scale of BM25 depends on the query's length and
 of cosines on the model, a z-score on neither), weighted and summed; files whose role the
@@ -46,6 +48,7 @@ class Weights:
     semantic: float = 1.0
     symbol: float = 0.5
     name: float = 0.35
+    described: float = 0.25
     demote: bool = True
     prose_semantic: float = 2.0
     prose_symbol: float = 0.25
@@ -62,7 +65,7 @@ class Weights:
         return replace(self, semantic=semantic, symbol=symbol)
 
 
-_SIGNALS = frozenset(("lexical", "history", "semantic", "symbol", "name"))
+_SIGNALS = frozenset(("lexical", "history", "semantic", "symbol", "name", "described"))
 # snake_case, camelCase, a dotted name, `code`, a call: what prose does not write.
 _CODE = re.compile(r"[A-Za-z0-9]_[A-Za-z0-9]|[a-z][A-Z]|[A-Za-z]\.[A-Za-z]|`|\w\(")
 

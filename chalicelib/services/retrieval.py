@@ -15,7 +15,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from chalicelib.domain.file_ranking import FileBM25, FileNames, FileSymbols, LiveFiles
+from chalicelib.domain.file_ranking import (
+    DescribedDefinitions,
+    FileBM25,
+    FileNames,
+    FileSymbols,
+    LiveFiles,
+)
 from chalicelib.domain.history import HistoryIndex, decode_history
 from chalicelib.domain.lexical import Array, LexicalSegment
 from chalicelib.domain.path_roles import path_role
@@ -37,6 +43,7 @@ class Signals:
     model: str | None
     roles: tuple[str, ...]
     symbols: FileSymbols
+    described: DescribedDefinitions
 
     @property
     def paths(self) -> tuple[str, ...]:
@@ -54,6 +61,7 @@ class Signals:
             "lexical": self.bm25.scores(query),
             "symbol": self.symbols.scores(query),
             "name": self.names.scores(query),
+            "described": self.described.scores(query),
         }
         if self.history is not None:
             signals["history"] = self.history.scores(query)
@@ -97,6 +105,7 @@ class SignalCache:
         history = None
         if history_key:
             history = HistoryIndex(decode_history(self._blobs.get(history_key)), live.paths)
+        definitions = _definitions(loaded, live.paths)
         return Signals(
             live=live,
             bm25=FileBM25(live),
@@ -105,7 +114,8 @@ class SignalCache:
             vectors=self._matrices(loaded, live),
             model=m.embedding_model,
             roles=tuple(path_role(p) for p in live.paths),
-            symbols=FileSymbols(_definitions(loaded, live.paths), len(live.paths)),
+            symbols=FileSymbols(definitions, len(live.paths)),
+            described=DescribedDefinitions(definitions, len(live.paths)),
         )
 
     def _matrices(self, loaded: LoadedGeneration, live: LiveFiles) -> tuple[Array, Array] | None:

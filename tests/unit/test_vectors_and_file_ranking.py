@@ -121,3 +121,23 @@ def test_file_symbols_find_lean_names_by_their_last_parts_and_dotted_names() -> 
     poles = symbols.scores("prove Phi_star.poles")
     assert poles[0] > poles[1] == poles[2] > 0
     assert not symbols.scores("nothing declared here").any()
+
+
+def test_described_definitions_find_a_name_the_question_describes_in_words() -> None:
+    from chalicelib.domain.file_ranking import DescribedDefinitions
+
+    definitions = {
+        0: ["com.google.gson.internal.LazilyParsedNumber", "LazilyParsedNumber.intValue"],
+        1: ["NumberTypeAdapter", "JsonReader.peek"],
+        2: ["parse"],  # one stem: never described, only named (FileSymbols)
+        3: ["StringForm", "LazyLoader"],
+    }
+    described = DescribedDefinitions(definitions, files=5)
+    scores = described.scores("a number that keeps its string form and is parsed lazily")
+    # The question has all three stems of LazilyParsedNumber and both of StringForm (three
+    # matched words outscore two); of NumberTypeAdapter it has one, which is a mention.
+    assert scores[0] > scores[3] > 0
+    assert scores[1] == scores[2] == scores[4] == 0
+    # One shared word is a mention, not a description.
+    assert not described.scores("the number").any()
+    assert not DescribedDefinitions({}, files=3).scores("anything at all").any()
