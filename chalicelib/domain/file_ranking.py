@@ -166,18 +166,17 @@ class DescribedDefinitions:
                 if len(stems) >= 2:
                     named.add((i, stems))
         ordered = sorted(named, key=lambda d: (d[0], sorted(d[1])))
-        files_with: dict[str, set[int]] = {}
-        for i, stems in ordered:
-            for s in stems:
-                files_with.setdefault(s, set()).add(i)
-        self._idf = {s: math.log(1.0 + files / len(f)) for s, f in files_with.items()}
         self._file = np.array([i for i, _ in ordered], dtype=np.int64)
-        self._total = np.array([sum(self._idf[s] for s in stems) for _, stems in ordered])
         postings: dict[str, list[int]] = {}
         for d, (_, stems) in enumerate(ordered):
             for s in stems:
                 postings.setdefault(s, []).append(d)
         self._postings = {s: np.array(ds, dtype=np.int64) for s, ds in postings.items()}
+        self._idf = {
+            s: math.log(1.0 + files / len(np.unique(self._file[ds])))
+            for s, ds in self._postings.items()
+        }
+        self._total = np.array([sum(self._idf[s] for s in stems) for _, stems in ordered])
 
     def scores(self, query: str) -> Array:
         scores = np.zeros(self._n, dtype=np.float64)
